@@ -1,0 +1,1 @@
+"""The IVR: menu model, validator and interpreter (sans-I/O)."""

@@ -1,0 +1,1 @@
+"""Static pages and ES modules served by Helpline (no build step)."""
