@@ -23,9 +23,16 @@ class SignalingError(HelplineError):
 
 
 class SdpError(SignalingError):
-    """A session description that failed the checks in `signaling.sdp`."""
+    """A session description that failed the checks in `signaling.sdp`.
+
+    `line` is the 1-based number of the offending line, when there is one.
+    """
 
     code = "invalid-sdp"
+
+    def __init__(self, message: str, *, line: int | None = None) -> None:
+        super().__init__(message)
+        self.line = line
 
 
 class CandidateError(SignalingError):
