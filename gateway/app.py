@@ -1,0 +1,280 @@
+"""The aiohttp application that wires Helpline together, and ``serve``.
+
+``create_app`` builds one web node: pages, the REST API, ``/ws``,
+``/healthz``, ``/metrics`` and ``/openapi.json``, on a Redis store that the
+caller opens (``open_store``). ``serve`` runs one or several such nodes
+(one process per worker, sharing the port) on the embedded Redis or the
+configured one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any, Final
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from gateway import __version__, openapi
+from gateway.accounts import Accounts
+from gateway.config import Settings
+from gateway.metrics import Metrics
+from gateway.routing import Routing
+from gateway.store import Store
+from gateway.switchboard import Switchboard
+from signaling.bus import Bus
+from signaling.protocol import json_schema
+from signaling.ws import Endpoint, Identity, Limits
+
+logger = logging.getLogger(__name__)
+
+WEB_DIR: Final = Path(__file__).resolve().parent.parent / "web"
+PAGES: Final = {
+    "/": "index.html",
+    "/demo": "demo.html",
+    "/agent": "softphone.html",
+    "/widget.js": "widget.js",
+}
+MAX_LOGIN_BYTES: Final = 4096
+
+STORE: Final = web.AppKey("store", Store)
+NODE: Final = web.AppKey("node", "Node")
+
+
+class Node:
+    """Everything one web node runs, started and stopped together."""
+
+    def __init__(self, settings: Settings, store: Store) -> None:
+        self.settings = settings
+        self.store = store
+        self.started = time.time()
+        self.metrics = Metrics()
+        self.accounts = Accounts(store.redis)
+        self.bus = Bus(store.redis)
+        self.routing = Routing(store.redis, ring_timeout_s=settings.ring_timeout_s)
+        self.switchboard = Switchboard(self.bus, self.routing, grace_s=settings.grace_s)
+        self.switchboard.observe_state = self._count_state
+        self.endpoint = Endpoint(
+            self.bus,
+            self.switchboard,
+            self.authenticate,
+            Limits(
+                grace_s=settings.grace_s,
+                sessions_per_minute=settings.customer_sessions_per_minute,
+                max_frame_bytes=settings.max_frame_bytes,
+            ),
+            on_error=lambda code: self.metrics.errors.labels(code).inc(),
+            on_request=self._count_request,
+        )
+
+    async def start(self) -> None:
+        await self.bus.start()
+        await self.switchboard.start()
+        logger.info("node %s started", self.bus.node_id)
+
+    async def stop(self) -> None:
+        await self.endpoint.close_all()
+        await self.switchboard.close()
+        await self.bus.close()
+
+    async def authenticate(self, token: str) -> Identity | None:
+        user = await self.accounts.user_for_token(token)
+        if user is None or user.role not in ("agent", "operator"):
+            return None
+        return Identity(user.id, user.name, user.role)
+
+    def _count_state(self, state: str) -> None:
+        self.metrics.call_states.labels(state).inc()
+
+    def _count_request(self, kind: str, seconds: float) -> None:
+        self.metrics.requests.labels(kind).inc()
+        self.metrics.request_seconds.observe(seconds)
+        self.metrics.sockets.set(len(self.endpoint.sockets))
+
+
+def create_app(settings: Settings, store: Store) -> web.Application:
+    """One web node on an open store; the caller closes the store."""
+    app = web.Application(client_max_size=1024**2)
+    node = Node(settings, store)
+    app[STORE] = store
+    app[NODE] = node
+
+    async def lifecycle(app: web.Application) -> Any:
+        await node.start()
+        yield
+        await node.stop()
+
+    app.cleanup_ctx.append(lifecycle)
+    app.router.add_get("/ws", node.endpoint)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/openapi.json", openapi_json)
+    app.router.add_get("/api/protocol.json", protocol_json)
+    app.router.add_get("/api/ice", ice_servers)
+    app.router.add_post("/api/login", login)
+    app.router.add_post("/api/logout", logout)
+    app.router.add_get("/api/me", me)
+    for path, name in PAGES.items():
+        app.router.add_get(path, _page(name))
+    app.router.add_static("/static/", WEB_DIR, follow_symlinks=False)
+    return app
+
+
+def _page(name: str) -> Any:
+    async def handler(request: web.Request) -> web.FileResponse:
+        return web.FileResponse(WEB_DIR / name, headers={"Cache-Control": "no-cache"})
+
+    return handler
+
+
+# Health, metrics, descriptions
+
+
+async def healthz(request: web.Request) -> web.Response:
+    node = request.app[NODE]
+    redis = await node.store.health()
+    node.metrics.redis_up.set(1 if redis["ok"] else 0)
+    body = {
+        "ok": bool(redis["ok"]),
+        "version": __version__,
+        "node": node.bus.node_id,
+        "uptime_s": round(time.time() - node.started, 1),
+        "components": {
+            "redis": redis,
+            "signaling": {"ok": True, "sockets": len(node.endpoint.sockets)},
+            "routing": {"ok": redis["ok"]},
+            "sip": {"ok": None, "state": "not-built"},
+        },
+    }
+    return web.json_response(body, status=200 if body["ok"] else 503)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    node = request.app[NODE]
+    try:
+        counts = await node.routing.counts()
+        node.metrics.queue_length.set(counts["queue"])
+        for status in ("available", "away", "ringing", "busy"):
+            node.metrics.agents.labels(status).set(counts["agents"].get(status, 0))
+        node.metrics.redis_up.set(1)
+    except Exception:
+        logger.warning("metrics could not read Redis", exc_info=True)
+        node.metrics.redis_up.set(0)
+    body = generate_latest(node.metrics.registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def openapi_json(request: web.Request) -> web.Response:
+    return web.json_response(openapi.document(__version__))
+
+
+async def protocol_json(request: web.Request) -> web.Response:
+    return web.json_response(json_schema())
+
+
+async def ice_servers(request: web.Request) -> web.Response:
+    settings = request.app[NODE].settings
+    servers = [{"urls": list(settings.turn_urls)}] if settings.turn_urls else []
+    return web.json_response({"iceServers": servers})
+
+
+# Accounts
+
+
+def _api_error(status: int, code: str, message: str) -> web.Response:
+    return web.json_response(
+        {"error": {"code": code, "message": message}}, status=status
+    )
+
+
+async def login(request: web.Request) -> web.Response:
+    node = request.app[NODE]
+    if (request.content_length or 0) > MAX_LOGIN_BYTES:
+        return _api_error(413, "too-large", "the sign-in request is too large")
+    try:
+        body = await request.json()
+        username, password = body["username"], body["password"]
+        if not isinstance(username, str) or not isinstance(password, str):
+            raise TypeError
+    except (ValueError, KeyError, TypeError):
+        return _api_error(
+            400, "invalid-message", 'send JSON {"username": "...", "password": "..."}'
+        )
+
+    user = await node.accounts.verify(username, password)
+    if user is None:
+        return _api_error(401, "unauthorized", "wrong username or password")
+    token = await node.accounts.issue_token(user)
+    logger.info("user signed in as %s", user.role, extra={"user": user.id})
+    return web.json_response({"token": token, "user": _user_json(user)})
+
+
+def _bearer(request: web.Request) -> str:
+    header = request.headers.get("Authorization", "")
+    return header.removeprefix("Bearer ").strip()
+
+
+async def logout(request: web.Request) -> web.Response:
+    await request.app[NODE].accounts.revoke(_bearer(request))
+    return web.json_response({"ok": True})
+
+
+async def me(request: web.Request) -> web.Response:
+    user = await request.app[NODE].accounts.user_for_token(_bearer(request))
+    if user is None:
+        return _api_error(401, "unauthorized", "sign in first")
+    return web.json_response({"user": _user_json(user)})
+
+
+def _user_json(user: Any) -> dict[str, str]:
+    return {
+        "id": user.id,
+        "username": user.username,
+        "role": user.role,
+        "name": user.name,
+    }
+
+
+# Running
+
+
+def serve(settings: Settings) -> None:
+    """Run Helpline until SIGINT or SIGTERM."""
+    from gateway import supervisor
+
+    supervisor.run(settings)
+
+
+def pin_to_core(index: int) -> None:
+    """One worker per core: PyAV and friends otherwise spread threads."""
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) > 1:
+        os.sched_setaffinity(0, {cores[index % len(cores)]})
+
+
+async def run_node(settings: Settings, redis_url: str, reuse_port: bool) -> None:
+    """Run one web node until cancelled or signalled."""
+    from gateway.store import open_store
+
+    store = await open_store(settings, url=redis_url)
+    app = create_app(settings, store)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    host, _, port = settings.http.rpartition(":")
+    site = web.TCPSite(runner, host.strip("[]"), int(port), reuse_port=reuse_port)
+    await site.start()
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+        await store.close()

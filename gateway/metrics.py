@@ -1,0 +1,52 @@
+"""Prometheus metrics of one Helpline process, served at ``/metrics``.
+
+Each process has its own registry; with several web workers, a scrape
+reaches one of them. Queue and agent gauges are read from Redis at scrape
+time, so they are the same from any worker.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.sockets = Gauge(
+            "helpline_ws_sockets", "Open signaling sockets", registry=r
+        )
+        self.requests = Counter(
+            "helpline_ws_requests_total",
+            "Signaling requests handled, by type",
+            ["type"],
+            registry=r,
+        )
+        self.errors = Counter(
+            "helpline_ws_errors_total",
+            "Error events sent to clients, by code",
+            ["code"],
+            registry=r,
+        )
+        self.request_seconds = Histogram(
+            "helpline_ws_request_seconds",
+            "Time to handle one signaling request",
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5),
+            registry=r,
+        )
+        self.call_states = Counter(
+            "helpline_call_transitions_total",
+            "Call state changes, by new state",
+            ["state"],
+            registry=r,
+        )
+        self.queue_length = Gauge(
+            "helpline_queue_length", "Calls waiting for an agent", registry=r
+        )
+        self.agents = Gauge(
+            "helpline_agents", "Agents signed in, by status", ["status"], registry=r
+        )
+        self.redis_up = Gauge(
+            "helpline_redis_up", "1 when Redis answered the last check", registry=r
+        )

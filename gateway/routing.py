@@ -1,0 +1,374 @@
+"""Routing of customers' calls to agents (the ACD), kept in Redis.
+
+Every change is one Lua script, so any number of nodes may route at once
+and no agent is ever given two calls. The rows of the call state machine
+(``signaling.calls``) are applied by ``_APPLY`` with a compare-and-set on
+the call's state and agent: a node that lost a race re-reads and retries.
+
+Keys (under the store's prefix):
+
+- ``call:<id>`` hash: state, customer, agent, caller, queued_at, ...
+- ``call:<id>:declined`` sorted set: agent -> time until which it is not
+  offered this call again
+- ``queue`` sorted set: waiting call -> rank (lower is nearer the head)
+- ``agent:<id>`` hash: name, status, call, session, idle_since
+- ``agents:available`` sorted set: agent -> idle since (longest idle first)
+- ``agents:online`` set of agents with a session
+- ``timers`` sorted set: ``ring:<call>`` -> deadline
+- ``stats`` hash: running averages for the wait estimate
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Final
+
+from redis.asyncio import Redis
+
+from signaling.calls import BadTransition, CallEvent, CallState, Transition, step
+
+logger = logging.getLogger(__name__)
+
+Clock = Callable[[], float]
+
+_APPLY: Final = """
+local call, queue, avail, timers, agent_key, declined = unpack(KEYS)
+local want_state, want_agent, next_state, agent_after, requeue,
+      reason, now, call_id, agent_id, hold_off = unpack(ARGV)
+if redis.call('HGET', call, 'state') ~= want_state then return 0 end
+if (redis.call('HGET', call, 'agent') or '') ~= want_agent then return 0 end
+redis.call('HSET', call, 'state', next_state, 'updated', now)
+if want_agent ~= '' and agent_after ~= 'keep'
+   and redis.call('HGET', agent_key, 'call') == call_id then
+  if agent_after == 'ringing' or agent_after == 'busy' then
+    redis.call('HSET', agent_key, 'status', agent_after)
+  elseif agent_after == 'available' or agent_after == 'available-keep-idle' then
+    local idle = now
+    if agent_after == 'available-keep-idle' then
+      idle = redis.call('HGET', agent_key, 'idle_since') or now
+    end
+    redis.call('HSET', agent_key, 'status', 'available', 'call', '',
+               'idle_since', idle)
+    redis.call('ZADD', avail, idle, agent_id)
+  else
+    redis.call('HSET', agent_key, 'status', agent_after, 'call', '')
+    redis.call('ZREM', avail, agent_id)
+  end
+end
+if next_state == 'answered' and want_state == 'ringing' then
+  redis.call('HSET', call, 'answered_at', now)
+end
+if requeue == '1' then
+  redis.call('ZADD', declined, tonumber(now) + tonumber(hold_off), want_agent)
+  redis.call('EXPIRE', declined, 86400)
+  redis.call('HSET', call, 'agent', '')
+  local head = redis.call('ZRANGE', queue, 0, 0, 'WITHSCORES')
+  local rank = tonumber(redis.call('HGET', call, 'queued_at'))
+  if head[2] and tonumber(head[2]) <= rank then rank = tonumber(head[2]) - 1 end
+  redis.call('ZADD', queue, rank, call_id)
+end
+if next_state ~= 'ringing' then redis.call('ZREM', timers, 'ring:' .. call_id) end
+if next_state == 'ended' then
+  redis.call('ZREM', queue, call_id)
+  redis.call('HSET', call, 'ended_at', now, 'reason', reason)
+  redis.call('EXPIRE', call, 86400)
+end
+return 1
+"""
+
+_DISPATCH: Final = """
+local queue, avail, timers = unpack(KEYS)
+local prefix, now, ring_timeout = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local out = {}
+for _, call_id in ipairs(redis.call('ZRANGE', queue, 0, 99)) do
+  local agents = redis.call('ZRANGE', avail, 0, -1)
+  if #agents == 0 then break end
+  local call = prefix .. 'call:' .. call_id
+  if redis.call('HGET', call, 'state') ~= 'queued' then
+    redis.call('ZREM', queue, call_id)
+  else
+    local declined = call .. ':declined'
+    for _, agent_id in ipairs(agents) do
+      local until_ = redis.call('ZSCORE', declined, agent_id)
+      if not until_ or tonumber(until_) <= now then
+        redis.call('ZREM', queue, call_id)
+        redis.call('ZREM', avail, agent_id)
+        redis.call('HSET', call, 'state', 'ringing', 'agent', agent_id,
+                   'updated', now)
+        redis.call('HSET', prefix .. 'agent:' .. agent_id,
+                   'status', 'ringing', 'call', call_id)
+        redis.call('ZADD', timers, now + ring_timeout, 'ring:' .. call_id)
+        table.insert(out, call_id)
+        table.insert(out, agent_id)
+        break
+      end
+    end
+  end
+end
+return out
+"""
+
+_SET_STATUS: Final = """
+local agent_key, avail = KEYS[1], KEYS[2]
+local agent_id, status, now = ARGV[1], ARGV[2], ARGV[3]
+local current = redis.call('HGET', agent_key, 'status') or 'offline'
+if current == 'ringing' or current == 'busy' then return current end
+if status == 'available' then
+  local idle = redis.call('HGET', agent_key, 'idle_since') or now
+  if current ~= 'available' then idle = now end
+  redis.call('HSET', agent_key, 'status', 'available', 'idle_since', idle)
+  redis.call('ZADD', avail, idle, agent_id)
+else
+  redis.call('HSET', agent_key, 'status', status)
+  redis.call('ZREM', avail, agent_id)
+end
+return status
+"""
+
+_CLAIM_DUE: Final = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 100)
+for _, member in ipairs(due) do redis.call('ZREM', KEYS[1], member) end
+return due
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """A call as read from Redis."""
+
+    id: str
+    state: CallState
+    customer: str
+    agent: str
+    caller: dict[str, str]
+    queued_at: float
+    answered_at: float | None
+    reason: str
+
+    @classmethod
+    def from_hash(cls, call_id: str, fields: dict[str, str]) -> Call:
+        answered = fields.get("answered_at")
+        return cls(
+            id=call_id,
+            state=CallState(fields["state"]),
+            customer=fields.get("customer", ""),
+            agent=fields.get("agent", ""),
+            caller=json.loads(fields.get("caller") or "{}"),
+            queued_at=float(fields.get("queued_at", 0)),
+            answered_at=float(answered) if answered else None,
+            reason=fields.get("reason", ""),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """A row of the state machine applied to a call: before and after."""
+
+    before: Call
+    transition: Transition
+
+    @property
+    def agent(self) -> str:
+        return self.before.agent
+
+
+@dataclass(frozen=True, slots=True)
+class Agent:
+    id: str
+    name: str
+    status: str
+    call: str
+    session: str
+
+
+class Routing:
+    """The ACD: queue, agents, and the call state machine applied in Redis."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        prefix: str = "helpline:",
+        *,
+        ring_timeout_s: float = 15.0,
+        clock: Clock = time.time,
+    ) -> None:
+        self.redis = redis
+        self.prefix = prefix
+        self.ring_timeout_s = ring_timeout_s
+        self.clock = clock
+        self._apply = redis.register_script(_APPLY)
+        self._dispatch = redis.register_script(_DISPATCH)
+        self._set_status = redis.register_script(_SET_STATUS)
+        self._claim_due = redis.register_script(_CLAIM_DUE)
+
+    def key(self, *parts: str) -> str:
+        return self.prefix + ":".join(parts)
+
+    # Calls
+
+    async def create_call(self, customer_session: str, caller: dict[str, str]) -> str:
+        call_id = "c-" + secrets.token_hex(8)
+        now = self.clock()
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(
+                self.key("call", call_id),
+                mapping={
+                    "state": CallState.QUEUED,
+                    "customer": customer_session,
+                    "agent": "",
+                    "caller": json.dumps(caller),
+                    "queued_at": repr(now),
+                    "updated": repr(now),
+                },
+            )
+            pipe.zadd(self.key("queue"), {call_id: now})
+            await pipe.execute()
+        logger.info("call queued", extra={"call_id": call_id})
+        return call_id
+
+    async def get_call(self, call_id: str) -> Call | None:
+        fields = await self.redis.hgetall(self.key("call", call_id))
+        return Call.from_hash(call_id, fields) if fields else None
+
+    async def apply(
+        self, call_id: str, event: CallEvent, *, agent_id: str | None = None
+    ) -> Applied | None:
+        """Apply ``event``; None if there is no such call.
+
+        With ``agent_id``, the event is refused (``BadTransition``) unless
+        the call is at that agent. Retries when another node won a race.
+        """
+        for _ in range(10):
+            call = await self.get_call(call_id)
+            if call is None:
+                return None
+            if agent_id is not None and call.agent != agent_id:
+                raise _not_yours(call, event)
+
+            transition = step(call.state, event)
+            if await self._apply_row(call, transition):
+                return Applied(call, transition)
+        raise RuntimeError(f"call {call_id} kept changing under {event}")
+
+    async def _apply_row(self, call: Call, row: Transition) -> bool:
+        keys = [
+            self.key("call", call.id),
+            self.key("queue"),
+            self.key("agents", "available"),
+            self.key("timers"),
+            self.key("agent", call.agent or "-"),
+            self.key("call", call.id, "declined"),
+        ]
+        args = [
+            call.state,
+            call.agent,
+            row.next_state,
+            row.agent,
+            "1" if row.requeue else "0",
+            row.end_reason or "",
+            repr(self.clock()),
+            call.id,
+            call.agent,
+            repr(self.ring_timeout_s * 2),
+        ]
+        return bool(await self._apply(keys=keys, args=args))
+
+    async def dispatch(self) -> list[tuple[str, str]]:
+        """Ring the longest-idle available agent for each waiting call."""
+        keys = [self.key("queue"), self.key("agents", "available"), self.key("timers")]
+        args = [self.prefix, repr(self.clock()), repr(self.ring_timeout_s)]
+        flat: list[str] = await self._dispatch(keys=keys, args=args)
+        return list(zip(flat[0::2], flat[1::2], strict=True))
+
+    async def claim_due_timers(self) -> list[str]:
+        """Timers that fired (``ring:<call>``, ``grace:<session>``), each
+        claimed by exactly one node."""
+        due = await self._claim_due(
+            keys=[self.key("timers")], args=[repr(self.clock())]
+        )
+        return [str(member) for member in due]
+
+    async def queue_positions(self, limit: int = 200) -> list[tuple[str, int]]:
+        ids = await self.redis.zrange(self.key("queue"), 0, limit - 1)
+        return [(call_id, index + 1) for index, call_id in enumerate(ids)]
+
+    async def estimated_wait_s(self, position: int) -> float:
+        """Position times the average handling time, shared by online agents."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hget(self.key("stats"), "handle_s")
+            pipe.scard(self.key("agents", "online"))
+            handle, online = await pipe.execute()
+        handle_s = float(handle) if handle else 120.0
+        return math.ceil(position * handle_s / max(1, int(online)))
+
+    async def record_handle_time(self, seconds: float) -> None:
+        """Fold one call's talk time into the running average (EWMA)."""
+        key = self.key("stats")
+        old = await self.redis.hget(key, "handle_s")
+        value = seconds if old is None else 0.8 * float(old) + 0.2 * seconds
+        await self.redis.hset(key, "handle_s", repr(value))
+
+    # Agents
+
+    async def agent_online(self, agent_id: str, name: str, session_id: str) -> str:
+        """Attach a session to the agent; returns the session it replaced."""
+        key = self.key("agent", agent_id)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hget(key, "session")
+            pipe.hset(key, mapping={"name": name, "session": session_id})
+            pipe.hsetnx(key, "status", "away")
+            pipe.sadd(self.key("agents", "online"), agent_id)
+            previous, *_ = await pipe.execute()
+        if await self.redis.hget(key, "status") == "offline":
+            await self.set_status(agent_id, "away")
+        return str(previous or "")
+
+    async def agent_offline(self, agent_id: str) -> None:
+        await self.set_status(agent_id, "offline")
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self.key("agent", agent_id), "session", "")
+            pipe.srem(self.key("agents", "online"), agent_id)
+            await pipe.execute()
+
+    async def set_status(self, agent_id: str, status: str) -> str:
+        """Set available/away/offline; returns the status now in force.
+
+        A ringing or busy agent keeps that status: the call decides.
+        """
+        keys = [self.key("agent", agent_id), self.key("agents", "available")]
+        args = [agent_id, status, repr(self.clock())]
+        return str(await self._set_status(keys=keys, args=args))
+
+    async def get_agent(self, agent_id: str) -> Agent | None:
+        fields = await self.redis.hgetall(self.key("agent", agent_id))
+        if not fields:
+            return None
+        return Agent(
+            id=agent_id,
+            name=fields.get("name", ""),
+            status=fields.get("status", "offline"),
+            call=fields.get("call", ""),
+            session=fields.get("session", ""),
+        )
+
+    async def counts(self) -> dict[str, Any]:
+        """Queue length and agents by status, for health and metrics."""
+        online = await self.redis.smembers(self.key("agents", "online"))
+        statuses: dict[str, int] = {}
+        for agent_id in online:
+            status = await self.redis.hget(self.key("agent", agent_id), "status")
+            statuses[str(status)] = statuses.get(str(status), 0) + 1
+        return {
+            "queue": await self.redis.zcard(self.key("queue")),
+            "agents": statuses,
+        }
+
+
+def _not_yours(call: Call, event: CallEvent) -> Exception:
+    return BadTransition(call.state, event)

@@ -1,0 +1,444 @@
+"""The switchboard: what each signaling request does to calls and agents.
+
+It sits between the WebSocket endpoint (``signaling.ws``), which turns
+frames into validated requests of one session, and Redis, where routing
+(``gateway.routing``) and sessions (``signaling.bus``) live. Every state
+change goes through the call state machine and ends in ``call.state``
+events to both ends. A background sweep on every node fires the timers
+(ring timeouts, reconnect grace periods) that any node may have set, and
+rings agents for waiting calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Final
+
+from gateway.routing import Applied, Call, Routing
+from signaling import ice, sdp
+from signaling.bus import Bus, Connection, Session
+from signaling.calls import MEDIA_STATES, CallEvent, CallState
+from signaling.errors import CandidateError, SdpError
+from signaling.protocol import RELAYED, Message, ProtocolError, encode
+
+logger = logging.getLogger(__name__)
+
+EARLY_LIMIT: Final = 50
+SWEEP_INTERVAL_S: Final = 0.25
+
+Handler = Callable[[Connection, Message], Awaitable[None]]
+
+
+class Switchboard:
+    """Requests in, state changes and events out."""
+
+    def __init__(self, bus: Bus, routing: Routing, *, grace_s: float = 30.0) -> None:
+        self.bus = bus
+        self.routing = routing
+        self.grace_s = grace_s
+        self._sweeper: asyncio.Task[None] | None = None
+        self._kick = asyncio.Event()
+        self.observe_state: Callable[[str], None] = lambda state: None
+        self._handlers: dict[str, Handler] = {
+            "agent.status": self._agent_status,
+            "call.place": self._place,
+            "call.accept": self._accept,
+            "call.decline": self._decline,
+            "call.hangup": self._hangup,
+            "call.hold": self._hold,
+        }
+
+    # Lifecycle
+
+    async def start(self) -> None:
+        self._sweeper = asyncio.create_task(self._sweep_forever(), name="sweeper")
+
+    async def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+
+    def kick(self) -> None:
+        """Ask the sweep to route waiting calls now."""
+        self._kick.set()
+
+    # Sessions
+
+    async def session_opened(self, conn: Connection, resumed: bool) -> None:
+        session = conn.session
+        if session.role != "agent":
+            return
+        replaced = await self.routing.agent_online(
+            session.user, session.name, session.id
+        )
+        if replaced and replaced != session.id:
+            await self._replace_agent_session(replaced)
+        await self._send_agent_state(session.user)
+        self.kick()
+
+    async def _replace_agent_session(self, old_session: str) -> None:
+        await self.bus.deliver(
+            old_session,
+            {"type": "agent.state", "status": "offline", "reason": "replaced"},
+        )
+        await self.bus.cancel_grace(old_session)
+        await self.bus.delete(old_session)
+
+    async def session_expired(self, session_id: str) -> None:
+        """The grace period ran out: the session's calls lose their end."""
+        fields = await self.bus.redis.hgetall(self.bus.key("session", session_id))
+        logger.info("session expired", extra={"session_id": session_id})
+        if fields.get("role") == "agent":
+            await self._agent_lost(fields.get("user", ""), session_id)
+        else:
+            for call_id in await self.bus.calls(session_id):
+                await self._apply(call_id, CallEvent.CUSTOMER_LOST)
+        await self.bus.delete(session_id)
+        self.kick()
+
+    async def _agent_lost(self, agent_id: str, session_id: str) -> None:
+        agent = await self.routing.get_agent(agent_id)
+        if agent is None or agent.session != session_id:
+            return  # another session holds the agent now
+        if agent.call:
+            await self._apply(agent.call, CallEvent.AGENT_LOST)
+        await self.routing.agent_offline(agent_id)
+
+    # Requests
+
+    async def handle(self, conn: Connection, message: Message) -> None:
+        kind = message["type"]
+        if kind in RELAYED:
+            await self._relay(conn, message)
+            return
+        handler = self._handlers.get(kind)
+        if handler is None:
+            raise ProtocolError("unknown-type", f"there is no message type {kind!r}")
+        await handler(conn, message)
+
+    async def _agent_status(self, conn: Connection, message: Message) -> None:
+        session = _require_role(conn, "agent", message)
+        status = await self.routing.set_status(session.user, message["status"])
+        if status != message["status"]:
+            raise ProtocolError(
+                "bad-state",
+                f"an agent who is {status} cannot change status; "
+                "finish or decline the call first",
+                message.get("id"),
+            )
+        await self._send_agent_state(session.user)
+        self.kick()
+
+    async def _place(self, conn: Connection, message: Message) -> None:
+        session = _require_role(conn, "customer", message)
+        for call_id in await self.bus.calls(session.id):
+            call = await self.routing.get_call(call_id)
+            if call is not None and call.state != CallState.ENDED:
+                raise ProtocolError(
+                    "bad-state",
+                    "this session already has a call; hang it up first",
+                    message.get("id"),
+                )
+
+        caller = {"name": session.name, **message.get("caller", {})}
+        call_id = await self.routing.create_call(session.id, caller)
+        await self.bus.add_call(session.id, call_id)
+        await self._send_positions({call_id})
+        self.kick()
+
+    async def _accept(self, conn: Connection, message: Message) -> None:
+        applied = await self._agent_event(conn, message, CallEvent.ACCEPT)
+        call_id = applied.before.id
+        agent = await self.routing.get_agent(applied.agent)
+        await self._announce(applied, agent_name=agent.name if agent else "")
+        await self._flush_early(call_id, applied.agent)
+
+    async def _decline(self, conn: Connection, message: Message) -> None:
+        applied = await self._agent_event(conn, message, CallEvent.DECLINE)
+        await self._announce(applied)
+        self.kick()
+
+    async def _hangup(self, conn: Connection, message: Message) -> None:
+        session = conn.session
+        if session.role == "agent":
+            applied = await self._agent_event(conn, message, CallEvent.AGENT_HANGUP)
+        else:
+            call = await self._customer_call(session, message)
+            applied = await self._must_apply(
+                call.id, CallEvent.CUSTOMER_HANGUP, message
+            )
+        await self._announce(applied)
+        self.kick()
+
+    async def _hold(self, conn: Connection, message: Message) -> None:
+        event = CallEvent.HOLD if message["on"] else CallEvent.UNHOLD
+        applied = await self._agent_event(conn, message, event)
+        await self._announce(applied)
+
+    async def _agent_event(
+        self, conn: Connection, message: Message, event: CallEvent
+    ) -> Applied:
+        session = _require_role(conn, "agent", message)
+        call = await self.routing.get_call(message["call_id"])
+        if call is None or call.agent != session.user:
+            raise _unknown_call(message)
+        return await self._must_apply(call.id, event, message, agent_id=session.user)
+
+    async def _must_apply(
+        self,
+        call_id: str,
+        event: CallEvent,
+        message: Message,
+        agent_id: str | None = None,
+    ) -> Applied:
+        try:
+            applied = await self.routing.apply(call_id, event, agent_id=agent_id)
+        except ProtocolError:
+            raise
+        except Exception as exc:
+            if getattr(exc, "code", None) == "bad-state":
+                raise ProtocolError("bad-state", str(exc), message.get("id")) from None
+            raise
+        if applied is None:
+            raise _unknown_call(message)
+        return applied
+
+    async def _customer_call(self, session: Session, message: Message) -> Call:
+        call_id = message["call_id"]
+        if call_id not in await self.bus.calls(session.id):
+            raise _unknown_call(message)
+        call = await self.routing.get_call(call_id)
+        if call is None:
+            raise _unknown_call(message)
+        return call
+
+    # Relaying SDP, candidates, mute and digits to the other end
+
+    async def _relay(self, conn: Connection, message: Message) -> None:
+        session = conn.session
+        if session.role == "agent":
+            call = await self.routing.get_call(message["call_id"])
+            if call is None or call.agent != session.user:
+                raise _unknown_call(message)
+        else:
+            call = await self._customer_call(session, message)
+
+        _check_relayed(session, message)
+        event = {k: v for k, v in message.items() if k != "id"}
+        if call.state in MEDIA_STATES:
+            await self._to_other_end(call, session, event)
+        elif session.role == "customer" and call.state in (
+            CallState.QUEUED,
+            CallState.RINGING,
+        ):
+            await self._keep_early(call.id, event, message)
+        else:
+            raise ProtocolError(
+                "bad-state",
+                f"{message['type']} is not possible while the call is {call.state}",
+                message.get("id"),
+            )
+
+    async def _to_other_end(self, call: Call, sender: Session, event: Message) -> None:
+        if sender.role == "agent":
+            await self.bus.deliver(call.customer, event)
+            return
+        agent = await self.routing.get_agent(call.agent)
+        if agent is not None:
+            await self.bus.deliver(agent.session, event)
+
+    async def _keep_early(self, call_id: str, event: Message, message: Message) -> None:
+        """Hold what the customer sends before an agent answers."""
+        key = self.routing.key("call", call_id, "early")
+        length = await self.bus.redis.rpush(key, encode(event))
+        await self.bus.redis.expire(key, 3600)
+        if length > EARLY_LIMIT:
+            await self.bus.redis.rpop(key)
+            raise ProtocolError(
+                "rate-limited",
+                f"at most {EARLY_LIMIT} messages are kept before the agent answers",
+                message.get("id"),
+            )
+
+    async def _flush_early(self, call_id: str, agent_id: str) -> None:
+        key = self.routing.key("call", call_id, "early")
+        early = await self.bus.redis.lrange(key, 0, -1)
+        await self.bus.redis.delete(key)
+        agent = await self.routing.get_agent(agent_id)
+        if agent is None:
+            return
+        for text in early:
+            await self.bus.deliver(agent.session, _decode(text))
+
+    # Telling both ends
+
+    async def _apply(self, call_id: str, event: CallEvent) -> None:
+        """Apply an event that the system (not a request) raised."""
+        try:
+            applied = await self.routing.apply(call_id, event)
+        except Exception as exc:
+            if getattr(exc, "code", None) != "bad-state":
+                raise
+            logger.debug("event %s no longer fits", event, extra={"call_id": call_id})
+            return
+        if applied is not None:
+            await self._announce(applied)
+
+    async def _announce(self, applied: Applied, agent_name: str = "") -> None:
+        call = applied.before
+        row = applied.transition
+        state = row.next_state
+        logger.info("call %s -> %s", call.state, state, extra={"call_id": call.id})
+        self.observe_state(state)
+        event: Message = {"type": "call.state", "call_id": call.id, "state": state}
+        if row.end_reason:
+            event["reason"] = row.end_reason
+        if row.requeue or state == CallState.ENDED:
+            await self.bus.redis.delete(self.routing.key("call", call.id, "early"))
+
+        to_customer = dict(event)
+        if agent_name:
+            to_customer["agent"] = {"name": agent_name}
+        if state != CallState.QUEUED:
+            await self.bus.deliver(call.customer, to_customer)
+        if call.agent:
+            await self._tell_agent(call, event, row.requeue)
+        if state == CallState.ENDED and call.answered_at is not None:
+            await self.routing.record_handle_time(time.time() - call.answered_at)
+        if state in (CallState.QUEUED, CallState.ENDED):
+            await self._send_positions()
+
+    async def _tell_agent(self, call: Call, event: Message, requeued: bool) -> None:
+        agent = await self.routing.get_agent(call.agent)
+        if agent is None or not agent.session:
+            return
+        if requeued:
+            # For the agent the call is over: it went back to the queue.
+            event = {**event, "state": "ended", "reason": "requeued"}
+        await self.bus.deliver(agent.session, event)
+        await self._send_agent_state(agent.id)
+
+    async def _send_agent_state(self, agent_id: str) -> None:
+        agent = await self.routing.get_agent(agent_id)
+        if agent is None or not agent.session:
+            return
+        event: Message = {"type": "agent.state", "status": agent.status}
+        if agent.call:
+            event["call_id"] = agent.call
+        await self.bus.deliver(agent.session, event)
+
+    async def _send_positions(self, also: set[str] | None = None) -> None:
+        """Tell each waiting customer where they are in the queue."""
+        for call_id, position in await self.routing.queue_positions():
+            key = self.routing.key("call", call_id)
+            old = await self.bus.redis.hget(key, "position")
+            if old == str(position) and call_id not in (also or set()):
+                continue
+            await self.bus.redis.hset(key, "position", position)
+            customer = await self.bus.redis.hget(key, "customer")
+            wait = await self.routing.estimated_wait_s(position)
+            await self.bus.deliver(
+                str(customer or ""),
+                {
+                    "type": "call.state",
+                    "call_id": call_id,
+                    "state": "queued",
+                    "position": position,
+                    "estimated_wait_s": wait,
+                },
+            )
+
+    async def _ring(self, call_id: str, agent_id: str) -> None:
+        call = await self.routing.get_call(call_id)
+        agent = await self.routing.get_agent(agent_id)
+        if call is None or agent is None:
+            return
+        logger.info("ringing agent", extra={"call_id": call_id, "agent": agent_id})
+        await self.bus.redis.hdel(self.routing.key("call", call_id), "position")
+        ringing: Message = {
+            "type": "call.state",
+            "call_id": call_id,
+            "state": "ringing",
+        }
+        await self.bus.deliver(call.customer, ringing)
+        await self.bus.deliver(
+            agent.session,
+            {
+                **ringing,
+                "caller": call.caller,
+                "ring_timeout_s": self.routing.ring_timeout_s,
+            },
+        )
+        await self._send_agent_state(agent_id)
+
+    # The sweep
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            try:
+                await self.sweep()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.warning("sweep failed; retrying", exc_info=True)
+                await asyncio.sleep(1)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._kick.wait(), SWEEP_INTERVAL_S)
+            self._kick.clear()
+
+    async def sweep(self) -> None:
+        """Fire due timers, then ring agents for waiting calls."""
+        for timer in await self.routing.claim_due_timers():
+            kind, _, target = timer.partition(":")
+            if kind == "ring":
+                await self._apply(target, CallEvent.RING_TIMEOUT)
+            elif kind == "grace":
+                await self.session_expired(target)
+
+        for call_id, agent_id in await self.routing.dispatch():
+            await self._ring(call_id, agent_id)
+
+
+def _require_role(conn: Connection, role: str, message: Message) -> Session:
+    if conn.session.role != role:
+        raise ProtocolError(
+            "not-allowed",
+            f"only a {role} may send {message['type']}",
+            message.get("id"),
+        )
+    return conn.session
+
+
+def _unknown_call(message: Message) -> ProtocolError:
+    return ProtocolError(
+        "unknown-call",
+        f"call {message.get('call_id')} is not one of this session's calls",
+        message.get("id"),
+    )
+
+
+def _check_relayed(session: Session, message: Message) -> None:
+    """Check what may reach the other end's parser (SDP, candidates)."""
+    kind = message["type"]
+    try:
+        if kind in ("sdp.offer", "sdp.answer"):
+            sdp.check_sdp(message["sdp"], kind=kind.removeprefix("sdp."))
+        elif kind == "ice.candidate":
+            ice.parse_candidate(message["candidate"])
+    except (SdpError, CandidateError) as exc:
+        raise ProtocolError(exc.code, str(exc), message.get("id")) from None
+    if kind == "call.dtmf" and session.role != "customer":
+        raise ProtocolError(
+            "not-allowed", "only the customer sends keypad digits", message.get("id")
+        )
+
+
+def _decode(text: str) -> Message:
+    value: Message = json.loads(text)
+    return value

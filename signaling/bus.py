@@ -1,0 +1,274 @@
+"""Sessions and the bus between nodes, kept in Redis.
+
+A session outlives its socket: its record, its numbered outbox and its
+calls are in Redis, so a client that reconnects within the grace period,
+to this node or any other, resumes where it was. Delivering an event to a
+session is one Lua script: number it, keep it in the outbox, and publish it
+to the node that holds the session's socket, if any. Each node listens on
+its own channel and writes what arrives to its local sockets, in order.
+
+Keys: ``session:<id>`` hash (role, user, name, token, conn, seq),
+``session:<id>:outbox`` list, ``session:<id>:calls`` set,
+``node:<id>`` channel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import logging
+import re
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Final
+
+from redis.asyncio import Redis
+
+from signaling.protocol import Message, encode
+
+logger = logging.getLogger(__name__)
+
+OUTBOX_LENGTH: Final = 200
+SESSION_TTL_S: Final = 86_400
+
+_DELIVER: Final = """
+local session, outbox = KEYS[1], KEYS[2]
+if redis.call('EXISTS', session) == 0 then return 0 end
+local seq = redis.call('HINCRBY', session, 'seq', 1)
+local msg = '{"seq":' .. seq .. ',' .. string.sub(ARGV[1], 2)
+redis.call('RPUSH', outbox, msg)
+redis.call('LTRIM', outbox, -tonumber(ARGV[2]), -1)
+redis.call('EXPIRE', outbox, tonumber(ARGV[5]))
+local conn = redis.call('HGET', session, 'conn') or ''
+local node = string.match(conn, '^([^/]+)/')
+if node then redis.call('PUBLISH', ARGV[3] .. node, ARGV[4] .. '\\n' .. msg) end
+return seq
+"""
+
+# Detach a socket from its session only if that socket still holds it.
+_DETACH: Final = """
+if redis.call('HGET', KEYS[1], 'conn') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'conn', '')
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
+return 1
+"""
+
+_SEQ = re.compile(r'^\{"seq":(\d+),')
+
+Sender = Callable[[str], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    id: str
+    role: str
+    user: str  # the agent's user id; "" for a customer
+    name: str
+    address: str
+
+
+@dataclass(eq=False)
+class Connection:
+    """One open socket on this node, holding one session."""
+
+    session: Session
+    conn_id: str
+    send: Sender
+    sent_seq: int = 0
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+class SessionExpired(Exception):
+    """The session is gone or the resume token does not match."""
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class Bus:
+    """Sessions, their outboxes, and delivery to whichever node holds them."""
+
+    def __init__(self, redis: Redis, prefix: str = "helpline:") -> None:
+        self.redis = redis
+        self.prefix = prefix
+        self.node_id = "n-" + secrets.token_hex(6)
+        self.local: dict[str, Connection] = {}
+        self._deliver = redis.register_script(_DELIVER)
+        self._detach = redis.register_script(_DETACH)
+        self._conn_counter = 0
+        self._listener: asyncio.Task[None] | None = None
+        self._subscribed = asyncio.Event()
+
+    def key(self, *parts: str) -> str:
+        return self.prefix + ":".join(parts)
+
+    # Lifecycle
+
+    async def start(self) -> None:
+        self._listener = asyncio.create_task(self._listen(), name="bus-listener")
+        await asyncio.wait_for(self._subscribed.wait(), 10)
+
+    async def close(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+
+    async def _listen(self) -> None:
+        channel = self.key("node", self.node_id)
+        while True:
+            try:
+                async with self.redis.pubsub(ignore_subscribe_messages=True) as sub:
+                    await sub.subscribe(channel)
+                    self._subscribed.set()
+                    async for message in sub.listen():
+                        await self._on_published(message["data"])
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.warning("bus listener lost Redis; reconnecting", exc_info=True)
+                await asyncio.sleep(0.5)
+
+    async def _on_published(self, data: str) -> None:
+        session_id, _, payload = data.partition("\n")
+        conn = self.local.get(session_id)
+        if conn is not None:
+            await self._send_in_order(conn, payload)
+
+    # Sessions
+
+    async def create(
+        self, role: str, user: str, name: str, address: str, grace_s: float
+    ) -> tuple[Session, str]:
+        """A new session and its resume token (kept hashed)."""
+        session = Session("s-" + secrets.token_hex(8), role, user, name, address)
+        token = secrets.token_urlsafe(24)
+        key = self.key("session", session.id)
+        await self.redis.hset(
+            key,
+            mapping={
+                "role": role,
+                "user": user,
+                "name": name,
+                "address": address,
+                "token": _hash(token),
+                "conn": "",
+                "seq": 0,
+            },
+        )
+        await self.redis.expire(key, SESSION_TTL_S)
+        return session, token
+
+    async def load(self, session_id: str, token: str) -> Session:
+        fields = await self.redis.hgetall(self.key("session", session_id))
+        if not fields or not hmac.compare_digest(fields["token"], _hash(token)):
+            raise SessionExpired(session_id)
+        return Session(
+            session_id,
+            fields["role"],
+            fields["user"],
+            fields["name"],
+            fields["address"],
+        )
+
+    async def exists(self, session_id: str) -> bool:
+        return bool(await self.redis.exists(self.key("session", session_id)))
+
+    async def attach(self, session: Session, send: Sender) -> Connection:
+        """Route the session's events to this socket from now on."""
+        self._conn_counter += 1
+        conn_id = f"{self.node_id}/{self._conn_counter}"
+        conn = Connection(session, conn_id, send)
+        self.local[session.id] = conn
+        await self.redis.hset(self.key("session", session.id), "conn", conn_id)
+        return conn
+
+    async def detach(self, conn: Connection, grace_deadline: float) -> bool:
+        """Forget the socket; start the grace timer if it still held the
+        session (not if another socket resumed it meanwhile)."""
+        if self.local.get(conn.session.id) is conn:
+            del self.local[conn.session.id]
+        keys = [self.key("session", conn.session.id), self.key("timers")]
+        args = [conn.conn_id, repr(grace_deadline), "grace:" + conn.session.id]
+        return bool(await self._detach(keys=keys, args=args))
+
+    async def cancel_grace(self, session_id: str) -> None:
+        await self.redis.zrem(self.key("timers"), "grace:" + session_id)
+
+    async def delete(self, session_id: str) -> None:
+        base = self.key("session", session_id)
+        await self.redis.delete(base, base + ":outbox", base + ":calls")
+
+    async def replay(self, conn: Connection, last_seq: int) -> int:
+        """Send what the session missed after ``last_seq``; returns count."""
+        conn.sent_seq = max(conn.sent_seq, last_seq)
+        async with conn.lock:
+            return await self._pull(conn)
+
+    # Calls of a session
+
+    async def add_call(self, session_id: str, call_id: str) -> None:
+        await self.redis.sadd(self.key("session", session_id, "calls"), call_id)
+
+    async def calls(self, session_id: str) -> set[str]:
+        members = await self.redis.smembers(self.key("session", session_id, "calls"))
+        return {str(member) for member in members}
+
+    async def remove_call(self, session_id: str, call_id: str) -> None:
+        await self.redis.srem(self.key("session", session_id, "calls"), call_id)
+
+    # Delivery
+
+    async def deliver(self, session_id: str, event: Message) -> int:
+        """Number, keep and route one event; 0 if the session is gone."""
+        if not session_id:
+            return 0
+        base = self.key("session", session_id)
+        seq = await self._deliver(
+            keys=[base, base + ":outbox"],
+            args=[
+                encode(event),
+                OUTBOX_LENGTH,
+                self.key("node", ""),
+                session_id,
+                SESSION_TTL_S,
+            ],
+        )
+        return int(seq)
+
+    async def _send_in_order(self, conn: Connection, payload: str) -> None:
+        match = _SEQ.match(payload)
+        if match is None:
+            return
+        async with conn.lock:
+            seq = int(match.group(1))
+            if seq == conn.sent_seq + 1:
+                await self._send(conn, payload, seq)
+            elif seq > conn.sent_seq:
+                await self._pull(conn)
+
+    async def _pull(self, conn: Connection) -> int:
+        """Fill a gap from the outbox (the lock is held)."""
+        base = self.key("session", conn.session.id)
+        sent = 0
+        for payload in await self.redis.lrange(base + ":outbox", 0, -1):
+            match = _SEQ.match(payload)
+            if match is not None and int(match.group(1)) > conn.sent_seq:
+                await self._send(conn, payload, int(match.group(1)))
+                sent += 1
+        return sent
+
+    async def _send(self, conn: Connection, payload: str, seq: int) -> None:
+        conn.sent_seq = seq
+        try:
+            await conn.send(payload)
+        except (ConnectionError, RuntimeError):
+            # The socket is closing; the event stays in the outbox for a
+            # resume, so nothing is lost.
+            logger.debug(
+                "send on a closing socket", extra={"session_id": conn.session.id}
+            )

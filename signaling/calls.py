@@ -1,0 +1,129 @@
+"""The call state machine (sans-I/O).
+
+Theory of operation. A customer's call is *queued* until routing picks an
+agent; it then *rings* that agent. The agent accepts (*answered*), declines
+or lets the ring time out; both put the call back at the head of the queue,
+and a timeout also sets the agent away, so a missing agent is not rung
+again and again. An answered call may be put on hold and taken off it. A
+call *ends* when either side hangs up, when the customer's session is lost
+for good, or when no agent can take it. An agent lost for good mid-call
+does not end the call: it goes back to the head of the queue.
+
+``TRANSITIONS`` is the whole machine: one row per (state, event) that is
+allowed. Anything else is out of order and raises :class:`BadTransition`.
+Each row names the next state, what must happen to the agent, and whether
+the call goes back to the queue; the Redis adapter applies a row
+atomically, and the WebSocket layer tells both ends.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Final
+
+from signaling.errors import SignalingError
+
+
+class CallState(enum.StrEnum):
+    QUEUED = "queued"
+    RINGING = "ringing"
+    ANSWERED = "answered"
+    HELD = "held"
+    ENDED = "ended"
+
+
+class CallEvent(enum.StrEnum):
+    RING = "ring"  # routing picked an agent
+    ACCEPT = "accept"
+    DECLINE = "decline"
+    RING_TIMEOUT = "ring-timeout"
+    HOLD = "hold"
+    UNHOLD = "unhold"
+    CUSTOMER_HANGUP = "customer-hangup"
+    AGENT_HANGUP = "agent-hangup"
+    CUSTOMER_LOST = "customer-lost"
+    AGENT_LOST = "agent-lost"
+    REJECT = "rejected"
+
+
+class AgentAfter(enum.StrEnum):
+    """What becomes of the call's agent once the row is applied."""
+
+    KEEP = "keep"  # unchanged
+    RINGING = "ringing"
+    BUSY = "busy"
+    AVAILABLE = "available"  # released; idle from now
+    AVAILABLE_KEEP_IDLE = "available-keep-idle"  # released; keeps its place
+    AWAY = "away"
+    OFFLINE = "offline"
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    next_state: CallState
+    agent: AgentAfter = AgentAfter.KEEP
+    requeue: bool = False  # back to the head of the queue, agent cleared
+    end_reason: str | None = None
+
+
+class BadTransition(SignalingError):
+    """An event that does not fit the call's state: an out-of-order request."""
+
+    code = "bad-state"
+    recoverable = True
+
+    def __init__(self, state: CallState, event: CallEvent) -> None:
+        super().__init__(f"a call that is {state} cannot take {event}")
+        self.state = state
+        self.event = event
+
+
+Q, R, A, H, E = (
+    CallState.QUEUED,
+    CallState.RINGING,
+    CallState.ANSWERED,
+    CallState.HELD,
+    CallState.ENDED,
+)
+Ev = CallEvent
+Ag = AgentAfter
+
+
+def _end(reason: str, agent: AgentAfter = Ag.KEEP) -> Transition:
+    return Transition(E, agent, end_reason=reason)
+
+
+TRANSITIONS: Final[dict[tuple[CallState, CallEvent], Transition]] = {
+    (Q, Ev.RING): Transition(R, Ag.RINGING),
+    (Q, Ev.CUSTOMER_HANGUP): _end("customer-hangup"),
+    (Q, Ev.CUSTOMER_LOST): _end("customer-lost"),
+    (Q, Ev.REJECT): _end("rejected"),
+    (R, Ev.ACCEPT): Transition(A, Ag.BUSY),
+    (R, Ev.DECLINE): Transition(Q, Ag.AVAILABLE_KEEP_IDLE, requeue=True),
+    (R, Ev.RING_TIMEOUT): Transition(Q, Ag.AWAY, requeue=True),
+    (R, Ev.AGENT_LOST): Transition(Q, Ag.OFFLINE, requeue=True),
+    (R, Ev.CUSTOMER_HANGUP): _end("customer-hangup", Ag.AVAILABLE_KEEP_IDLE),
+    (R, Ev.CUSTOMER_LOST): _end("customer-lost", Ag.AVAILABLE_KEEP_IDLE),
+    (A, Ev.HOLD): Transition(H),
+    (A, Ev.CUSTOMER_HANGUP): _end("customer-hangup", Ag.AVAILABLE),
+    (A, Ev.AGENT_HANGUP): _end("agent-hangup", Ag.AVAILABLE),
+    (A, Ev.CUSTOMER_LOST): _end("customer-lost", Ag.AVAILABLE),
+    (A, Ev.AGENT_LOST): Transition(Q, Ag.OFFLINE, requeue=True),
+    (H, Ev.UNHOLD): Transition(A),
+    (H, Ev.CUSTOMER_HANGUP): _end("customer-hangup", Ag.AVAILABLE),
+    (H, Ev.AGENT_HANGUP): _end("agent-hangup", Ag.AVAILABLE),
+    (H, Ev.CUSTOMER_LOST): _end("customer-lost", Ag.AVAILABLE),
+    (H, Ev.AGENT_LOST): Transition(Q, Ag.OFFLINE, requeue=True),
+}
+
+#: States in which the two ends may exchange SDP and candidates.
+MEDIA_STATES: Final = frozenset({A, H})
+
+
+def step(state: CallState, event: CallEvent) -> Transition:
+    """The row for ``event`` in ``state``, or :class:`BadTransition`."""
+    try:
+        return TRANSITIONS[state, event]
+    except KeyError:
+        raise BadTransition(state, event) from None

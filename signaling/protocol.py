@@ -1,0 +1,249 @@
+"""The versioned JSON protocol spoken on ``/ws`` (see docs/protocol.md).
+
+Sans-I/O: text in, validated ``dict`` out; ``dict`` in, text out. Every
+message type has a JSON Schema with size limits. A frame that is not exactly
+one JSON object, or a message that fails its schema, raises
+:class:`ProtocolError` with a code the client can act on; nothing is guessed.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Final
+
+from jsonschema import Draft202012Validator
+
+from signaling.errors import SignalingError
+
+VERSION: Final = 1
+MAX_FRAME_BYTES: Final = 65_536
+MAX_SDP_CHARS: Final = 32_768
+MAX_CANDIDATE_CHARS: Final = 1_024
+
+Message = dict[str, Any]
+
+
+class ProtocolError(SignalingError):
+    """A request the server cannot act on; the session stays as it was."""
+
+    recoverable = True
+
+    def __init__(self, code: str, message: str, ref: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.ref = ref
+
+    def to_event(self) -> Message:
+        event: Message = {"type": "error", "code": self.code, "message": self.message}
+        if self.ref is not None:
+            event["ref"] = self.ref
+        return event
+
+
+def _string(max_length: int, **extra: Any) -> dict[str, Any]:
+    return {"type": "string", "maxLength": max_length, **extra}
+
+
+_CALL_ID = _string(40, pattern=r"^c-[0-9a-f]{8,32}$")
+_SESSION_ID = _string(40, pattern=r"^s-[0-9a-f]{8,32}$")
+_ON = {"type": "boolean"}
+_CALLER = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "name": _string(80),
+        "topic": _string(200),
+        "page": _string(500),
+    },
+}
+_CANDIDATE = {
+    "oneOf": [
+        {"type": "null"},
+        {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["candidate"],
+            "properties": {
+                "candidate": _string(MAX_CANDIDATE_CHARS),
+                "sdpMid": {"type": ["string", "null"], "maxLength": 32},
+                "sdpMLineIndex": {
+                    "type": ["integer", "null"],
+                    "minimum": 0,
+                    "maximum": 63,
+                },
+                "usernameFragment": {"type": ["string", "null"], "maxLength": 256},
+            },
+        },
+    ]
+}
+_RESUME = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["session_id", "resume_token", "last_seq"],
+    "properties": {
+        "session_id": _SESSION_ID,
+        "resume_token": _string(128, minLength=16),
+        "last_seq": {"type": "integer", "minimum": 0, "maximum": 2**53},
+    },
+}
+
+
+def _request(required: dict[str, Any], optional: dict[str, Any] | None = None) -> Any:
+    properties = {"type": {"type": "string"}, "id": _string(64), **required}
+    properties.update(optional or {})
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["type", *required],
+        "properties": properties,
+    }
+
+
+#: The schema of every request a client may send, by ``type``.
+REQUESTS: Final[dict[str, Any]] = {
+    "hello": _request(
+        {"v": {"type": "integer"}, "role": {"enum": ["customer", "agent"]}},
+        {"token": _string(256), "name": _string(80), "resume": _RESUME},
+    ),
+    "ping": _request({}),
+    "agent.status": _request({"status": {"enum": ["available", "away"]}}),
+    "call.place": _request({}, {"caller": _CALLER}),
+    "call.accept": _request({"call_id": _CALL_ID}),
+    "call.decline": _request({"call_id": _CALL_ID}),
+    "call.hangup": _request({"call_id": _CALL_ID}),
+    "call.hold": _request({"call_id": _CALL_ID, "on": _ON}),
+    "call.mute": _request({"call_id": _CALL_ID, "on": _ON}),
+    "call.dtmf": _request(
+        {"call_id": _CALL_ID, "digits": _string(32, pattern=r"^[0-9*#]{1,32}$")}
+    ),
+    "sdp.offer": _request({"call_id": _CALL_ID, "sdp": _string(MAX_SDP_CHARS)}),
+    "sdp.answer": _request({"call_id": _CALL_ID, "sdp": _string(MAX_SDP_CHARS)}),
+    "ice.candidate": _request({"call_id": _CALL_ID, "candidate": _CANDIDATE}),
+}
+
+#: Requests relayed as they are to the other end of a call.
+RELAYED: Final = frozenset(
+    {"sdp.offer", "sdp.answer", "ice.candidate", "call.mute", "call.dtmf"}
+)
+
+_STATES = ["queued", "ringing", "answered", "held", "ended"]
+
+
+def _event(fields: dict[str, Any]) -> Any:
+    properties = {"type": {"type": "string"}, "seq": {"type": "integer"}, **fields}
+    return {"type": "object", "required": ["type"], "properties": properties}
+
+
+#: The schema of every event the server sends, by ``type`` (documentation
+#: and tests; the server builds events itself).
+EVENTS: Final[dict[str, Any]] = {
+    "welcome": _event(
+        {
+            "v": {"const": VERSION},
+            "session_id": _SESSION_ID,
+            "resume_token": {"type": "string"},
+            "role": {"enum": ["customer", "agent"]},
+            "resumed": {"type": "boolean"},
+            "grace_s": {"type": "number"},
+        }
+    ),
+    "pong": _event({}),
+    "error": _event(
+        {
+            "code": {"type": "string"},
+            "message": {"type": "string"},
+            "ref": {"type": "string"},
+            "retry_after_s": {"type": "number"},
+        }
+    ),
+    "agent.state": _event(
+        {
+            "status": {"enum": ["available", "away", "ringing", "busy", "offline"]},
+            "reason": {"type": "string"},
+            "call_id": _CALL_ID,
+        }
+    ),
+    "call.state": _event(
+        {
+            "call_id": _CALL_ID,
+            "state": {"enum": _STATES},
+            "reason": {"type": "string"},
+            "position": {"type": "integer", "minimum": 1},
+            "estimated_wait_s": {"type": "number", "minimum": 0},
+            "caller": _CALLER,
+            "agent": {"type": "object"},
+            "ring_timeout_s": {"type": "number"},
+        }
+    ),
+}
+
+_VALIDATORS: Final = {
+    name: Draft202012Validator(schema) for name, schema in REQUESTS.items()
+}
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def parse_request(text: str) -> Message:
+    """Decode and validate one frame; raise :class:`ProtocolError` if unfit."""
+    message = _decode_one_object(text)
+    ref = message.get("id") if isinstance(message.get("id"), str) else None
+    kind = message.get("type")
+    if not isinstance(kind, str):
+        raise ProtocolError(
+            "invalid-message", "every message needs a string field 'type'", ref
+        )
+
+    validator = _VALIDATORS.get(kind)
+    if validator is None:
+        raise ProtocolError("unknown-type", f"there is no message type {kind!r}", ref)
+
+    error = next(iter(validator.iter_errors(message)), None)
+    if error is not None:
+        where = ".".join(str(part) for part in error.absolute_path) or kind
+        raise ProtocolError("invalid-message", f"{where}: {error.message}", ref)
+    return message
+
+
+def _decode_one_object(text: str) -> Message:
+    decoder = json.JSONDecoder(parse_constant=_reject_constant)
+    stripped = text.lstrip()
+    try:
+        value, end = decoder.raw_decode(stripped)
+    except (ValueError, RecursionError) as exc:
+        raise ProtocolError(
+            "invalid-json", f"the frame is not valid JSON: {exc}"
+        ) from None
+
+    if stripped[end:].strip():
+        raise ProtocolError(
+            "invalid-json",
+            "send exactly one JSON object per frame; more data follows "
+            f"the first object at character {end}",
+        )
+    if not isinstance(value, dict):
+        raise ProtocolError(
+            "invalid-json",
+            f"a frame must hold a JSON object, not a {type(value).__name__}",
+        )
+    return value
+
+
+def encode(event: Message) -> str:
+    """Serialize an event compactly; the server never sends NaN."""
+    return json.dumps(event, separators=(",", ":"), allow_nan=False)
+
+
+def json_schema() -> dict[str, Any]:
+    """Every request and event schema, as served at ``/api/protocol.json``."""
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "Helpline signaling protocol",
+        "version": VERSION,
+        "max_frame_bytes": MAX_FRAME_BYTES,
+        "requests": REQUESTS,
+        "events": EVENTS,
+    }

@@ -1,0 +1,91 @@
+"""Every transition of the call state machine, walked from a table.
+
+The table below is written out by hand, independently of
+``signaling.calls.TRANSITIONS``: each row says what must happen to a call
+in a state when an event arrives. ``-`` means the event is out of order.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from signaling.calls import (
+    AgentAfter,
+    BadTransition,
+    CallEvent,
+    CallState,
+    TRANSITIONS,
+    step,
+)
+
+# event            queued    ringing   answered  held      ended
+EXPECTED = """
+ring               ringing   -         -         -         -
+accept             -         answered  -         -         -
+decline            -         queued    -         -         -
+ring-timeout       -         queued    -         -         -
+hold               -         -         held      -         -
+unhold             -         -         -         answered  -
+customer-hangup    ended     ended     ended     ended     -
+agent-hangup       -         -         ended     ended     -
+customer-lost      ended     ended     ended     ended     -
+agent-lost         -         queued    queued    queued    -
+rejected           ended     -         -         -         -
+"""
+
+STATES = [CallState(s) for s in ("queued", "ringing", "answered", "held", "ended")]
+
+
+def _rows() -> list[tuple[CallState, CallEvent, str]]:
+    rows = []
+    for line in EXPECTED.strip().splitlines():
+        event, *cells = line.split()
+        for state, cell in zip(STATES, cells, strict=True):
+            rows.append((state, CallEvent(event), cell))
+    return rows
+
+
+@pytest.mark.parametrize(("state", "event", "expected"), _rows())
+def test_every_state_and_event(
+    state: CallState, event: CallEvent, expected: str
+) -> None:
+    if expected == "-":
+        with pytest.raises(BadTransition) as caught:
+            step(state, event)
+        assert caught.value.code == "bad-state"
+        assert caught.value.recoverable
+    else:
+        assert step(state, event).next_state == CallState(expected)
+
+
+def test_table_covers_every_event() -> None:
+    events = {row[1] for row in _rows()}
+    assert events == set(CallEvent)
+    assert len(TRANSITIONS) == sum(1 for *_, cell in _rows() if cell != "-")
+
+
+@pytest.mark.parametrize(
+    ("state", "event", "agent", "requeue"),
+    [
+        (CallState.RINGING, CallEvent.DECLINE, AgentAfter.AVAILABLE_KEEP_IDLE, True),
+        (CallState.RINGING, CallEvent.RING_TIMEOUT, AgentAfter.AWAY, True),
+        (CallState.ANSWERED, CallEvent.AGENT_LOST, AgentAfter.OFFLINE, True),
+        (CallState.ANSWERED, CallEvent.CUSTOMER_HANGUP, AgentAfter.AVAILABLE, False),
+        (CallState.RINGING, CallEvent.ACCEPT, AgentAfter.BUSY, False),
+        (CallState.QUEUED, CallEvent.RING, AgentAfter.RINGING, False),
+    ],
+)
+def test_what_becomes_of_the_agent(
+    state: CallState, event: CallEvent, agent: AgentAfter, requeue: bool
+) -> None:
+    row = step(state, event)
+    assert row.agent == agent
+    assert row.requeue == requeue
+
+
+def test_ended_calls_say_why() -> None:
+    for (state, event), row in TRANSITIONS.items():
+        if row.next_state == CallState.ENDED:
+            assert row.end_reason, (state, event)
+        else:
+            assert row.end_reason is None, (state, event)
