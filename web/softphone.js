@@ -1,0 +1,497 @@
+// The agent softphone: sign in, go available, answer customers' calls.
+//
+// The agent's token lives in sessionStorage, so reloading the page opens a
+// new session without asking for the password again. When a call is
+// answered the customer makes the offer; the softphone answers it, and
+// re-offers to put the call on hold. `window.softphone` is the instance.
+
+import { CallMedia, HelplineClient, fetchIceServers, signalingUrl } from './client.js';
+
+const STORAGE_KEY = 'helpline.agent';
+
+const STATUS_WORDS = {
+  available: 'Available',
+  away: 'Away',
+  ringing: 'Ringing',
+  busy: 'On a call',
+  offline: 'Offline',
+  connecting: 'Connecting…',
+};
+
+const END_REASONS = {
+  'customer-hangup': 'The customer hung up.',
+  'agent-hangup': 'You hung up.',
+  'customer-lost': 'The customer’s connection was lost.',
+  rejected: 'The call could not be routed.',
+  error: 'The call ended because of a technical problem.',
+};
+
+/** A ring made with WebAudio: two short bursts of a 440 + 480 Hz tone. */
+class Ringer {
+  constructor() {
+    this.context = null;
+    this.timer = null;
+  }
+
+  /** Browsers allow sound only after a gesture; call this from one. */
+  unlock() {
+    this.context ??= new AudioContext();
+    this.context.resume().catch(() => {});
+  }
+
+  start() {
+    if (this.timer) return;
+    this._burst();
+    this.timer = setInterval(() => this._burst(), 3000);
+  }
+
+  stop() {
+    clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  _burst() {
+    if (!this.context) return;
+    const now = this.context.currentTime;
+    this._tone(now, 0.4);
+    this._tone(now + 0.6, 0.4);
+  }
+
+  _tone(at, seconds) {
+    const gain = this.context.createGain();
+    gain.gain.setValueAtTime(0, at);
+    gain.gain.linearRampToValueAtTime(0.15, at + 0.02);
+    gain.gain.setValueAtTime(0.15, at + seconds - 0.05);
+    gain.gain.linearRampToValueAtTime(0, at + seconds);
+    gain.connect(this.context.destination);
+    for (const frequency of [440, 480]) {
+      const oscillator = this.context.createOscillator();
+      oscillator.frequency.value = frequency;
+      oscillator.connect(gain);
+      oscillator.start(at);
+      oscillator.stop(at + seconds);
+    }
+  }
+}
+
+function formatDuration(ms) {
+  const total = Math.max(0, Math.floor(ms / 1000));
+  const minutes = String(Math.floor(total / 60)).padStart(2, '0');
+  const seconds = String(total % 60).padStart(2, '0');
+  return `${minutes}:${seconds}`;
+}
+
+function loadSaved() {
+  try {
+    return JSON.parse(sessionStorage.getItem(STORAGE_KEY));
+  } catch {
+    return null;
+  }
+}
+
+export class Softphone {
+  constructor(ui) {
+    this.ui = ui;
+    this.user = null;
+    this.token = null;
+    this.agentStatus = 'signed-out';
+    this.call = null;
+    this.note = '';
+    this.client = null;
+    this.media = null;
+    this.iceServers = [];
+    this.ringer = new Ringer();
+    this._timer = null;
+  }
+
+  /** The call's state while there is a call, else the agent's status. */
+  get state() {
+    return this.call?.state ?? this.agentStatus;
+  }
+
+  get callState() {
+    return this.call?.state ?? null;
+  }
+
+  get callId() {
+    return this.call?.id ?? null;
+  }
+
+  /** Audio packet counters of the current call. */
+  async stats() {
+    if (!this.media) return { packetsReceived: 0, packetsSent: 0 };
+    return this.media.stats();
+  }
+
+  /** Picks up where a reload left off, or shows the sign-in form. */
+  async restore() {
+    const saved = loadSaved();
+    if (!saved?.token) {
+      this.render();
+      return;
+    }
+    this.token = saved.token;
+    this.user = saved.user;
+    await this._connect();
+  }
+
+  async signIn(username, password) {
+    this.ringer.unlock();
+    const response = await fetch('/api/login', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ username, password }),
+    });
+    const body = await response.json().catch(() => ({}));
+    if (!response.ok) {
+      throw new Error(body.error?.message ?? 'Signing in failed. Please try again.');
+    }
+    this.token = body.token;
+    this.user = body.user;
+    sessionStorage.setItem(STORAGE_KEY, JSON.stringify({ token: this.token, user: this.user }));
+    await this._connect();
+  }
+
+  async signOut() {
+    if (this.call && this.call.state !== 'ended') return;
+    const token = this.token;
+    // The session outlives the socket for its grace period; ring no calls there.
+    if (this.client?.connection === 'open') {
+      this.client.request('agent.status', { status: 'away' });
+    }
+    this._forget();
+    await fetch('/api/logout', {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${token}` },
+    }).catch(() => {});
+  }
+
+  setAvailable(on) {
+    this.ringer.unlock();
+    this.client?.request('agent.status', { status: on ? 'available' : 'away' });
+  }
+
+  answer() {
+    const call = this.call;
+    if (call?.state !== 'ringing' || this.media) return;
+    this.ringer.stop();
+    this.media = new CallMedia(this.client, call.id, {
+      iceServers: this.iceServers,
+      remoteAudio: this.ui.audio,
+    });
+    this.media.addEventListener('error', () => this._say('Audio problem on this call.'));
+    this.client.request('call.accept', { call_id: call.id });
+  }
+
+  decline() {
+    const call = this.call;
+    if (call?.state !== 'ringing') return;
+    this.client.request('call.decline', { call_id: call.id });
+    this.ringer.stop();
+    this.call = null;
+    this._say('You declined the call; it went back to the queue.');
+  }
+
+  hangup() {
+    if (!this.call || !['ringing', 'answered', 'held'].includes(this.call.state)) return;
+    this.client.request('call.hangup', { call_id: this.call.id });
+  }
+
+  setHold(on) {
+    if (!this.media || !['answered', 'held'].includes(this.call?.state)) return;
+    this.client.request('call.hold', { call_id: this.call.id, on });
+    this.media.setHold(on);
+  }
+
+  setMute(on) {
+    if (!this.media) return;
+    this.media.setMute(on);
+    this.render();
+  }
+
+  async _connect() {
+    this.agentStatus = 'connecting';
+    this.render();
+    this.client = this._newClient();
+    try {
+      this.iceServers = await fetchIceServers(location.href);
+      const welcome = await this.client.connect();
+      this.agentStatus = welcome.agent?.status ?? 'away';
+      this.note = '';
+    } catch (error) {
+      this._forget(error.code === 'unauthorized'
+        ? 'Your sign-in has expired. Please sign in again.'
+        : 'Could not reach the helpline. Please sign in again.');
+      return;
+    }
+    this.render();
+  }
+
+  _newClient() {
+    const client = new HelplineClient({
+      url: signalingUrl(location.href),
+      role: 'agent',
+      token: this.token,
+    });
+    const on = (type, handler) => client.addEventListener(type, (e) => handler.call(this, e.detail));
+    on('agent.state', this._onAgentState);
+    on('call.state', this._onCallState);
+    on('call.dtmf', this._onDigits);
+    on('call.mute', this._onRemoteMute);
+    on('error', this._onError);
+    on('connection', this._onConnection);
+    on('session-lost', this._onSessionLost);
+    return client;
+  }
+
+  _forget(message = '') {
+    this._endMedia();
+    this.client?.close();
+    this.client = null;
+    this.call = null;
+    this.token = null;
+    this.user = null;
+    this.agentStatus = 'signed-out';
+    sessionStorage.removeItem(STORAGE_KEY);
+    this.ui.signInError.textContent = message;
+    this.render();
+  }
+
+  _onAgentState(event) {
+    if (event.status === 'offline' && event.reason === 'replaced') {
+      this._forget('You signed in on another page, so this one was signed out.');
+      return;
+    }
+    this.agentStatus = event.status;
+    if (event.status === 'away' && event.reason === 'ring-timeout') {
+      this.note = 'A call rang without an answer, so your status is now Away.';
+    }
+    this.render();
+  }
+
+  _onCallState(event) {
+    if (event.state === 'ringing') {
+      this._ringing(event);
+      return;
+    }
+    if (event.call_id !== this.call?.id) return;
+    this.call.state = event.state;
+    if (event.state === 'answered' && !this.call.answeredAt) this._answered();
+    if (event.state === 'queued') this.call = null;
+    if (event.state === 'ended') this._ended(event.reason);
+    this.render();
+  }
+
+  _ringing(event) {
+    this.call = {
+      id: event.call_id,
+      state: 'ringing',
+      caller: event.caller ?? {},
+      digits: '',
+      remoteMuted: false,
+      answeredAt: null,
+      endedAt: null,
+      reason: null,
+    };
+    this.note = '';
+    this.ringer.start();
+    this.render();
+  }
+
+  _answered() {
+    this.call.answeredAt = Date.now();
+    this.ringer.stop();
+    clearInterval(this._timer);
+    this._timer = setInterval(() => this._renderTimer(), 1000);
+  }
+
+  _ended(reason) {
+    this.call.reason = reason ?? 'error';
+    this.call.endedAt = Date.now();
+    this.ringer.stop();
+    this._endMedia();
+  }
+
+  _endMedia() {
+    clearInterval(this._timer);
+    this._timer = null;
+    this.ringer.stop();
+    this.media?.close();
+    this.media = null;
+  }
+
+  _onDigits(event) {
+    if (event.call_id !== this.call?.id) return;
+    this.call.digits = (this.call.digits + event.digits).slice(-64);
+    this.render();
+  }
+
+  _onRemoteMute(event) {
+    if (event.call_id !== this.call?.id) return;
+    this.call.remoteMuted = event.on;
+    this.render();
+  }
+
+  _onError(event) {
+    this._say(event.message || `The helpline refused that (${event.code}).`);
+    if (event.code === 'unknown-call' || event.code === 'bad-state') {
+      // The call moved on without us; drop its media if it never started.
+      if (this.call?.state === 'ringing') this._endMedia();
+    }
+  }
+
+  _onConnection({ state }) {
+    if (state === 'reconnecting') this._say('Connection lost, reconnecting…');
+    if (state === 'open') this._say('');
+  }
+
+  _onSessionLost() {
+    this._endMedia();
+    this.call = null;
+    this._connect();
+  }
+
+  _say(note) {
+    this.note = note;
+    this.render();
+  }
+
+  _callTexts() {
+    const call = this.call;
+    if (!call) {
+      const waiting = this.agentStatus === 'available' ? 'Waiting for a call.' : '';
+      return ['No call', this.note || waiting || 'Go available to take calls.'];
+    }
+    const who = call.caller.name || 'A customer';
+    const texts = {
+      ringing: ['Incoming call', `${who} is calling.`],
+      answered: [`On a call with ${who}`, call.remoteMuted ? 'The customer is muted.' : ''],
+      held: [`${who} is on hold`, 'The customer cannot hear you.'],
+      ended: ['Call ended', END_REASONS[call.reason] ?? END_REASONS.error],
+    };
+    const [title, status] = texts[call.state] ?? ['Call', ''];
+    return [title, this.note || status];
+  }
+
+  _renderTimer() {
+    const call = this.call;
+    const { timer } = this.ui;
+    timer.hidden = !call?.answeredAt;
+    if (timer.hidden) return;
+    timer.textContent = formatDuration((call.endedAt ?? Date.now()) - call.answeredAt);
+  }
+
+  render() {
+    const { ui } = this;
+    const signedIn = this.agentStatus !== 'signed-out';
+    ui.signIn.hidden = signedIn;
+    ui.desk.hidden = !signedIn;
+    ui.who.hidden = !signedIn;
+    if (!signedIn) return;
+
+    ui.agentName.textContent = this.user?.name ?? this.user?.username ?? '';
+    ui.status.textContent = STATUS_WORDS[this.agentStatus] ?? this.agentStatus;
+    ui.status.dataset.status = this.agentStatus;
+    const available = this.agentStatus === 'available';
+    ui.availability.setAttribute('aria-checked', String(available));
+    ui.availability.disabled = !['available', 'away', 'offline'].includes(this.agentStatus);
+    this._renderCall();
+  }
+
+  _renderCall() {
+    const { ui, call } = this;
+    const [title, status] = this._callTexts();
+    ui.callTitle.textContent = title;
+    ui.callStatus.textContent = status;
+    ui.callCard.dataset.state = call?.state ?? 'idle';
+    ui.caller.hidden = !call;
+    ui.callerName.textContent = call?.caller.name || '—';
+    ui.callerTopic.textContent = call?.caller.topic || '—';
+    ui.callerPage.textContent = call?.caller.page || '—';
+    ui.digits.textContent = call?.digits || '—';
+    this._renderTimer();
+    this._renderButtons();
+    ui.signOut.disabled = Boolean(call && call.state !== 'ended');
+    document.title = call?.state === 'ringing' ? 'Ringing · Helpline' : 'Softphone · Helpline';
+  }
+
+  _renderButtons() {
+    const { ui } = this;
+    const state = this.call?.state;
+    const talking = state === 'answered' || state === 'held';
+    const answering = state === 'ringing' && Boolean(this.media);
+    ui.answer.hidden = state !== 'ringing';
+    ui.answer.disabled = answering;
+    ui.decline.hidden = state !== 'ringing';
+    ui.decline.disabled = answering;
+    ui.mute.hidden = !talking;
+    ui.hold.hidden = !talking;
+    ui.hangup.hidden = !talking;
+    const muted = Boolean(this.media?.muted);
+    ui.mute.setAttribute('aria-pressed', String(muted));
+    ui.mute.textContent = muted ? 'Unmute' : 'Mute';
+    ui.hold.setAttribute('aria-pressed', String(state === 'held'));
+    ui.hold.textContent = state === 'held' ? 'Resume' : 'Hold';
+  }
+}
+
+function findUi() {
+  const $ = (id) => document.getElementById(id);
+  return {
+    signIn: $('sign-in'),
+    signInForm: $('sign-in-form'),
+    signInError: $('sign-in-error'),
+    username: $('username'),
+    password: $('password'),
+    desk: $('desk'),
+    who: $('who'),
+    agentName: $('agent-name'),
+    signOut: $('sign-out'),
+    status: $('agent-status'),
+    availability: $('availability'),
+    callCard: $('call'),
+    callTitle: $('call-title'),
+    callStatus: $('call-status'),
+    timer: $('timer'),
+    caller: $('caller'),
+    callerName: $('caller-name'),
+    callerTopic: $('caller-topic'),
+    callerPage: $('caller-page'),
+    digits: $('digits'),
+    answer: $('answer'),
+    decline: $('decline'),
+    mute: $('mute'),
+    hold: $('hold'),
+    hangup: $('hangup'),
+    audio: $('remote-audio'),
+  };
+}
+
+function bindUi(phone, ui) {
+  ui.signInForm.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    ui.signInError.textContent = '';
+    try {
+      await phone.signIn(ui.username.value, ui.password.value);
+      ui.password.value = '';
+    } catch (error) {
+      ui.signInError.textContent = error.message;
+    }
+  });
+  ui.availability.addEventListener('click', () => {
+    phone.setAvailable(ui.availability.getAttribute('aria-checked') !== 'true');
+  });
+  ui.signOut.addEventListener('click', () => phone.signOut());
+  ui.answer.addEventListener('click', () => phone.answer());
+  ui.decline.addEventListener('click', () => phone.decline());
+  ui.hangup.addEventListener('click', () => phone.hangup());
+  ui.mute.addEventListener('click', () => phone.setMute(!phone.media?.muted));
+  ui.hold.addEventListener('click', () => phone.setHold(phone.call?.state !== 'held'));
+  document.addEventListener('pointerdown', () => phone.ringer.unlock(), { once: true });
+}
+
+const ui = findUi();
+const phone = new Softphone(ui);
+bindUi(phone, ui);
+window.softphone = phone;
+phone.restore();

@@ -1,0 +1,435 @@
+// The embeddable "Call us" widget. A company site adds one tag:
+//
+//   <script type="module" src="https://helpline.example/widget.js"
+//           data-name="Ada" data-topic="Billing"></script>
+//
+// The widget draws itself in a shadow root (its own styles, untouched by the
+// page's), talks to the Helpline origin it was loaded from, and calls the
+// first free agent over WebRTC. `window.helplineWidget` is the instance.
+
+import {
+  CallMedia,
+  HelplineClient,
+  fetchIceServers,
+  openMicrophone,
+  signalingUrl,
+} from './static/client.js';
+
+const HELPLINE_ORIGIN = import.meta.url;
+const CALLER_LIMITS = { name: 80, topic: 200, page: 500 };
+const HANGUP_CONFIRM_MS = 5000;
+
+const END_REASONS = {
+  'customer-hangup': 'You ended the call.',
+  'agent-hangup': 'The agent ended the call.',
+  'customer-lost': 'The call was lost because the connection dropped.',
+  rejected: 'Nobody can take your call right now. Please try again later.',
+  error: 'The call ended because of a technical problem.',
+};
+
+const STYLE = `
+  :host { all: initial; }
+  .hl {
+    position: fixed; right: 20px; bottom: 20px; z-index: 2147483000;
+    display: flex; flex-direction: column; align-items: flex-end; gap: 12px;
+    font: 15px/1.4 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
+    color: #1c2430;
+  }
+  button {
+    font: inherit; cursor: pointer; border-radius: 8px; border: 1px solid #c5ccd6;
+    background: #fff; color: inherit; padding: 8px 12px;
+  }
+  button:hover { background: #f1f4f8; }
+  button:focus-visible { outline: 3px solid #7aa7ff; outline-offset: 2px; }
+  button[disabled] { opacity: .5; cursor: default; }
+  .launcher {
+    display: inline-flex; align-items: center; gap: 8px; border: 0;
+    background: #0b5cd5; color: #fff; padding: 12px 20px; border-radius: 999px;
+    font-weight: 600; box-shadow: 0 4px 14px rgba(11, 92, 213, .35);
+  }
+  .launcher:hover { background: #0a4fb6; }
+  .launcher svg { width: 18px; height: 18px; fill: currentColor; }
+  .panel {
+    width: 300px; background: #fff; border-radius: 14px; padding: 16px;
+    box-shadow: 0 10px 30px rgba(16, 24, 40, .22); border: 1px solid #e3e7ee;
+  }
+  [hidden] { display: none !important; }
+  header { display: flex; justify-content: space-between; align-items: center; }
+  h2 { font-size: 16px; margin: 0; }
+  .close { border: 0; padding: 4px 8px; font-size: 18px; line-height: 1; }
+  .status { margin: 12px 0 2px; font-weight: 600; }
+  .detail { margin: 0 0 12px; color: #4b5565; min-height: 1.4em; }
+  .controls { display: flex; gap: 8px; }
+  .controls button { flex: 1; }
+  button[aria-pressed="true"] { background: #fff4d6; border-color: #e0b84c; }
+  .hangup { background: #c92a2a; border-color: #c92a2a; color: #fff; }
+  .hangup:hover { background: #a61e1e; }
+  .again { width: 100%; margin-top: 4px; background: #0b5cd5; border-color: #0b5cd5; color: #fff; }
+  .again:hover { background: #0a4fb6; }
+  .keypad {
+    display: grid; grid-template-columns: repeat(3, 1fr); gap: 6px; margin-top: 12px;
+  }
+  .keypad button { padding: 10px 0; font-size: 18px; font-variant-numeric: tabular-nums; }
+`;
+
+const PHONE_ICON = `<svg viewBox="0 0 24 24" aria-hidden="true" focusable="false">
+  <path d="M6.6 10.8a15.1 15.1 0 0 0 6.6 6.6l2.2-2.2a1 1 0 0 1 1-.24 11.4 11.4 0 0 0
+  3.6.57 1 1 0 0 1 1 1V20a1 1 0 0 1-1 1A17 17 0 0 1 3 4a1 1 0 0 1 1-1h3.5a1 1 0 0 1 1
+  1c0 1.25.2 2.45.57 3.57a1 1 0 0 1-.25 1z"/></svg>`;
+
+const TEMPLATE = `
+  <style>${STYLE}</style>
+  <div class="hl">
+    <section class="panel" role="region" aria-labelledby="hl-title" hidden>
+      <header>
+        <h2 id="hl-title">Talk to us</h2>
+        <button type="button" class="close" aria-label="Close">&times;</button>
+      </header>
+      <p class="status" role="status" aria-live="polite"></p>
+      <p class="detail" aria-live="polite"></p>
+      <div class="controls in-call">
+        <button type="button" class="mute" aria-pressed="false">Mute</button>
+        <button type="button" class="keys" aria-expanded="false"
+                aria-controls="hl-keypad">Keypad</button>
+        <button type="button" class="hangup">Hang up</button>
+      </div>
+      <div class="keypad" id="hl-keypad" role="group" aria-label="Keypad" hidden></div>
+      <button type="button" class="again" hidden>Call again</button>
+      <audio class="remote" autoplay></audio>
+    </section>
+    <button type="button" class="launcher">${PHONE_ICON}<span>Call us</span></button>
+  </div>
+`;
+
+const KEYS = ['1', '2', '3', '4', '5', '6', '7', '8', '9', '*', '0', '#'];
+const KEY_LABELS = { '*': 'Star', '#': 'Pound' };
+
+/** The `<script>` element that loaded this module, for its data attributes. */
+function ownScript() {
+  const scripts = document.querySelectorAll('script[type="module"][src]');
+  return [...scripts].find((s) => new URL(s.src, location.href).href === HELPLINE_ORIGIN);
+}
+
+function clip(text, limit) {
+  return typeof text === 'string' ? text.slice(0, limit) : undefined;
+}
+
+function waitInWords(seconds) {
+  if (typeof seconds !== 'number') return '';
+  if (seconds < 60) return 'Estimated wait: less than a minute.';
+  const minutes = Math.round(seconds / 60);
+  return `Estimated wait: about ${minutes} minute${minutes === 1 ? '' : 's'}.`;
+}
+
+export class HelplineWidget {
+  constructor({ name = null, topic = null } = {}) {
+    this.name = name;
+    this.topic = topic;
+    this.state = 'idle';
+    this.callId = null;
+    this.position = null;
+    this.estimatedWaitS = null;
+    this.agentName = null;
+    this.endReason = null;
+    this.muted = false;
+    this.client = null;
+    this.media = null;
+    this.microphone = null;
+    this._hangupWanted = false;
+  }
+
+  /** The call id, named as in the protocol. */
+  get call_id() {
+    return this.callId;
+  }
+
+  /** Draws the widget into a new shadow root at the end of `parent`. */
+  mount(parent = document.body) {
+    const host = document.createElement('div');
+    host.id = 'helpline-widget';
+    const root = host.attachShadow({ mode: 'open' });
+    root.innerHTML = TEMPLATE;
+    parent.append(host);
+    this.ui = this._findParts(root);
+    this._buildKeypad();
+    this._bindButtons();
+    this._render();
+  }
+
+  /** Starts a call: microphone, session, then `call.place`. */
+  async call() {
+    if (!['idle', 'ended', 'failed'].includes(this.state)) return;
+    this._reset();
+    this._setState('connecting');
+    try {
+      this.microphone = await openMicrophone();
+      await this._openSession();
+      this.client.request('call.place', { caller: this._caller() });
+    } catch (error) {
+      this._failed(error);
+    }
+  }
+
+  /** Hangs up, or gives up waiting if the call has no id yet. */
+  hangup() {
+    if (this.callId && this.client?.connection !== 'closed') {
+      this.client.request('call.hangup', { call_id: this.callId });
+      this.media?.close();
+      this._render('Ending the call…');
+      // The server confirms with `call.state` ended; do not wait forever.
+      const callId = this.callId;
+      setTimeout(() => {
+        if (this.callId === callId) this._ended('customer-hangup');
+      }, HANGUP_CONFIRM_MS);
+    } else if (this.state === 'connecting') {
+      this._hangupWanted = true;
+    }
+  }
+
+  /** Sends keypad digits to the agent. */
+  pressDigits(digits) {
+    if (!this.callId || !['answered', 'held'].includes(this.state)) return;
+    this.client.request('call.dtmf', { call_id: this.callId, digits });
+  }
+
+  toggleMute() {
+    if (!this.media) return;
+    this.muted = !this.muted;
+    this.media.setMute(this.muted);
+    this._render();
+  }
+
+  /** Audio packet counters of the current call, for tests and diagnostics. */
+  async stats() {
+    if (!this.media) return { packetsReceived: 0, packetsSent: 0 };
+    return this.media.stats();
+  }
+
+  _findParts(root) {
+    const part = (selector) => root.querySelector(selector);
+    return {
+      panel: part('.panel'),
+      launcher: part('.launcher'),
+      close: part('.close'),
+      status: part('.status'),
+      detail: part('.detail'),
+      controls: part('.in-call'),
+      mute: part('.mute'),
+      keys: part('.keys'),
+      hangup: part('.hangup'),
+      keypad: part('.keypad'),
+      again: part('.again'),
+      audio: part('.remote'),
+    };
+  }
+
+  _buildKeypad() {
+    for (const key of KEYS) {
+      const button = document.createElement('button');
+      button.type = 'button';
+      button.textContent = key;
+      button.setAttribute('aria-label', KEY_LABELS[key] ?? key);
+      button.addEventListener('click', () => this.pressDigits(key));
+      this.ui.keypad.append(button);
+    }
+  }
+
+  _bindButtons() {
+    const { ui } = this;
+    ui.launcher.addEventListener('click', () => this.call());
+    ui.again.addEventListener('click', () => this.call());
+    ui.hangup.addEventListener('click', () => this.hangup());
+    ui.mute.addEventListener('click', () => this.toggleMute());
+    ui.keys.addEventListener('click', () => {
+      ui.keypad.hidden = !ui.keypad.hidden;
+      ui.keys.setAttribute('aria-expanded', String(!ui.keypad.hidden));
+    });
+    ui.close.addEventListener('click', () => {
+      this._panelClosed = true;
+      this._render();
+    });
+  }
+
+  _reset() {
+    Object.assign(this, {
+      callId: null,
+      position: null,
+      estimatedWaitS: null,
+      agentName: null,
+      endReason: null,
+      muted: false,
+      _hangupWanted: false,
+      _panelClosed: false,
+    });
+  }
+
+  async _openSession() {
+    this.client = new HelplineClient({
+      url: signalingUrl(HELPLINE_ORIGIN),
+      role: 'customer',
+      name: clip(this.name, CALLER_LIMITS.name),
+    });
+    this.client.addEventListener('call.state', (e) => this._onCallState(e.detail));
+    this.client.addEventListener('error', (e) => this._onError(e.detail));
+    this.client.addEventListener('connection', (e) => this._onConnection(e.detail));
+    this.client.addEventListener('session-lost', () => this._ended('customer-lost'));
+    this.client.addEventListener('call.mute', (e) => this._onRemoteMute(e.detail));
+    this.iceServers = await fetchIceServers(HELPLINE_ORIGIN);
+    await this.client.connect();
+  }
+
+  _caller() {
+    const caller = { page: clip(location.href, CALLER_LIMITS.page) };
+    if (this.name) caller.name = clip(this.name, CALLER_LIMITS.name);
+    if (this.topic) caller.topic = clip(this.topic, CALLER_LIMITS.topic);
+    return caller;
+  }
+
+  _onCallState(event) {
+    if (this.callId && event.call_id !== this.callId) return;
+    this.callId = event.call_id;
+    if (this._hangupWanted) {
+      this._hangupWanted = false;
+      this.hangup();
+    }
+    switch (event.state) {
+      case 'queued':
+        this.position = event.position ?? null;
+        this.estimatedWaitS = event.estimated_wait_s ?? null;
+        break;
+      case 'answered':
+        this.agentName = event.agent?.name ?? this.agentName;
+        this._startMedia();
+        break;
+      case 'ended':
+        this._ended(event.reason);
+        return;
+      default:
+        break;
+    }
+    this._setState(event.state);
+  }
+
+  _startMedia() {
+    if (this.media) return;
+    this.media = new CallMedia(this.client, this.callId, {
+      iceServers: this.iceServers,
+      remoteAudio: this.ui.audio,
+      stream: this.microphone,
+    });
+    this.media.addEventListener('error', () => this._render('Audio problem: trying to continue.'));
+    this.media.offer();
+  }
+
+  _onError(event) {
+    // Errors about one request leave the call as it is, except a refused call.
+    if (this.state === 'connecting' && !this.callId) this._failed(event);
+  }
+
+  _onConnection({ state }) {
+    if (state === 'reconnecting') this._render('Connection lost, reconnecting…');
+    if (state === 'open') this._render();
+  }
+
+  _onRemoteMute(event) {
+    if (event.call_id !== this.callId) return;
+    this._render(event.on ? 'The agent has muted their microphone.' : '');
+  }
+
+  _ended(reason) {
+    if (this.state === 'ended') return;
+    this.endReason = reason ?? 'error';
+    this._release();
+    this._setState('ended');
+  }
+
+  _failed(error) {
+    console.warn('helpline: the call could not start:', error);
+    this.endReason = error?.name === 'NotAllowedError' ? 'no-microphone' : 'unavailable';
+    this._release();
+    this._setState('failed');
+  }
+
+  _release() {
+    this.media?.close();
+    this.media = null;
+    this.microphone?.getTracks().forEach((track) => track.stop());
+    this.microphone = null;
+    this.client?.close();
+  }
+
+  _setState(state) {
+    this.state = state;
+    this._render();
+  }
+
+  _statusText() {
+    switch (this.state) {
+      case 'connecting':
+        return ['Connecting…', 'Your browser may ask to use your microphone.'];
+      case 'queued':
+        return [
+          this.position ? `You are number ${this.position} in the queue.` : 'You are in the queue.',
+          waitInWords(this.estimatedWaitS),
+        ];
+      case 'ringing':
+        return ['Calling an agent…', 'Someone will pick up in a moment.'];
+      case 'answered':
+        return [`Connected with ${this.agentName ?? 'an agent'}.`, ''];
+      case 'held':
+        return ['On hold.', 'Please stay on the line.'];
+      case 'ended':
+        return ['Call ended.', END_REASONS[this.endReason] ?? END_REASONS.error];
+      case 'failed':
+        return ['The call could not start.', this._failureText()];
+      default:
+        return ['', ''];
+    }
+  }
+
+  _failureText() {
+    if (this.endReason === 'no-microphone') {
+      return 'Please allow the microphone and try again.';
+    }
+    return 'We could not reach the helpline. Please try again in a minute.';
+  }
+
+  _render(note = null) {
+    const { ui } = this;
+    if (!ui) return;
+    const active = ['connecting', 'queued', 'ringing', 'answered', 'held'].includes(this.state);
+    const talking = ['answered', 'held'].includes(this.state);
+    const [status, detail] = this._statusText();
+
+    const open = active || (this.state !== 'idle' && !this._panelClosed);
+    ui.launcher.hidden = open;
+    ui.panel.hidden = !open;
+    ui.close.hidden = active;
+    ui.status.textContent = status;
+    ui.detail.textContent = note ?? detail;
+    ui.controls.hidden = !active;
+    ui.mute.disabled = !talking;
+    ui.keys.disabled = !talking;
+    ui.mute.setAttribute('aria-pressed', String(this.muted));
+    ui.mute.textContent = this.muted ? 'Unmute' : 'Mute';
+    if (!talking) ui.keypad.hidden = true;
+    ui.keys.setAttribute('aria-expanded', String(!ui.keypad.hidden));
+    ui.again.hidden = active;
+  }
+}
+
+function start() {
+  const script = ownScript();
+  const widget = new HelplineWidget({
+    name: script?.dataset.name ?? null,
+    topic: script?.dataset.topic ?? null,
+  });
+  widget.mount();
+  window.helplineWidget = widget;
+}
+
+if (document.readyState === 'loading') {
+  document.addEventListener('DOMContentLoaded', start, { once: true });
+} else {
+  start();
+}
