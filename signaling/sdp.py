@@ -652,7 +652,7 @@ def _check_webrtc(description: SessionDescription) -> None:
 def _require_webrtc(media: MediaSection) -> None:
     if media.port == 0:  # a rejected section: only its mid still matters
         if media.mid is None:
-            _refuse(media.line, f"starts a {media.kind} section with no mid")
+            _refuse(media.line, f"starts the {media.kind} section, which lacks a mid")
         return
     needs: list[tuple[Callable[[MediaSection], object], str]] = [
         (lambda m: m.ice_ufrag and m.ice_pwd, "ICE credentials (ice-ufrag, ice-pwd)"),
@@ -663,4 +663,4 @@ def _require_webrtc(media: MediaSection) -> None:
     ]
     for present, what in needs:
         if not present(media):
-            _refuse(media.line, f"starts a {media.kind} section with no {what}")
+            _refuse(media.line, f"starts the {media.kind} section, which lacks {what}")
