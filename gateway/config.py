@@ -465,7 +465,8 @@ def _flatten(data: Mapping[str, object]) -> list[tuple[str, object]]:
 def _unknown_key(key: str, path: Path) -> None:
     aliases = {spec.name: spec.toml for spec in SPECS}
     aliases |= {spec.env.lower(): spec.toml for spec in SPECS}
-    guess = aliases.get(key.lower()) or aliases.get(key.replace(".", "_"))
+    forms = (key.lower(), key.replace(".", "_"), key.rpartition(".")[2].lower())
+    guess = next((aliases[form] for form in forms if form in aliases), None)
     if guess is None:
         close = difflib.get_close_matches(key, list(BY_TOML), n=1, cutoff=0.6)
         guess = close[0] if close else None

@@ -336,15 +336,28 @@ def connect(url: str) -> Redis:
     )
 
 
+def _single_try(url: str, timeout_s: float) -> Redis:
+    """A client that gives up at the first failure, to tell what is wrong."""
+    return Redis.from_url(
+        url,
+        protocol=2,
+        socket_timeout=timeout_s,
+        socket_connect_timeout=timeout_s,
+        retry=Retry(NoBackoff(), 0),
+    )
+
+
 class Store:
     """The Redis client Helpline shares, and the embedded server it started."""
 
     def __init__(
-        self, client: Redis, *, mode: Mode, embedded: EmbeddedRedis | None = None
+        self, url: str, *, mode: Mode, embedded: EmbeddedRedis | None = None
     ) -> None:
-        self.redis = client
+        self.redis = connect(url)
         self.mode = mode
         self.embedded = embedded
+        # Health checks go around the retries, so a dead server shows at once.
+        self._probe = _single_try(url, HEALTH_TIMEOUT_S)
 
     @staticmethod
     def key(*parts: str) -> str:
@@ -358,7 +371,7 @@ class Store:
         started = time.perf_counter()
         error: str | None = None
         try:
-            await asyncio.wait_for(self.redis.ping(), HEALTH_TIMEOUT_S)
+            await asyncio.wait_for(self._probe.ping(), HEALTH_TIMEOUT_S)
         except (redis.RedisError, OSError, TimeoutError) as err:
             error = str(err) or type(err).__name__
         latency_ms = round((time.perf_counter() - started) * 1000, 3)
@@ -372,6 +385,7 @@ class Store:
     async def close(self) -> None:
         """Close the client; stop the embedded server if this store started it."""
         await self.redis.aclose()
+        await self._probe.aclose()
         if self.embedded is not None:
             await asyncio.to_thread(self.embedded.stop)
             self.embedded = None
@@ -398,19 +412,13 @@ async def open_store(settings: Settings, url: str | None = None) -> Store:
             await asyncio.to_thread(embedded.stop)
         raise
     logger.info("Redis ready (%s, %s)", mode, mask_url(url))
-    return Store(connect(url), mode=mode, embedded=embedded)
+    return Store(url, mode=mode, embedded=embedded)
 
 
 async def _check_reachable(url: str, mode: Mode, settings: Settings) -> None:
     """One PING without retries, so a wrong URL fails fast and says so."""
     try:
-        probe = Redis.from_url(
-            url,
-            protocol=2,
-            socket_timeout=CONNECT_TIMEOUT_S,
-            socket_connect_timeout=CONNECT_TIMEOUT_S,
-            retry=Retry(NoBackoff(), 0),
-        )
+        probe = _single_try(url, CONNECT_TIMEOUT_S)
     except ValueError as err:
         raise StoreError(f"bad Redis URL {mask_url(url)}: {err}") from None
     try:
