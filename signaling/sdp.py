@@ -521,16 +521,14 @@ def _check_mids(description: SessionDescription) -> None:
 
 
 def _media(kind: Kind, lines: list[_Line], session: _Level) -> MediaSection:
-    for line in lines[1:]:
-        _check_common(line)
     head = lines[0]
     kind_name, port, proto, formats = _media_line(head)
+    for line in lines[1:]:
+        _check_common(line)
     level = _Level(_attributes(lines[1:]), media=True)
     if kind == "answer" and level.setup == "actpass":
         _refuse(level.setup_line, "uses 'a=setup:actpass', which no answer may")
 
-    section = MediaSection(kind_name, port, proto, formats, head.number)
-    rtpmaps = _rtpmaps(level.named("rtpmap"), section)
     return MediaSection(
         kind=kind_name,
         port=port,
@@ -539,8 +537,8 @@ def _media(kind: Kind, lines: list[_Line], session: _Level) -> MediaSection:
         line=head.number,
         attributes=level.attributes,
         direction=level.direction or session.direction or "sendrecv",
-        rtpmaps=rtpmaps,
-        fmtp=_fmtp(level.named("fmtp"), section),
+        rtpmaps=_rtpmaps(level.named("rtpmap"), formats),
+        fmtp=_fmtp(level.named("fmtp"), formats),
         extmaps=level.extmaps or session.extmaps,
         mid=level.single("mid"),
         ice_ufrag=level.ice_ufrag or session.ice_ufrag,
@@ -585,7 +583,7 @@ def _check_payload_type(number: int, value: str) -> None:
 
 
 def _rtpmaps(
-    attributes: list[Attribute], media: MediaSection
+    attributes: list[Attribute], formats: tuple[str, ...]
 ) -> dict[int, tuple[RtpMap, ...]]:
     """Mappings of the listed payload types; unlisted ones are dropped.
 
@@ -596,7 +594,7 @@ def _rtpmaps(
     rtpmaps: dict[int, tuple[RtpMap, ...]] = {}
     for attribute in attributes:
         rtpmap = _rtpmap(attribute)
-        if str(rtpmap.payload_type) not in media.formats:
+        if str(rtpmap.payload_type) not in formats:
             continue
         variants = rtpmaps.get(rtpmap.payload_type, ())
         if variants and variants[0].encoding.lower() != rtpmap.encoding.lower():
@@ -622,11 +620,11 @@ def _rtpmap(attribute: Attribute) -> RtpMap:
     )
 
 
-def _fmtp(attributes: list[Attribute], media: MediaSection) -> dict[int, str]:
+def _fmtp(attributes: list[Attribute], formats: tuple[str, ...]) -> dict[int, str]:
     fmtp: dict[int, str] = {}
     for attribute in attributes:
         payload_type, _, parameters = (attribute.value or "").partition(" ")
-        if payload_type not in media.formats:
+        if payload_type not in formats:
             continue
         if int(payload_type) in fmtp:
             _refuse(attribute.line, f"repeats the fmtp of payload type {payload_type}")

@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.fixtures.network",
     "tests.fixtures.browser",
     "tests.fixtures.app",
+    "tests.fixtures.webrtc",
 ]

@@ -1,0 +1,139 @@
+"""The aiortc adapter: real peers on loopback, audio both ways, clean close."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from gateway.webrtc import TONE_SAMPLE_RATE, Peer, ToneTrack
+from signaling.errors import SdpError, SignalingError
+from signaling.ice import Candidate, parse_candidate
+from tests.fixtures.webrtc import PeerFactory, connect_and_hear, without_candidates
+
+
+async def test_call_on_loopback_carries_audio_both_ways(peers: PeerFactory) -> None:
+    caller, callee = peers("caller"), peers("callee")
+    caller.add_audio()
+    callee.add_audio()
+
+    answer = await callee.accept_offer(await caller.create_offer())
+    await caller.accept_answer(answer)
+    await connect_and_hear(caller, callee)
+
+    for end in (caller, callee):
+        assert end.audio_received() > 0
+        assert await end.audio_packets_received() > 0
+        assert {c.ip for c in end.remote_candidates()} == {"127.0.0.1"}
+
+
+async def test_trickled_candidates_connect(peers: PeerFactory) -> None:
+    """Both ends send SDP without candidates and trickle them separately."""
+    caller, callee = peers("caller"), peers("callee")
+    caller.add_audio()
+    callee.add_audio()
+
+    offer = without_candidates(await caller.create_offer())
+    answer = without_candidates(await callee.accept_offer(offer))
+    for init in caller.local_candidates():
+        await callee.add_candidate(init)
+    await callee.add_candidate(None)
+
+    await caller.accept_answer(answer)
+    for init in callee.local_candidates():
+        await caller.add_candidate(init)
+    await caller.add_candidate({"candidate": "", "sdpMid": "0", "sdpMLineIndex": 0})
+
+    await connect_and_hear(caller, callee)
+    assert caller.audio_received() > 0 and callee.audio_received() > 0
+
+
+async def test_local_candidates_are_trickle_ready(peers: PeerFactory) -> None:
+    peer = peers("offerer")
+    peer.add_audio()
+    await peer.create_offer()
+
+    inits = peer.local_candidates()
+    assert inits, "aiortc put no candidate in its offer"
+    for init in inits:
+        candidate = parse_candidate(init)
+        assert isinstance(candidate, Candidate)
+        assert (candidate.sdp_mid, candidate.sdp_mline_index) == ("0", 0)
+        assert candidate.address == "127.0.0.1"
+
+
+async def test_mdns_candidate_is_skipped(peers: PeerFactory) -> None:
+    caller, callee = peers("caller"), peers("callee")
+    caller.add_audio()
+    await callee.accept_offer(await caller.create_offer())
+    before = callee.remote_candidates()
+
+    await callee.add_candidate(
+        {
+            "candidate": "candidate:4 1 udp 2122262783 "
+            "9b36eaac-bb2e-49bb-bb78-21c41c499900.local 56009 typ host",
+            "sdpMid": "0",
+        }
+    )
+    assert callee.remote_candidates() == before
+
+
+async def test_offer_in_the_wrong_state_is_a_bad_state(peers: PeerFactory) -> None:
+    first, second = peers("first"), peers("second")
+    first.add_audio()
+    second.add_audio()
+    await first.create_offer()
+
+    with pytest.raises(SignalingError) as caught:
+        await first.accept_offer(await second.create_offer())
+    assert caught.value.code == "bad-state"
+    assert first.pc.signalingState == "have-local-offer"
+
+
+async def test_what_aiortc_refuses_becomes_sdp_error(peers: PeerFactory) -> None:
+    """RFC 8285 extmap attributes pass check_sdp; aiortc's parser fails on them."""
+    caller, callee = peers("caller"), peers("callee")
+    caller.add_audio()
+    offer = await caller.create_offer()
+    offer = offer.replace("a=mid:0\r\n", "a=mid:0\r\na=extmap:5 urn:x:ext extra\r\n")
+
+    with pytest.raises(SdpError, match="The offer was refused"):
+        await callee.accept_offer(offer)
+    assert callee.pc.remoteDescription is None
+
+
+async def test_close_cancels_every_task(peers: PeerFactory) -> None:
+    caller, callee = peers("caller"), peers("callee")
+    caller.add_audio()
+    callee.add_audio()
+    await caller.accept_answer(await callee.accept_offer(await caller.create_offer()))
+    await connect_and_hear(caller, callee, frames=5)
+    consumers = set(caller._tasks) | set(callee._tasks)
+    assert consumers, "no task consumed the remote audio"
+
+    await caller.close()
+    await callee.close()
+
+    assert all(task.done() for task in consumers)
+    assert caller.pc.connectionState == callee.pc.connectionState == "closed"
+
+
+async def test_tone_track_makes_paced_48k_frames() -> None:
+    track = ToneTrack()
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    frames = [await track.recv() for _ in range(6)]
+    elapsed = loop.time() - start
+    track.stop()
+
+    assert {f.sample_rate for f in frames} == {TONE_SAMPLE_RATE}
+    assert [f.pts for f in frames] == [960 * n for n in range(6)]
+    assert all(any(bytes(f.planes[0])) for f in frames), "a frame is silent"
+    assert elapsed >= 5 * 0.020 * 0.9  # paced like a real microphone
+
+
+async def test_peer_logs_with_its_id(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("INFO", logger="gateway.webrtc")
+    peer = Peer("p-7")
+    await peer.close()
+    assert any(r.getMessage().startswith("Peer(p-7) - ") for r in caplog.records)
