@@ -161,10 +161,12 @@ def _check_config(args: argparse.Namespace) -> int:
     config = args.config or os.environ.get(CONFIG_ENV) or "none"
     print(f"config file: {config}")
     values = masked_values(settings)
-    width = max(len(key) for key in values)
+    key_width = max(len(key) for key in values)
+    value_width = min(40, max(len(text) for text in values.values()))
     for spec in SPECS:
         source = settings.sources.get(spec.name, "default")
-        print(f"{spec.toml:<{width}}  {values[spec.toml]}  ({source})")
+        text = values[spec.toml]
+        print(f"{spec.toml:<{key_width}}  {text:<{value_width}}  ({source})")
     for note in unknown_env(os.environ):
         print(f"note: {note}", file=sys.stderr)
     return 0

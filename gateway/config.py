@@ -539,7 +539,11 @@ def _settings_help() -> str:
         names = " / ".join(n for n in (spec.toml, spec.env, spec.option) if n)
         lines.append(f"  {names}  (default: {_default_text(spec)})")
         lines += textwrap.wrap(
-            spec.help, width=76, initial_indent=" " * 6, subsequent_indent=" " * 6
+            spec.help,
+            width=76,
+            initial_indent=" " * 6,
+            subsequent_indent=" " * 6,
+            break_on_hyphens=False,
         )
     return "\n".join(lines)
 
