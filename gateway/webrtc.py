@@ -176,7 +176,9 @@ class Peer:
         try:
             await self.pc.setRemoteDescription(remote)
         except InvalidStateError as error:
-            refusal = SignalingError(f"the {description.kind} does not fit: {error}")
+            refusal = SignalingError(
+                f"The {description.kind} came out of turn: {error}"
+            )
             refusal.code = "bad-state"
             raise refusal from error
         except _AIORTC_SDP_ERRORS as error:
