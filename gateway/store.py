@@ -24,6 +24,11 @@ With ``http.workers`` above 1 the parent process calls ``start_embedded``
 and hands ``EmbeddedRedis.url`` to the workers, which call
 ``open_store(settings, url=...)``.
 
+Durability: a SIGKILL of Helpline loses nothing, since the server outlives
+it and the next start shuts it down cleanly. A SIGKILL of the embedded
+redis-server itself loses what ``appendfsync everysec`` still held: the
+writes of the last second or two.
+
 Every client speaks RESP2 (redis-py 8 would negotiate RESP3 otherwise),
 decodes replies to ``str`` and retries a command with exponential backoff
 on connection errors and timeouts, so a Redis restart of up to about

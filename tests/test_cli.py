@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 import os
 import pty
 import select
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,11 +28,18 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No HELPLINE_* setting leaks in from the shell that runs the suite."""
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No HELPLINE_* setting leaks in from the shell that runs the suite, and
+    no log handler that ``main`` installs outlives the test."""
     for name in list(os.environ):
         if name.startswith("HELPLINE_") and not name.startswith("HELPLINE_TEST_"):
             monkeypatch.delenv(name)
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    yield
+    for handler in [h for h in root.handlers if h not in handlers]:
+        root.removeHandler(handler)
+    root.setLevel(level)
 
 
 def child_env(**settings: str) -> dict[str, str]:
@@ -289,7 +298,12 @@ def test_run_serves_until_sigterm(tmp_path: Path) -> None:
         assert b"embedded" in body
     finally:
         process.send_signal(signal.SIGTERM)
-        out, err = process.communicate(timeout=30)
+        try:
+            out, err = process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            out, err = process.communicate()
+            pytest.fail(f"helpline run ignored SIGTERM; it said:\n{err.decode()}")
     assert process.returncode == 0, err.decode()
     assert not (tmp_path / "redis" / "redis.sock").exists()  # Redis stopped too
 

@@ -242,11 +242,27 @@ async def test_a_worker_store_leaves_the_parents_server_running(
     assert pid is not None and alive(pid)
 
 
+async def aof_written(store: Store) -> None:
+    """Wait until every write is in the append-only file.
+
+    With ``appendfsync everysec`` the server may hold a write back for up to
+    two seconds while a background fsync runs; a SIGKILL loses what it holds.
+    """
+    deadline = time.monotonic() + 10
+    while True:
+        info = await store.redis.info("persistence")
+        if info["aof_buffer_length"] == 0 and info["aof_pending_bio_fsync"] == 0:
+            return
+        assert time.monotonic() < deadline, f"AOF not written: {info}"
+        await asyncio.sleep(0.05)
+
+
 async def test_embedded_data_survives_sigkill_of_the_server(tmp_path: Path) -> None:
     store = await open_store(Settings(data_dir=tmp_path))
     assert store.embedded is not None
     await store.redis.set(Store.key("t", "durable"), "yes")
     await store.redis.rpush(Store.key("t", "list"), "a", "b", "c")
+    await aof_written(store)
     process = store.embedded.process
     assert process is not None
     pid = process.pid
