@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import pickle
 import re
 from pathlib import Path
 
@@ -336,3 +337,11 @@ def test_help_text_names_every_setting() -> None:
         if spec.option:
             assert spec.option in SETTINGS_HELP
     assert "HELPLINE_CONFIG" in SETTINGS_HELP
+
+
+def test_settings_survive_pickling_for_spawned_workers(tmp_path: Path) -> None:
+    path = write(tmp_path, FULL_FILE)
+    settings = load_settings(path, {}, {"workers": "8"})
+    copy = pickle.loads(pickle.dumps(settings))
+    assert copy == settings and copy.sources == settings.sources
+    assert copy.public_url == "https://help.example.com"
