@@ -54,7 +54,7 @@ class Node:
         self.store = store
         self.started = time.time()
         self.metrics = Metrics()
-        self.accounts = Accounts(store.redis)
+        self.accounts = Accounts(store)
         self.bus = Bus(store.redis)
         self.routing = Routing(store.redis, ring_timeout_s=settings.ring_timeout_s)
         self.switchboard = Switchboard(self.bus, self.routing, grace_s=settings.grace_s)
@@ -110,7 +110,7 @@ def create_app(settings: Settings, store: Store) -> web.Application:
         await node.stop()
 
     app.cleanup_ctx.append(lifecycle)
-    app.router.add_get("/ws", node.endpoint)
+    app.router.add_get("/ws", node.endpoint.handle)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/openapi.json", openapi_json)

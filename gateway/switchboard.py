@@ -12,7 +12,6 @@ rings agents for waiting calls.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
@@ -43,6 +42,7 @@ class Switchboard:
         self.grace_s = grace_s
         self._sweeper: asyncio.Task[None] | None = None
         self._kick = asyncio.Event()
+        self._stopping = False
         self.observe_state: Callable[[str], None] = lambda state: None
         self._handlers: dict[str, Handler] = {
             "agent.status": self._agent_status,
@@ -59,10 +59,11 @@ class Switchboard:
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="sweeper")
 
     async def close(self) -> None:
+        """Stop the sweep between two passes, never in the middle of one."""
+        self._stopping = True
+        self._kick.set()
         if self._sweeper is not None:
-            self._sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
+            await self._sweeper
 
     def kick(self) -> None:
         """Ask the sweep to route waiting calls now."""
@@ -93,13 +94,14 @@ class Switchboard:
     async def session_expired(self, session_id: str) -> None:
         """The grace period ran out: the session's calls lose their end."""
         fields = await self.bus.redis.hgetall(self.bus.key("session", session_id))
+        calls = await self.bus.calls(session_id)
+        await self.bus.delete(session_id)
         logger.info("session expired", extra={"session_id": session_id})
         if fields.get("role") == "agent":
             await self._agent_lost(fields.get("user", ""), session_id)
         else:
-            for call_id in await self.bus.calls(session_id):
+            for call_id in calls:
                 await self._apply(call_id, CallEvent.CUSTOMER_LOST)
-        await self.bus.delete(session_id)
         self.kick()
 
     async def _agent_lost(self, agent_id: str, session_id: str) -> None:
@@ -132,7 +134,7 @@ class Switchboard:
                 "finish or decline the call first",
                 message.get("id"),
             )
-        await self._send_agent_state(session.user)
+        await self.bus.deliver(session.id, {"type": "agent.state", "status": status})
         self.kick()
 
     async def _place(self, conn: Connection, message: Message) -> None:
@@ -380,16 +382,16 @@ class Switchboard:
     # The sweep
 
     async def _sweep_forever(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 await self.sweep()
-            except asyncio.CancelledError:
-                raise
             except Exception:
                 logger.warning("sweep failed; retrying", exc_info=True)
-                await asyncio.sleep(1)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._kick.wait(), SWEEP_INTERVAL_S)
+            try:
+                async with asyncio.timeout(SWEEP_INTERVAL_S):
+                    await self._kick.wait()
+            except TimeoutError:
+                pass
             self._kick.clear()
 
     async def sweep(self) -> None:
@@ -401,8 +403,11 @@ class Switchboard:
             elif kind == "grace":
                 await self.session_expired(target)
 
-        for call_id, agent_id in await self.routing.dispatch():
+        rung = await self.routing.dispatch()
+        for call_id, agent_id in rung:
             await self._ring(call_id, agent_id)
+        if rung:
+            await self._send_positions()
 
 
 def _require_role(conn: Connection, role: str, message: Message) -> Session:

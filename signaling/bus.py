@@ -15,7 +15,6 @@ Keys: ``session:<id>`` hash (role, user, name, token, conn, seq),
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import hmac
 import logging
@@ -33,6 +32,7 @@ logger = logging.getLogger(__name__)
 
 OUTBOX_LENGTH: Final = 200
 SESSION_TTL_S: Final = 86_400
+LISTEN_POLL_S: Final = 0.5
 
 _DELIVER: Final = """
 local session, outbox = KEYS[1], KEYS[2]
@@ -53,6 +53,15 @@ _DETACH: Final = """
 if redis.call('HGET', KEYS[1], 'conn') ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'conn', '')
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
+return 1
+"""
+
+# A detached session whose grace timer already fired is expiring: refuse.
+_RESUME: Final = """
+local removed = redis.call('ZREM', KEYS[2], ARGV[1])
+if removed == 0 and (redis.call('HGET', KEYS[1], 'conn') or '') == '' then
+  return 0
+end
 return 1
 """
 
@@ -99,9 +108,11 @@ class Bus:
         self.local: dict[str, Connection] = {}
         self._deliver = redis.register_script(_DELIVER)
         self._detach = redis.register_script(_DETACH)
+        self._resume = redis.register_script(_RESUME)
         self._conn_counter = 0
         self._listener: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
+        self._stopping = False
 
     def key(self, *parts: str) -> str:
         return self.prefix + ":".join(parts)
@@ -113,25 +124,32 @@ class Bus:
         await asyncio.wait_for(self._subscribed.wait(), 10)
 
     async def close(self) -> None:
+        # The listener stops between reads: cancelling a pub/sub read while
+        # redis-py holds its connection lock can hang the teardown.
+        self._stopping = True
         if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
+            await self._listener
 
     async def _listen(self) -> None:
         channel = self.key("node", self.node_id)
-        while True:
+        while not self._stopping:
             try:
-                async with self.redis.pubsub(ignore_subscribe_messages=True) as sub:
-                    await sub.subscribe(channel)
-                    self._subscribed.set()
-                    async for message in sub.listen():
-                        await self._on_published(message["data"])
-            except asyncio.CancelledError:
-                raise
+                await self._listen_once(channel)
             except Exception:
                 logger.warning("bus listener lost Redis; reconnecting", exc_info=True)
                 await asyncio.sleep(0.5)
+
+    async def _listen_once(self, channel: str) -> None:
+        sub = self.redis.pubsub(ignore_subscribe_messages=True)
+        try:
+            await sub.subscribe(channel)
+            self._subscribed.set()
+            while not self._stopping:
+                message = await sub.get_message(timeout=LISTEN_POLL_S)
+                if message is not None:
+                    await self._on_published(message["data"])
+        finally:
+            await sub.aclose()
 
     async def _on_published(self, data: str) -> None:
         session_id, _, payload = data.partition("\n")
@@ -196,8 +214,10 @@ class Bus:
         args = [conn.conn_id, repr(grace_deadline), "grace:" + conn.session.id]
         return bool(await self._detach(keys=keys, args=args))
 
-    async def cancel_grace(self, session_id: str) -> None:
-        await self.redis.zrem(self.key("timers"), "grace:" + session_id)
+    async def cancel_grace(self, session_id: str) -> bool:
+        """Stop the grace timer; False if it fired already (too late)."""
+        keys = [self.key("session", session_id), self.key("timers")]
+        return bool(await self._resume(keys=keys, args=["grace:" + session_id]))
 
     async def delete(self, session_id: str) -> None:
         base = self.key("session", session_id)

@@ -96,7 +96,7 @@ class Endpoint:
         self.on_request = on_request
         self.sockets: set[web.WebSocketResponse] = set()
 
-    async def __call__(self, request: web.Request) -> web.WebSocketResponse:
+    async def handle(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(
             max_msg_size=self.limits.max_frame_bytes, heartbeat=20.0
         )
@@ -226,6 +226,8 @@ class _Socket:
         bus = self.endpoint.bus
         try:
             session = await bus.load(resume["session_id"], resume["resume_token"])
+            if not await bus.cancel_grace(session.id):
+                raise SessionExpired(session.id)
         except SessionExpired:
             raise ProtocolError(
                 "unauthorized",
@@ -235,7 +237,6 @@ class _Socket:
         if session.role != message["role"]:
             raise ProtocolError("unauthorized", "the role does not match the session")
 
-        await bus.cancel_grace(session.id)
         self.conn = await bus.attach(session, self.ws.send_str)
         missed = await bus.replay(self.conn, resume["last_seq"])
         logger.info("session resumed; %d events replayed", missed, extra=self.log_extra)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -16,8 +15,8 @@ from signaling.protocol import (
     json_schema,
     parse_request,
 )
+from tests.cases import case_text
 
-CASES = Path(__file__).resolve().parents[2] / "shared" / "cases"
 CALL = "c-0123456789abcdef"
 
 VALID = [
@@ -71,12 +70,12 @@ INVALID = [
     ('{"type":"call.accept"}', "invalid-message", "call_id"),
     ('{"type":"call.accept","call_id":"c-zz"}', "invalid-message", "call_id"),
     (
-        '{"type":"call.dtmf","call_id":"%s","digits":"12a"}' % CALL,
+        f'{{"type":"call.dtmf","call_id":"{CALL}","digits":"12a"}}',
         "invalid-message",
         "digits",
     ),
     (
-        '{"type":"call.dtmf","call_id":"%s","digits":""}' % CALL,
+        f'{{"type":"call.dtmf","call_id":"{CALL}","digits":""}}',
         "invalid-message",
         "digits",
     ),
@@ -123,9 +122,7 @@ def test_sdp_size_limit() -> None:
 
 
 def test_case_23_two_json_objects_in_one_frame() -> None:
-    frame = (
-        CASES / "23-websocket-frame-with-two-json-objects" / "input.txt"
-    ).read_text()
+    frame = case_text("23-websocket-frame-with-two-json-objects")
     with pytest.raises(ProtocolError) as caught:
         parse_request(frame)
     assert caught.value.code == "invalid-json"
