@@ -50,7 +50,7 @@ async def _prepare(settings: Settings, url: str) -> list[str]:
         return []
     store = await open_store(settings, url=url)
     try:
-        created = await Accounts(store.redis).ensure_demo_users()
+        created = await Accounts(store).ensure_demo_users()
     finally:
         await store.close()
 
