@@ -43,7 +43,7 @@ PAGES: Final = {
 MAX_LOGIN_BYTES: Final = 4096
 
 STORE: Final = web.AppKey("store", Store)
-NODE: Final = web.AppKey("node", "Node")
+NODE: Final = web.AppKey["Node"]("node")
 
 
 class Node:

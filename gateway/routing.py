@@ -31,6 +31,7 @@ from typing import Any, Final
 
 from redis.asyncio import Redis
 
+from signaling.bus import text, text_fields
 from signaling.calls import BadTransition, CallEvent, CallState, Transition, step
 
 logger = logging.getLogger(__name__)
@@ -233,7 +234,7 @@ class Routing:
         return call_id
 
     async def get_call(self, call_id: str) -> Call | None:
-        fields = await self.redis.hgetall(self.key("call", call_id))
+        fields = text_fields(await self.redis.hgetall(self.key("call", call_id)))
         return Call.from_hash(call_id, fields) if fields else None
 
     async def apply(
@@ -296,7 +297,7 @@ class Routing:
 
     async def queue_positions(self, limit: int = 200) -> list[tuple[str, int]]:
         ids = await self.redis.zrange(self.key("queue"), 0, limit - 1)
-        return [(call_id, index + 1) for index, call_id in enumerate(ids)]
+        return [(text(call_id), index + 1) for index, call_id in enumerate(ids)]
 
     async def estimated_wait_s(self, position: int) -> float:
         """Position times the average handling time, shared by online agents."""
@@ -346,7 +347,7 @@ class Routing:
         return str(await self._set_status(keys=keys, args=args))
 
     async def get_agent(self, agent_id: str) -> Agent | None:
-        fields = await self.redis.hgetall(self.key("agent", agent_id))
+        fields = text_fields(await self.redis.hgetall(self.key("agent", agent_id)))
         if not fields:
             return None
         return Agent(
@@ -362,7 +363,7 @@ class Routing:
         online = await self.redis.smembers(self.key("agents", "online"))
         statuses: dict[str, int] = {}
         for agent_id in online:
-            status = await self.redis.hget(self.key("agent", agent_id), "status")
+            status = await self.redis.hget(self.key("agent", text(agent_id)), "status")
             statuses[str(status)] = statuses.get(str(status), 0) + 1
         return {
             "queue": await self.redis.zcard(self.key("queue")),

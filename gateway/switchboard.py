@@ -20,7 +20,7 @@ from typing import Final
 
 from gateway.routing import Applied, Call, Routing
 from signaling import ice, sdp
-from signaling.bus import Bus, Connection, Session
+from signaling.bus import Bus, Connection, Session, text, text_fields
 from signaling.calls import MEDIA_STATES, CallEvent, CallState
 from signaling.errors import CandidateError, SdpError
 from signaling.protocol import RELAYED, Message, ProtocolError, encode
@@ -93,7 +93,8 @@ class Switchboard:
 
     async def session_expired(self, session_id: str) -> None:
         """The grace period ran out: the session's calls lose their end."""
-        fields = await self.bus.redis.hgetall(self.bus.key("session", session_id))
+        key = self.bus.key("session", session_id)
+        fields = text_fields(await self.bus.redis.hgetall(key))
         calls = await self.bus.calls(session_id)
         await self.bus.delete(session_id)
         logger.info("session expired", extra={"session_id": session_id})
@@ -275,8 +276,8 @@ class Switchboard:
         agent = await self.routing.get_agent(agent_id)
         if agent is None:
             return
-        for text in early:
-            await self.bus.deliver(agent.session, _decode(text))
+        for reply in early:
+            await self.bus.deliver(agent.session, _decode(text(reply)))
 
     # Telling both ends
 

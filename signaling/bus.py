@@ -20,9 +20,9 @@ import hmac
 import logging
 import re
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
 from redis.asyncio import Redis
 
@@ -92,6 +92,18 @@ class Connection:
 
 class SessionExpired(Exception):
     """The session is gone or the resume token does not match."""
+
+
+def text(value: object) -> str:
+    """A Redis reply as text (the client decodes replies; typing cannot tell)."""
+    if isinstance(value, bytes):
+        return value.decode()
+    return "" if value is None else str(value)
+
+
+def text_fields(raw: Mapping[Any, Any]) -> dict[str, str]:
+    """A Redis hash reply as ``str -> str``."""
+    return {text(k): text(v) for k, v in raw.items()}
 
 
 def _hash(token: str) -> str:
@@ -182,7 +194,7 @@ class Bus:
         return session, token
 
     async def load(self, session_id: str, token: str) -> Session:
-        fields = await self.redis.hgetall(self.key("session", session_id))
+        fields = text_fields(await self.redis.hgetall(self.key("session", session_id)))
         if not fields or not hmac.compare_digest(fields["token"], _hash(token)):
             raise SessionExpired(session_id)
         return Session(
@@ -275,7 +287,8 @@ class Bus:
         """Fill a gap from the outbox (the lock is held)."""
         base = self.key("session", conn.session.id)
         sent = 0
-        for payload in await self.redis.lrange(base + ":outbox", 0, -1):
+        for reply in await self.redis.lrange(base + ":outbox", 0, -1):
+            payload = text(reply)
             match = _SEQ.match(payload)
             if match is not None and int(match.group(1)) > conn.sent_seq:
                 await self._send(conn, payload, int(match.group(1)))

@@ -188,13 +188,13 @@ class _Socket:
 
     async def hello(self, message: Message) -> None:
         ref = message.get("id")
-        if self.conn is not None:
-            raise ProtocolError(
-                "already-open", "this socket already has a session", ref
-            )
         if message["v"] != VERSION:
             raise ProtocolError(
                 "unsupported-version", f"this server speaks version {VERSION}", ref
+            )
+        if self.conn is not None:
+            raise ProtocolError(
+                "already-open", "this socket already has a session", ref
             )
         if "resume" in message:
             await self.resume(message)

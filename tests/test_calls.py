@@ -10,11 +10,11 @@ from __future__ import annotations
 import pytest
 
 from signaling.calls import (
+    TRANSITIONS,
     AgentAfter,
     BadTransition,
     CallEvent,
     CallState,
-    TRANSITIONS,
     step,
 )
 

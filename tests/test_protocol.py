@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -19,7 +20,7 @@ from tests.cases import case_text
 
 CALL = "c-0123456789abcdef"
 
-VALID = [
+VALID: list[dict[str, Any]] = [
     {"type": "hello", "v": 1, "role": "customer", "name": "Ada"},
     {"type": "hello", "v": 1, "role": "agent", "token": "t" * 40},
     {

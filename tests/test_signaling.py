@@ -6,12 +6,13 @@ Each test runs twice: on Debian's redis-server and on the embedded one.
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from tests.cases import case_sdp
 from tests.fixtures.app import ClientFactory, NodeFactory, RunningHelpline, WsClient
 
 OFFER = case_sdp("06-chrome-extmap-allow-mixed")
-CANDIDATE = {
+CANDIDATE: dict[str, Any] = {
     "candidate": "candidate:1 1 udp 2122260223 127.0.0.1 50000 typ host",
     "sdpMid": "0",
     "sdpMLineIndex": 0,
@@ -161,7 +162,7 @@ async def test_ring_timeout_sets_agent_away_and_rings_the_next(
     call_id = await place(ada)
     await sleepy.call_state("ringing")
     away = await sleepy.expect(
-        lambda e: e.get("type") == "agent.state" and e["status"] == "away", timeout=5
+        lambda e: e.get("type") == "agent.state" and e["status"] == "away", within=5
     )
     assert "call_id" not in away
     assert (await ada.call_state("queued"))["position"] == 1
@@ -218,7 +219,7 @@ async def test_customer_lost_after_grace_ends_the_call(
     welcome = ada.welcome
     await ada.ws.close()
 
-    ended = await grace.call_state("ended", timeout=5)
+    ended = await grace.call_state("ended", within=5)
     assert ended["reason"] == "customer-lost"
     late = await ws_clients(node.ws_url)
     resume = {
@@ -242,7 +243,7 @@ async def test_agent_lost_mid_call_sends_the_call_back_to_the_queue_head(
     await ada.call_state("answered")
     await grace.ws.close()
 
-    requeued = await ada.call_state("queued", timeout=5)
+    requeued = await ada.call_state("queued", within=5)
     assert requeued["position"] == 1
     other = await agent(node, ws_clients, "Other")
     assert (await other.call_state("ringing"))["call_id"] == call_id
@@ -300,7 +301,7 @@ async def test_no_agent_gets_two_calls_under_concurrent_load(
     assert await redis.zcard("helpline:queue") == len(customers) - len(agents)
     # No agent is rung a second time while its first call rings.
     again = await asyncio.gather(
-        *(a.call_state("ringing", timeout=0.5) for a in agents),
+        *(a.call_state("ringing", within=0.5) for a in agents),
         return_exceptions=True,
     )
     assert all(isinstance(result, TimeoutError) for result in again)
