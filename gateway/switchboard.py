@@ -20,7 +20,15 @@ from typing import Final
 
 from gateway.routing import Applied, Call, Routing
 from signaling import ice, sdp
-from signaling.bus import Bus, Connection, Session, text, text_fields
+from signaling.bus import (
+    STOP_GRACE_S,
+    Bus,
+    Connection,
+    Session,
+    stop_task,
+    text,
+    text_fields,
+)
 from signaling.calls import MEDIA_STATES, CallEvent, CallState
 from signaling.errors import CandidateError, SdpError
 from signaling.protocol import RELAYED, Message, ProtocolError, encode
@@ -63,7 +71,7 @@ class Switchboard:
         self._stopping = True
         self._kick.set()
         if self._sweeper is not None:
-            await self._sweeper
+            await stop_task(self._sweeper, STOP_GRACE_S)
 
     def kick(self) -> None:
         """Ask the sweep to route waiting calls now."""

@@ -33,6 +33,7 @@ logger = logging.getLogger(__name__)
 OUTBOX_LENGTH: Final = 200
 SESSION_TTL_S: Final = 86_400
 LISTEN_POLL_S: Final = 0.5
+STOP_GRACE_S: Final = 2.0
 
 _DELIVER: Final = """
 local session, outbox = KEYS[1], KEYS[2]
@@ -94,6 +95,15 @@ class SessionExpired(Exception):
     """The session is gone or the resume token does not match."""
 
 
+async def stop_task(task: asyncio.Task[None], grace_s: float) -> None:
+    """Let a task that was asked to stop finish; cancel it if it will not
+    (say, Redis is down and a command is retrying), and never wait long."""
+    await asyncio.wait({task}, timeout=grace_s)
+    if not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=1.0)
+
+
 def text(value: object) -> str:
     """A Redis reply as text (the client decodes replies; typing cannot tell)."""
     if isinstance(value, bytes):
@@ -140,7 +150,7 @@ class Bus:
         # redis-py holds its connection lock can hang the teardown.
         self._stopping = True
         if self._listener is not None:
-            await self._listener
+            await stop_task(self._listener, STOP_GRACE_S)
 
     async def _listen(self) -> None:
         channel = self.key("node", self.node_id)
