@@ -51,6 +51,7 @@ class Switchboard:
         self._sweeper: asyncio.Task[None] | None = None
         self._kick = asyncio.Event()
         self._stopping = False
+        self._last_beat = 0.0
         self.observe_state: Callable[[str], None] = lambda state: None
         self._handlers: dict[str, Handler] = {
             "agent.status": self._agent_status,
@@ -405,6 +406,7 @@ class Switchboard:
 
     async def sweep(self) -> None:
         """Fire due timers, then ring agents for waiting calls."""
+        await self._check_nodes()
         for timer in await self.routing.claim_due_timers():
             kind, _, target = timer.partition(":")
             if kind == "ring":
@@ -417,6 +419,15 @@ class Switchboard:
             await self._ring(call_id, agent_id)
         if rung:
             await self._send_positions()
+
+    async def _check_nodes(self) -> None:
+        """About once a second: say this node lives, find nodes that died."""
+        now = time.monotonic()
+        if now - self._last_beat < 1.0:
+            return
+        self._last_beat = now
+        await self.bus.beat()
+        await self.bus.reap_dead_nodes(time.time() + self.grace_s)
 
 
 def _require_role(conn: Connection, role: str, message: Message) -> Session:

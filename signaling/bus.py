@@ -15,6 +15,7 @@ Keys: ``session:<id>`` hash (role, user, name, token, conn, seq),
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import logging
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from signaling.protocol import Message, encode
 
@@ -34,6 +36,7 @@ OUTBOX_LENGTH: Final = 200
 SESSION_TTL_S: Final = 86_400
 LISTEN_POLL_S: Final = 0.5
 STOP_GRACE_S: Final = 2.0
+NODE_TTL_S: Final = 5.0
 
 _DELIVER: Final = """
 local session, outbox = KEYS[1], KEYS[2]
@@ -55,6 +58,27 @@ if redis.call('HGET', KEYS[1], 'conn') ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'conn', '')
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
 return 1
+"""
+
+# A node whose heartbeat key expired is dead: one node claims it and
+# starts the grace timer of every session whose socket it held.
+_REAP: Final = """
+local nodes, alive, sessions, timers = unpack(KEYS)
+local node, deadline, prefix = ARGV[1], ARGV[2], ARGV[3]
+if redis.call('EXISTS', alive) == 1 then return -1 end
+if redis.call('SREM', nodes, node) == 0 then return -1 end
+local count = 0
+for _, sid in ipairs(redis.call('SMEMBERS', sessions)) do
+  local key = prefix .. 'session:' .. sid
+  local conn = redis.call('HGET', key, 'conn') or ''
+  if string.sub(conn, 1, #node + 1) == node .. '/' then
+    redis.call('HSET', key, 'conn', '')
+    redis.call('ZADD', timers, deadline, 'grace:' .. sid)
+    count = count + 1
+  end
+end
+redis.call('DEL', sessions)
+return count
 """
 
 # A detached session whose grace timer already fired is expiring: refuse.
@@ -131,6 +155,7 @@ class Bus:
         self._deliver = redis.register_script(_DELIVER)
         self._detach = redis.register_script(_DETACH)
         self._resume = redis.register_script(_RESUME)
+        self._reap = redis.register_script(_REAP)
         self._conn_counter = 0
         self._listener: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
@@ -151,6 +176,8 @@ class Bus:
         self._stopping = True
         if self._listener is not None:
             await stop_task(self._listener, STOP_GRACE_S)
+        with contextlib.suppress(RedisError):
+            await self.leave()
 
     async def _listen(self) -> None:
         channel = self.key("node", self.node_id)
@@ -224,7 +251,10 @@ class Bus:
         conn_id = f"{self.node_id}/{self._conn_counter}"
         conn = Connection(session, conn_id, send)
         self.local[session.id] = conn
-        await self.redis.hset(self.key("session", session.id), "conn", conn_id)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self.key("session", session.id), "conn", conn_id)
+            pipe.sadd(self.key("node", self.node_id, "sessions"), session.id)
+            await pipe.execute()
         return conn
 
     async def detach(self, conn: Connection, grace_deadline: float) -> bool:
@@ -232,9 +262,53 @@ class Bus:
         session (not if another socket resumed it meanwhile)."""
         if self.local.get(conn.session.id) is conn:
             del self.local[conn.session.id]
+        await self.redis.srem(
+            self.key("node", self.node_id, "sessions"), conn.session.id
+        )
         keys = [self.key("session", conn.session.id), self.key("timers")]
         args = [conn.conn_id, repr(grace_deadline), "grace:" + conn.session.id]
         return bool(await self._detach(keys=keys, args=args))
+
+    # Liveness of nodes
+
+    async def beat(self) -> None:
+        """Say this node is alive (the sweep calls it every pass)."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.set(
+                self.key("node", self.node_id, "alive"), 1, px=int(NODE_TTL_S * 1000)
+            )
+            pipe.sadd(self.key("nodes"), self.node_id)
+            await pipe.execute()
+
+    async def leave(self) -> None:
+        """A clean shutdown: this node is gone, its sockets already closed."""
+        await self.redis.srem(self.key("nodes"), self.node_id)
+        await self.redis.delete(self.key("node", self.node_id, "alive"))
+
+    async def reap_dead_nodes(self, grace_deadline: float) -> int:
+        """Start the grace period of sessions held by nodes that died."""
+        reaped = 0
+        for member in await self.redis.smembers(self.key("nodes")):
+            node = text(member)
+            if node == self.node_id:
+                continue
+            keys = [
+                self.key("nodes"),
+                self.key("node", node, "alive"),
+                self.key("node", node, "sessions"),
+                self.key("timers"),
+            ]
+            count = int(
+                await self._reap(
+                    keys=keys, args=[node, repr(grace_deadline), self.prefix]
+                )
+            )
+            if count >= 0:
+                logger.warning(
+                    "node %s died; %d sessions wait for their clients", node, count
+                )
+                reaped += count
+        return reaped
 
     async def cancel_grace(self, session_id: str) -> bool:
         """Stop the grace timer; False if it fired already (too late)."""
