@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -23,15 +22,15 @@ from tests.test_signaling import OFFER, agent, place
 @dataclass
 class Doomed:
     url: str
-    process: subprocess.Popen[bytes]
+    process: asyncio.subprocess.Process
 
     @property
     def ws_url(self) -> str:
         return self.url.replace("http://", "ws://") + "/ws"
 
-    def kill(self) -> None:
+    async def kill(self) -> None:
         self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=10)
+        await asyncio.wait_for(self.process.wait(), 10)
 
 
 @pytest.fixture
@@ -47,17 +46,17 @@ async def doomed_node(
         "HELPLINE_LOG_LEVEL": "WARNING",
     }
     command = [sys.executable, "-m", "gateway", "run", "--http", f"127.0.0.1:{port}"]
-    process = subprocess.Popen(
-        [*command, "--data-dir", str(tmp_path / "doomed")], env=env
+    process = await asyncio.create_subprocess_exec(
+        *command, "--data-dir", str(tmp_path / "doomed"), env=env
     )
     url = f"http://127.0.0.1:{port}"
     try:
         await _wait_healthy(url)
         yield Doomed(url, process)
     finally:
-        if process.poll() is None:
+        if process.returncode is None:
             process.kill()
-        process.wait(timeout=10)
+        await asyncio.wait_for(process.wait(), 10)
 
 
 async def _wait_healthy(url: str) -> None:
@@ -82,7 +81,7 @@ async def test_customer_resumes_on_another_node_after_a_kill(
     await grace.send({"type": "call.accept", "call_id": call_id})
     await ada.call_state("answered")
 
-    doomed_node.kill()
+    await doomed_node.kill()
     back = await ws_clients(helpline.ws_url)
     resume = {
         "session_id": ada.welcome["session_id"],
@@ -105,7 +104,7 @@ async def test_sessions_of_a_killed_node_expire_when_nobody_returns(
     await grace.send({"type": "call.accept", "call_id": call_id})
     await grace.call_state("answered")
 
-    doomed_node.kill()
+    await doomed_node.kill()
     # Heartbeat expiry (5 s) + grace period (3 s) + a sweep.
     ended = await grace.call_state("ended", within=15)
     assert ended["reason"] == "customer-lost"
