@@ -129,8 +129,8 @@ export class HelplineClient extends EventTarget {
   }
 
   _sendHello(socket) {
-    const hello = { type: 'hello', id: `hello${this._nextId++}`, v: PROTOCOL_VERSION };
-    hello.role = this.role;
+    const id = `hello${this._nextId++}`;
+    const hello = { type: 'hello', id, v: PROTOCOL_VERSION, role: this.role };
     if (this.sessionId) {
       hello.resume = {
         session_id: this.sessionId,
@@ -276,8 +276,9 @@ export class CallMedia extends EventTarget {
    * @param {MediaStream|Promise<MediaStream>} [options.stream] the local
    *   microphone; opened here when not given
    */
-  constructor(client, callId, { iceServers = [], remoteAudio = null, stream = null } = {}) {
+  constructor(client, callId, options = {}) {
     super();
+    const { iceServers = [], remoteAudio = null, stream = null } = options;
     this.client = client;
     this.callId = callId;
     this.remoteAudio = remoteAudio;
@@ -292,6 +293,16 @@ export class CallMedia extends EventTarget {
     this._watchPeerConnection();
     this._listeners = this._subscribe();
     this._enqueue(() => this._addMicrophone(stream ?? openMicrophone()));
+  }
+
+  /** True once an offer and its answer are applied and none is pending. */
+  get negotiated() {
+    return this.pc.currentRemoteDescription !== null && this.pc.signalingState === 'stable';
+  }
+
+  /** The peer connection's state: new, connecting, connected, failed, ... */
+  get connectionState() {
+    return this.pc.connectionState;
   }
 
   /** Makes and sends an offer (the customer does, once answered). */
@@ -314,7 +325,7 @@ export class CallMedia extends EventTarget {
   setMute(on) {
     this.muted = on;
     this._applyTrackEnabled();
-    this.client.request('call.mute', { call_id: this.callId, on });
+    this._request('call.mute', { on });
   }
 
   /** Audio packet counters of this call so far. */
@@ -325,8 +336,11 @@ export class CallMedia extends EventTarget {
     report.forEach((entry) => {
       const audio = entry.kind === 'audio' || entry.mediaType === 'audio';
       if (!audio) return;
-      if (entry.type === 'inbound-rtp') totals.packetsReceived += entry.packetsReceived ?? 0;
-      if (entry.type === 'outbound-rtp') totals.packetsSent += entry.packetsSent ?? 0;
+      if (entry.type === 'inbound-rtp') {
+        totals.packetsReceived += entry.packetsReceived ?? 0;
+      } else if (entry.type === 'outbound-rtp') {
+        totals.packetsSent += entry.packetsSent ?? 0;
+      }
     });
     return totals;
   }
@@ -356,12 +370,15 @@ export class CallMedia extends EventTarget {
   }
 
   _watchPeerConnection() {
-    this.pc.addEventListener('icecandidate', (event) => this._sendCandidate(event.candidate));
-    this.pc.addEventListener('track', (event) => this._playRemote(event));
-    this.pc.addEventListener('connectionstatechange', () => {
-      const state = this.pc.connectionState;
+    const pc = this.pc;
+    pc.addEventListener('icecandidate', (event) => this._sendCandidate(event.candidate));
+    pc.addEventListener('track', (event) => this._playRemote(event));
+    const changed = () => {
+      const state = pc.connectionState;
       this.dispatchEvent(new CustomEvent('state', { detail: { state } }));
-    });
+    };
+    pc.addEventListener('connectionstatechange', changed);
+    pc.addEventListener('signalingstatechange', changed);
   }
 
   // Every step that touches the peer connection runs in order, so an offer
@@ -370,6 +387,14 @@ export class CallMedia extends EventTarget {
     const run = this._chain.then(() => (this.closed ? undefined : step()));
     this._chain = run.catch((error) => this._fail(error));
     return run;
+  }
+
+  _request(type, fields) {
+    try {
+      this.client.request(type, { call_id: this.callId, ...fields });
+    } catch (error) {
+      this._fail(error);
+    }
   }
 
   _fail(error) {
@@ -392,7 +417,7 @@ export class CallMedia extends EventTarget {
   async _sendOffer() {
     const offer = await this.pc.createOffer();
     await this.pc.setLocalDescription(offer);
-    this.client.request('sdp.offer', { call_id: this.callId, sdp: this.pc.localDescription.sdp });
+    this._request('sdp.offer', { sdp: this.pc.localDescription.sdp });
   }
 
   _onOffer(message) {
@@ -402,8 +427,7 @@ export class CallMedia extends EventTarget {
       await this._applyPendingCandidates();
       const answer = await this.pc.createAnswer();
       await this.pc.setLocalDescription(answer);
-      const sdp = this.pc.localDescription.sdp;
-      this.client.request('sdp.answer', { call_id: this.callId, sdp });
+      this._request('sdp.answer', { sdp: this.pc.localDescription.sdp });
     });
   }
 
@@ -432,7 +456,10 @@ export class CallMedia extends EventTarget {
       await this.pc.addIceCandidate().catch(() => {});
       return;
     }
-    await this.pc.addIceCandidate(candidate);
+    // One unusable candidate leaves the others to connect the call.
+    await this.pc.addIceCandidate(candidate).catch((error) => {
+      console.warn('helpline: a remote candidate was not usable:', error);
+    });
   }
 
   async _applyPendingCandidates() {
@@ -444,7 +471,7 @@ export class CallMedia extends EventTarget {
   _sendCandidate(candidate) {
     if (this.closed) return;
     const init = candidate && candidate.candidate ? candidate.toJSON() : null;
-    this.client.request('ice.candidate', { call_id: this.callId, candidate: init });
+    this._request('ice.candidate', { candidate: init });
   }
 
   _playRemote(event) {

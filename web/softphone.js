@@ -18,6 +18,8 @@ const STATUS_WORDS = {
   connecting: 'Connecting…',
 };
 
+const AUDIO_LOST = 'The audio connection was lost.';
+
 const END_REASONS = {
   'customer-hangup': 'The customer hung up.',
   'agent-hangup': 'You hung up.',
@@ -148,7 +150,8 @@ export class Softphone {
     }
     this.token = body.token;
     this.user = body.user;
-    sessionStorage.setItem(STORAGE_KEY, JSON.stringify({ token: this.token, user: this.user }));
+    const saved = { token: this.token, user: this.user };
+    sessionStorage.setItem(STORAGE_KEY, JSON.stringify(saved));
     await this._connect();
   }
 
@@ -179,7 +182,8 @@ export class Softphone {
       iceServers: this.iceServers,
       remoteAudio: this.ui.audio,
     });
-    this.media.addEventListener('error', () => this._say('Audio problem on this call.'));
+    this.media.addEventListener('error', () => this._say('The call’s audio failed.'));
+    this.media.addEventListener('state', () => this.render());
     this.client.request('call.accept', { call_id: call.id });
   }
 
@@ -193,12 +197,12 @@ export class Softphone {
   }
 
   hangup() {
-    if (!this.call || !['ringing', 'answered', 'held'].includes(this.call.state)) return;
+    if (!['ringing', 'answered', 'held'].includes(this.call?.state)) return;
     this.client.request('call.hangup', { call_id: this.call.id });
   }
 
   setHold(on) {
-    if (!this.media || !['answered', 'held'].includes(this.call?.state)) return;
+    if (!this.media?.negotiated || !['answered', 'held'].includes(this.call?.state)) return;
     this.client.request('call.hold', { call_id: this.call.id, on });
     this.media.setHold(on);
   }
@@ -219,9 +223,7 @@ export class Softphone {
       this.agentStatus = welcome.agent?.status ?? 'away';
       this.note = '';
     } catch (error) {
-      this._forget(error.code === 'unauthorized'
-        ? 'Your sign-in has expired. Please sign in again.'
-        : 'Could not reach the helpline. Please sign in again.');
+      this._connectFailed(error);
       return;
     }
     this.render();
@@ -233,7 +235,9 @@ export class Softphone {
       role: 'agent',
       token: this.token,
     });
-    const on = (type, handler) => client.addEventListener(type, (e) => handler.call(this, e.detail));
+    const on = (type, handler) => {
+      client.addEventListener(type, (event) => handler.call(this, event.detail));
+    };
     on('agent.state', this._onAgentState);
     on('call.state', this._onCallState);
     on('call.dtmf', this._onDigits);
@@ -242,6 +246,17 @@ export class Softphone {
     on('connection', this._onConnection);
     on('session-lost', this._onSessionLost);
     return client;
+  }
+
+  _connectFailed(error) {
+    if (error.code === 'unauthorized') {
+      this._forget('Your sign-in has expired. Please sign in again.');
+      return;
+    }
+    const saved = JSON.stringify({ token: this.token, user: this.user });
+    this._forget('Could not reach the helpline. Please try again in a moment.');
+    // Still signed in: a reload tries again without the password.
+    sessionStorage.setItem(STORAGE_KEY, saved);
   }
 
   _forget(message = '') {
@@ -263,9 +278,6 @@ export class Softphone {
       return;
     }
     this.agentStatus = event.status;
-    if (event.status === 'away' && event.reason === 'ring-timeout') {
-      this.note = 'A call rang without an answer, so your status is now Away.';
-    }
     this.render();
   }
 
@@ -275,11 +287,22 @@ export class Softphone {
       return;
     }
     if (event.call_id !== this.call?.id) return;
+    if (event.state === 'queued' || event.reason === 'requeued') {
+      this._requeued();
+      return;
+    }
     this.call.state = event.state;
     if (event.state === 'answered' && !this.call.answeredAt) this._answered();
-    if (event.state === 'queued') this.call = null;
     if (event.state === 'ended') this._ended(event.reason);
     this.render();
+  }
+
+  // A ring that timed out, or a call taken from this agent, is not over for
+  // the customer: it waits at the head of the queue again.
+  _requeued() {
+    this._endMedia();
+    this.call = null;
+    this._say('The call went back to the queue.');
   }
 
   _ringing(event) {
@@ -362,15 +385,22 @@ export class Softphone {
       const waiting = this.agentStatus === 'available' ? 'Waiting for a call.' : '';
       return ['No call', this.note || waiting || 'Go available to take calls.'];
     }
-    const who = call.caller.name || 'A customer';
+    const name = call.caller.name;
     const texts = {
-      ringing: ['Incoming call', `${who} is calling.`],
-      answered: [`On a call with ${who}`, call.remoteMuted ? 'The customer is muted.' : ''],
-      held: [`${who} is on hold`, 'The customer cannot hear you.'],
+      ringing: ['Incoming call', `${name || 'A customer'} is calling.`],
+      answered: [name ? `On a call with ${name}` : 'On a call', this._audioText()],
+      held: [`${name || 'The customer'} is on hold`, 'The customer cannot hear you.'],
       ended: ['Call ended', END_REASONS[call.reason] ?? END_REASONS.error],
     };
     const [title, status] = texts[call.state] ?? ['Call', ''];
     return [title, this.note || status];
+  }
+
+  _audioText() {
+    const state = this.media?.connectionState;
+    if (state === 'new' || state === 'connecting') return 'Connecting audio…';
+    if (state === 'failed' || state === 'disconnected') return AUDIO_LOST;
+    return this.call.remoteMuted ? 'The customer has muted their microphone.' : '';
   }
 
   _renderTimer() {
@@ -382,6 +412,19 @@ export class Softphone {
   }
 
   render() {
+    const focused = document.activeElement;
+    this._render();
+    if (focused !== document.body && !focused?.checkVisibility()) this._keepFocus();
+  }
+
+  // A button that hides itself (Answer, Hang up) hands focus to the next one.
+  _keepFocus() {
+    const { hangup, answer, availability, username } = this.ui;
+    const next = [hangup, answer, availability, username];
+    next.find((element) => element.checkVisibility())?.focus();
+  }
+
+  _render() {
     const { ui } = this;
     const signedIn = this.agentStatus !== 'signed-out';
     ui.signIn.hidden = signedIn;
@@ -392,9 +435,11 @@ export class Softphone {
     ui.agentName.textContent = this.user?.name ?? this.user?.username ?? '';
     ui.status.textContent = STATUS_WORDS[this.agentStatus] ?? this.agentStatus;
     ui.status.dataset.status = this.agentStatus;
-    const available = this.agentStatus === 'available';
+    // Ringing and busy agents become available again when the call ends.
+    const available = ['available', 'ringing', 'busy'].includes(this.agentStatus);
     ui.availability.setAttribute('aria-checked', String(available));
-    ui.availability.disabled = !['available', 'away', 'offline'].includes(this.agentStatus);
+    const settled = ['available', 'away', 'offline'].includes(this.agentStatus);
+    ui.availability.disabled = !settled;
     this._renderCall();
   }
 
@@ -412,7 +457,8 @@ export class Softphone {
     this._renderTimer();
     this._renderButtons();
     ui.signOut.disabled = Boolean(call && call.state !== 'ended');
-    document.title = call?.state === 'ringing' ? 'Ringing · Helpline' : 'Softphone · Helpline';
+    const ringing = call?.state === 'ringing';
+    document.title = ringing ? 'Ringing · Helpline' : 'Softphone · Helpline';
   }
 
   _renderButtons() {
@@ -426,6 +472,7 @@ export class Softphone {
     ui.decline.disabled = answering;
     ui.mute.hidden = !talking;
     ui.hold.hidden = !talking;
+    ui.hold.disabled = !this.media?.negotiated;
     ui.hangup.hidden = !talking;
     const muted = Boolean(this.media?.muted);
     ui.mute.setAttribute('aria-pressed', String(muted));

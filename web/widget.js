@@ -64,12 +64,14 @@ const STYLE = `
   button[aria-pressed="true"] { background: #fff4d6; border-color: #e0b84c; }
   .hangup { background: #c92a2a; border-color: #c92a2a; color: #fff; }
   .hangup:hover { background: #a61e1e; }
-  .again { width: 100%; margin-top: 4px; background: #0b5cd5; border-color: #0b5cd5; color: #fff; }
+  .again {
+    width: 100%; margin-top: 4px; background: #0b5cd5; border-color: #0b5cd5; color: #fff;
+  }
   .again:hover { background: #0a4fb6; }
   .keypad {
     display: grid; grid-template-columns: repeat(3, 1fr); gap: 6px; margin-top: 12px;
   }
-  .keypad button { padding: 10px 0; font-size: 18px; font-variant-numeric: tabular-nums; }
+  .keypad button { padding: 10px 0; font-size: 18px; }
 `;
 
 const PHONE_ICON = `<svg viewBox="0 0 24 24" aria-hidden="true" focusable="false">
@@ -101,17 +103,24 @@ const TEMPLATE = `
   </div>
 `;
 
+const ACTIVE_STATES = ['connecting', 'queued', 'ringing', 'answered', 'held'];
+const TALKING_STATES = ['answered', 'held'];
 const KEYS = ['1', '2', '3', '4', '5', '6', '7', '8', '9', '*', '0', '#'];
 const KEY_LABELS = { '*': 'Star', '#': 'Pound' };
 
 /** The `<script>` element that loaded this module, for its data attributes. */
 function ownScript() {
   const scripts = document.querySelectorAll('script[type="module"][src]');
-  return [...scripts].find((s) => new URL(s.src, location.href).href === HELPLINE_ORIGIN);
+  const isOwn = (script) => new URL(script.src, location.href).href === HELPLINE_ORIGIN;
+  return [...scripts].find(isOwn);
 }
 
 function clip(text, limit) {
   return typeof text === 'string' ? text.slice(0, limit) : undefined;
+}
+
+function queueInWords(position) {
+  return position ? `You are number ${position} in the queue.` : 'You are in the queue.';
 }
 
 function waitInWords(seconds) {
@@ -132,6 +141,7 @@ export class HelplineWidget {
     this.agentName = null;
     this.endReason = null;
     this.muted = false;
+    this.remoteMuted = false;
     this.client = null;
     this.media = null;
     this.microphone = null;
@@ -147,10 +157,10 @@ export class HelplineWidget {
   mount(parent = document.body) {
     const host = document.createElement('div');
     host.id = 'helpline-widget';
-    const root = host.attachShadow({ mode: 'open' });
-    root.innerHTML = TEMPLATE;
+    this.root = host.attachShadow({ mode: 'open' });
+    this.root.innerHTML = TEMPLATE;
     parent.append(host);
-    this.ui = this._findParts(root);
+    this.ui = this._findParts(this.root);
     this._buildKeypad();
     this._bindButtons();
     this._render();
@@ -183,12 +193,13 @@ export class HelplineWidget {
       }, HANGUP_CONFIRM_MS);
     } else if (this.state === 'connecting') {
       this._hangupWanted = true;
+      this._render('Ending the call…');
     }
   }
 
   /** Sends keypad digits to the agent. */
   pressDigits(digits) {
-    if (!this.callId || !['answered', 'held'].includes(this.state)) return;
+    if (!this.callId || !TALKING_STATES.includes(this.state)) return;
     this.client.request('call.dtmf', { call_id: this.callId, digits });
   }
 
@@ -258,6 +269,7 @@ export class HelplineWidget {
       agentName: null,
       endReason: null,
       muted: false,
+      remoteMuted: false,
       _hangupWanted: false,
       _panelClosed: false,
     });
@@ -317,7 +329,8 @@ export class HelplineWidget {
       remoteAudio: this.ui.audio,
       stream: this.microphone,
     });
-    this.media.addEventListener('error', () => this._render('Audio problem: trying to continue.'));
+    this.media.addEventListener('error', () => this._render('The call’s audio failed.'));
+    this.media.addEventListener('state', () => this._render());
     this.media.offer();
   }
 
@@ -333,7 +346,8 @@ export class HelplineWidget {
 
   _onRemoteMute(event) {
     if (event.call_id !== this.callId) return;
-    this._render(event.on ? 'The agent has muted their microphone.' : '');
+    this.remoteMuted = event.on;
+    this._render();
   }
 
   _ended(reason) {
@@ -345,7 +359,8 @@ export class HelplineWidget {
 
   _failed(error) {
     console.warn('helpline: the call could not start:', error);
-    this.endReason = error?.name === 'NotAllowedError' ? 'no-microphone' : 'unavailable';
+    const denied = error?.name === 'NotAllowedError';
+    this.endReason = denied ? 'no-microphone' : 'unavailable';
     this._release();
     this._setState('failed');
   }
@@ -359,8 +374,19 @@ export class HelplineWidget {
   }
 
   _setState(state) {
+    const hadFocus = this.root.activeElement !== null;
     this.state = state;
     this._render();
+    if (hadFocus) this._keepFocus();
+  }
+
+  // A button that hides itself (Call us, Hang up) hands focus to the next
+  // control, so keyboard and screen reader users stay in the widget.
+  _keepFocus() {
+    const active = this.root.activeElement;
+    if (active?.checkVisibility()) return;
+    const { hangup, again, launcher } = this.ui;
+    [hangup, again, launcher].find((button) => button.checkVisibility())?.focus();
   }
 
   _statusText() {
@@ -368,14 +394,11 @@ export class HelplineWidget {
       case 'connecting':
         return ['Connecting…', 'Your browser may ask to use your microphone.'];
       case 'queued':
-        return [
-          this.position ? `You are number ${this.position} in the queue.` : 'You are in the queue.',
-          waitInWords(this.estimatedWaitS),
-        ];
+        return [queueInWords(this.position), waitInWords(this.estimatedWaitS)];
       case 'ringing':
         return ['Calling an agent…', 'Someone will pick up in a moment.'];
       case 'answered':
-        return [`Connected with ${this.agentName ?? 'an agent'}.`, ''];
+        return [`Connected with ${this.agentName ?? 'an agent'}.`, this._audioText()];
       case 'held':
         return ['On hold.', 'Please stay on the line.'];
       case 'ended':
@@ -385,6 +408,15 @@ export class HelplineWidget {
       default:
         return ['', ''];
     }
+  }
+
+  _audioText() {
+    const state = this.media?.connectionState;
+    if (state === 'new' || state === 'connecting') return 'Connecting audio…';
+    if (state === 'failed' || state === 'disconnected') {
+      return 'The audio connection was lost.';
+    }
+    return this.remoteMuted ? 'The agent has muted their microphone.' : '';
   }
 
   _failureText() {
@@ -397,8 +429,8 @@ export class HelplineWidget {
   _render(note = null) {
     const { ui } = this;
     if (!ui) return;
-    const active = ['connecting', 'queued', 'ringing', 'answered', 'held'].includes(this.state);
-    const talking = ['answered', 'held'].includes(this.state);
+    const active = ACTIVE_STATES.includes(this.state);
+    const talking = TALKING_STATES.includes(this.state);
     const [status, detail] = this._statusText();
 
     const open = active || (this.state !== 'idle' && !this._panelClosed);
