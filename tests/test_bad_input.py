@@ -10,7 +10,7 @@ import pytest
 
 from tests.cases import case_json_lines, case_sdp, case_text
 from tests.fixtures.app import ClientFactory, RunningHelpline, WsClient
-from tests.test_signaling import CANDIDATE, agent, customer, place
+from tests.test_signaling import CANDIDATE, agent, connect_call, customer, place
 
 TWO_OBJECTS = case_text("23-websocket-frame-with-two-json-objects")
 
@@ -157,10 +157,7 @@ async def test_bad_sdp_and_candidates_are_refused_not_relayed(
 ) -> None:
     grace = await agent(helpline, ws_clients, "Grace")
     ada = await customer(helpline, ws_clients)
-    call_id = await place(ada)
-    await grace.call_state("ringing")
-    await grace.send({"type": "call.accept", "call_id": call_id})
-    await ada.call_state("answered")
+    call_id = await connect_call(grace, ada)
 
     nul = case_sdp("10-sdp-attribute-name-with-nul-byte")
     await ada.send({"type": "sdp.offer", "call_id": call_id, "sdp": nul})

@@ -16,7 +16,7 @@ import pytest
 
 from tests.fixtures.app import ClientFactory, RunningHelpline
 from tests.fixtures.redis import free_tcp_port
-from tests.test_signaling import OFFER, agent, place
+from tests.test_signaling import OFFER, agent, connect_call
 
 
 @dataclass
@@ -76,10 +76,7 @@ async def test_customer_resumes_on_another_node_after_a_kill(
 ) -> None:
     grace = await agent(helpline, ws_clients, "Grace")
     ada = await ws_clients(doomed_node.ws_url, {"role": "customer", "name": "Ada"})
-    call_id = await place(ada)
-    await grace.call_state("ringing")
-    await grace.send({"type": "call.accept", "call_id": call_id})
-    await ada.call_state("answered")
+    call_id = await connect_call(grace, ada)
 
     await doomed_node.kill()
     back = await ws_clients(helpline.ws_url)
@@ -99,12 +96,9 @@ async def test_sessions_of_a_killed_node_expire_when_nobody_returns(
 ) -> None:
     grace = await agent(helpline, ws_clients, "Grace")
     ada = await ws_clients(doomed_node.ws_url, {"role": "customer", "name": "Ada"})
-    call_id = await place(ada)
-    await grace.call_state("ringing")
-    await grace.send({"type": "call.accept", "call_id": call_id})
-    await grace.call_state("answered")
+    await connect_call(grace, ada)
 
     await doomed_node.kill()
     # Heartbeat expiry (5 s) + grace period (3 s) + a sweep.
-    ended = await grace.call_state("ended", within=15)
+    ended = await grace.call_state("ended", within=25)
     assert ended["reason"] == "customer-lost"

@@ -45,6 +45,16 @@ async def place(client: WsClient, topic: str = "billing") -> str:
     return call_id
 
 
+async def connect_call(agent_client: WsClient, customer_client: WsClient) -> str:
+    """Place a call from the customer, answered by the agent; both know."""
+    call_id = await place(customer_client)
+    await agent_client.call_state("ringing")
+    await agent_client.send({"type": "call.accept", "call_id": call_id})
+    await agent_client.call_state("answered")
+    await customer_client.call_state("answered")
+    return call_id
+
+
 async def test_call_rings_agent_is_answered_relays_and_ends(
     helpline: RunningHelpline, ws_clients: ClientFactory
 ) -> None:
@@ -86,10 +96,7 @@ async def test_agent_hangup_and_hold(
 ) -> None:
     grace = await agent(helpline, ws_clients, "Grace")
     ada = await customer(helpline, ws_clients)
-    call_id = await place(ada)
-    await grace.call_state("ringing")
-    await grace.send({"type": "call.accept", "call_id": call_id})
-    await ada.call_state("answered")
+    call_id = await connect_call(grace, ada)
 
     await grace.send({"type": "call.hold", "call_id": call_id, "on": True})
     await ada.call_state("held")
@@ -212,10 +219,7 @@ async def test_customer_lost_after_grace_ends_the_call(
     node = await helpline_factory(grace_s=1)
     grace = await agent(node, ws_clients, "Grace")
     ada = await customer(node, ws_clients)
-    call_id = await place(ada)
-    await grace.call_state("ringing")
-    await grace.send({"type": "call.accept", "call_id": call_id})
-    await grace.call_state("answered")
+    await connect_call(grace, ada)
     welcome = ada.welcome
     await ada.ws.close()
 
@@ -237,10 +241,7 @@ async def test_agent_lost_mid_call_sends_the_call_back_to_the_queue_head(
     node = await helpline_factory(grace_s=1)
     grace = await agent(node, ws_clients, "Grace")
     ada = await customer(node, ws_clients)
-    call_id = await place(ada)
-    await grace.call_state("ringing")
-    await grace.send({"type": "call.accept", "call_id": call_id})
-    await ada.call_state("answered")
+    call_id = await connect_call(grace, ada)
     await grace.ws.close()
 
     requeued = await ada.call_state("queued", within=5)
@@ -273,10 +274,7 @@ async def test_two_nodes_share_calls(
     one, two = await helpline_factory(), await helpline_factory()
     grace = await agent(one, ws_clients, "Grace")
     ada = await customer(two, ws_clients)
-    call_id = await place(ada)
-    await grace.call_state("ringing")
-    await grace.send({"type": "call.accept", "call_id": call_id})
-    await ada.call_state("answered")
+    call_id = await connect_call(grace, ada)
     await ada.send({"type": "sdp.offer", "call_id": call_id, "sdp": OFFER})
     assert (await grace.expect("sdp.offer"))["sdp"] == OFFER
 

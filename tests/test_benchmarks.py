@@ -1,0 +1,33 @@
+"""The benchmarks still run: a quick pass of each, as a real process."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_signaling_benchmark_quick_run(tmp_path: Path) -> None:
+    out = tmp_path / "results.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.signaling", "--quick", "--json", str(out)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+    results = json.loads(out.read_text())
+    assert [r["workers"] for r in results] == [1, 2]
+    for result in results:
+        assert result["nodes"] == result["workers"]
+        held = result["sessions"][-1]
+        assert held["held"] == held["target"] > 0
+        assert result["setups"]["completed"] > 0
+        assert result["setups"]["place_to_answered"]["count"] > 0
+        assert result["relay"]["relayed"] > 0
+    assert "| workers | sessions held | set-ups/s" in done.stdout
