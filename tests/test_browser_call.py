@@ -319,6 +319,13 @@ async def test_softphone_reload_keeps_the_agent_signed_in(
     await expect(agent.get_by_role("heading", name="Sign in")).to_be_visible()
     assert await agent.evaluate("window.softphone.agentStatus") == "signed-out"
 
+    await agent.get_by_label("User name").fill(AGENT["username"])
+    await agent.get_by_label("Password").fill("not the password")
+    await press(agent, "Sign in")
+    await expect(agent.get_by_role("alert")).not_to_be_empty(timeout=WAIT_MS)
+    assert await agent.evaluate("window.softphone.agentStatus") == "signed-out"
+    await screenshot(agent, "agent-sign-in-refused")
+
 
 EMBEDDING_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Another shop</title></head>

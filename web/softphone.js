@@ -83,6 +83,14 @@ function formatDuration(ms) {
   return `${minutes}:${seconds}`;
 }
 
+/** A server's message as a sentence: capital first, full stop last. */
+function asSentence(text) {
+  const trimmed = String(text).trim();
+  if (!trimmed) return '';
+  const capital = trimmed[0].toUpperCase() + trimmed.slice(1);
+  return /[.!?…]$/.test(capital) ? capital : `${capital}.`;
+}
+
 function loadSaved() {
   try {
     return JSON.parse(sessionStorage.getItem(STORAGE_KEY));
@@ -146,7 +154,8 @@ export class Softphone {
     });
     const body = await response.json().catch(() => ({}));
     if (!response.ok) {
-      throw new Error(body.error?.message ?? 'Signing in failed. Please try again.');
+      const message = body.error?.message ?? 'Signing in failed. Please try again';
+      throw new Error(asSentence(message));
     }
     this.token = body.token;
     this.user = body.user;
@@ -356,7 +365,7 @@ export class Softphone {
   }
 
   _onError(event) {
-    this._say(event.message || `The helpline refused that (${event.code}).`);
+    this._say(asSentence(event.message || `The helpline refused that (${event.code})`));
     if (event.code === 'unknown-call' || event.code === 'bad-state') {
       // The call moved on without us; drop its media if it never started.
       if (this.call?.state === 'ringing') this._endMedia();

@@ -336,7 +336,11 @@ export class HelplineWidget {
 
   _onError(event) {
     // Errors about one request leave the call as it is, except a refused call.
-    if (this.state === 'connecting' && !this.callId) this._failed(event);
+    if (this.state === 'connecting' && !this.callId) {
+      this._failed(event);
+    } else {
+      this._render('That did not work. Please try again.');
+    }
   }
 
   _onConnection({ state }) {
