@@ -40,6 +40,8 @@ PAGES: Final = {
     "/agent": "softphone.html",
     "/widget.js": "widget.js",
 }
+#: What the widget loads from a page of another site.
+EMBEDDABLE: Final = frozenset({"/widget.js", "/api/ice", "/api/protocol.json"})
 MAX_LOGIN_BYTES: Final = 4096
 
 STORE: Final = web.AppKey("store", Store)
@@ -97,9 +99,18 @@ class Node:
         self.metrics.sockets.set(len(self.endpoint.sockets))
 
 
+@web.middleware
+async def embeddable(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Let any site load the widget and what it fetches (CORS)."""
+    response: web.StreamResponse = await handler(request)
+    if request.path in EMBEDDABLE or request.path.startswith("/static/"):
+        response.headers["Access-Control-Allow-Origin"] = "*"
+    return response
+
+
 def create_app(settings: Settings, store: Store) -> web.Application:
     """One web node on an open store; the caller closes the store."""
-    app = web.Application(client_max_size=1024**2)
+    app = web.Application(client_max_size=1024**2, middlewares=[embeddable])
     node = Node(settings, store)
     app[STORE] = store
     app[NODE] = node

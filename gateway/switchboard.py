@@ -80,17 +80,23 @@ class Switchboard:
 
     # Sessions
 
-    async def session_opened(self, conn: Connection, resumed: bool) -> None:
+    async def session_opened(self, conn: Connection, resumed: bool) -> Message:
+        """Bring an agent online; returns what its ``welcome`` adds."""
         session = conn.session
         if session.role != "agent":
-            return
+            return {}
         replaced = await self.routing.agent_online(
             session.user, session.name, session.id
         )
         if replaced and replaced != session.id:
             await self._replace_agent_session(replaced)
-        await self._send_agent_state(session.user)
         self.kick()
+        agent = await self.routing.get_agent(session.user)
+        status = agent.status if agent else "offline"
+        welcome: Message = {"agent": {"status": status}}
+        if agent and agent.call:
+            welcome["agent"]["call_id"] = agent.call
+        return welcome
 
     async def _replace_agent_session(self, old_session: str) -> None:
         await self.bus.deliver(

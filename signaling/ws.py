@@ -9,6 +9,7 @@ sessions from one address (1008) closes the socket.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -42,7 +43,7 @@ Authenticate = Callable[[str], Awaitable[Identity | None]]
 class Handler(Protocol):
     async def handle(self, conn: Connection, message: Message) -> None: ...
 
-    async def session_opened(self, conn: Connection, resumed: bool) -> None: ...
+    async def session_opened(self, conn: Connection, resumed: bool) -> Message: ...
 
 
 @dataclass
@@ -98,7 +99,7 @@ class Endpoint:
 
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(
-            max_msg_size=self.limits.max_frame_bytes, heartbeat=20.0
+            max_msg_size=self.limits.max_frame_bytes, heartbeat=20.0, timeout=2.0
         )
         await ws.prepare(request)
         self.sockets.add(ws)
@@ -111,8 +112,12 @@ class Endpoint:
         return ws
 
     async def close_all(self) -> None:
-        for ws in list(self.sockets):
-            await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
+        """Close every socket at once; clients resume on another node."""
+        closing = [
+            ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
+            for ws in list(self.sockets)
+        ]
+        await asyncio.gather(*closing, return_exceptions=True)
 
 
 class _Socket:
@@ -235,7 +240,9 @@ class _Socket:
                 message.get("id"),
             ) from None
         if session.role != message["role"]:
-            raise ProtocolError("unauthorized", "the role does not match the session")
+            raise ProtocolError(
+                "unauthorized", "the role does not match the session", message.get("id")
+            )
 
         self.conn = await bus.attach(session, self.ws.send_str)
         missed = await bus.replay(self.conn, resume["last_seq"])
@@ -253,10 +260,11 @@ class _Socket:
             "resumed": resumed,
             "grace_s": self.endpoint.limits.grace_s,
         }
+        extras = await self.endpoint.handler.session_opened(conn, resumed)
         if session.role == "agent":
-            event["agent"] = {"id": session.user, "name": session.name}
+            agent = {"id": session.user, "name": session.name}
+            event["agent"] = {**agent, **extras.get("agent", {})}
         await self.endpoint.bus.deliver(session.id, event)
-        await self.endpoint.handler.session_opened(conn, resumed)
 
     async def check_session_rate(self, ref: str | None) -> None:
         redis = self.endpoint.bus.redis

@@ -355,12 +355,6 @@ async def other_site(helpline: RunningHelpline) -> AsyncIterator[str]:
     await runner.cleanup()
 
 
-# TODO(CORS headers on /widget.js, /static/ and /api/ice): remove the mark.
-@pytest.mark.xfail(
-    reason="Helpline sends no Access-Control-Allow-Origin header, so a browser "
-    "refuses to load the widget module into a page of another origin",
-    strict=True,
-)
 async def test_widget_embedded_in_another_site(
     helpline: RunningHelpline, other_site: str, chromium: BrowserContext
 ) -> None:

@@ -128,6 +128,8 @@ async def test_pages_are_served(
             text = await response.text()
     assert response.status == 200
     assert marker in text
+    embeddable = path == "/widget.js" or path.startswith("/static/")
+    assert (response.headers.get("Access-Control-Allow-Origin") == "*") == embeddable
 
 
 async def test_static_files_stay_inside_the_web_folder(

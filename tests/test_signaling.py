@@ -24,6 +24,7 @@ async def agent(
 ) -> WsClient:
     token = await node.create_agent(name.lower(), "correct horse", name)
     client = await clients(node.ws_url, {"role": "agent", "token": token})
+    assert client.welcome["agent"]["status"] == "away"
     if available:
         await client.send({"type": "agent.status", "status": "available"})
         await client.expect(
