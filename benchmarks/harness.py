@@ -18,7 +18,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 import aiohttp
 
@@ -388,6 +388,9 @@ def call_state(state: str, call_id: str | None = None) -> Match:
 class Peer:
     """A socket speaking the protocol; a reader stamps every arrival."""
 
+    #: permessage-deflate window bits to offer, as browsers do; 0: none.
+    deflate: ClassVar[int] = 15
+
     def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         self.ws = ws
         self.inbox: asyncio.Queue[tuple[float, Event]] = asyncio.Queue()
@@ -397,8 +400,7 @@ class Peer:
     async def open(
         cls, http: aiohttp.ClientSession, url: str, hello: Event
     ) -> tuple[Peer, Event]:
-        # permessage-deflate, as browsers offer it
-        peer = cls(await http.ws_connect(url, compress=15))
+        peer = cls(await http.ws_connect(url, compress=cls.deflate))
         try:
             await peer.send({"type": "hello", "v": 1, **hello})
             _, welcome = await peer.expect(of_type("welcome"))

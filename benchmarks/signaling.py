@@ -93,6 +93,7 @@ class Options:
     log_level: str
     json_path: Path | None
     keep: bool
+    deflate: bool
 
 
 # Phase 0: idle
@@ -231,12 +232,13 @@ async def agent_online(
 # Phase 2: call set-ups
 
 
-async def first_call_id(customer: Peer) -> str:
-    """The call's id from the first ``call.state``: usually ``queued``, but
-    when an agent is rung at once ``ringing`` may come first and alone."""
+async def first_call_state(customer: Peer) -> tuple[str, str]:
+    """The call's id and state from the first ``call.state``: usually
+    ``queued``, but when the sweep rings an agent before ``call.place`` has
+    told the customer the queue position, ``ringing`` comes first and
+    ``queued`` never does."""
     _, event = await customer.expect(of_type("call.state"))
-    call_id: str = event["call_id"]
-    return call_id
+    return event["call_id"], event["state"]
 
 
 @dataclass
@@ -250,6 +252,7 @@ class Setups:
     agent_ended: set[str] = field(default_factory=set)
     last_done: float = 0.0
     failures: Counter[str] = field(default_factory=Counter)
+    first_states: Counter[str] = field(default_factory=Counter)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def done(self, call_id: str) -> None:
@@ -290,8 +293,14 @@ async def agent_takes_one(agent: Peer, run: Setups) -> None:
 
 
 async def customer_calls(
-    http: aiohttp.ClientSession, server: Helpline, run: Setups, until: float
+    http: aiohttp.ClientSession,
+    server: Helpline,
+    run: Setups,
+    start: float,
+    until: float,
 ) -> None:
+    """One customer after another on one line, from ``start`` on."""
+    await asyncio.sleep(max(0.0, start - time.perf_counter()))
     while time.perf_counter() < until:
         try:
             await customer_one_call(http, server, run)
@@ -306,7 +315,8 @@ async def customer_one_call(
     peer, _ = await Peer.open(http, server.ws_url, hello)
     try:
         placed = await peer.send({"type": "call.place", "caller": {"topic": "bench"}})
-        call_id = await first_call_id(peer)
+        call_id, state = await first_call_state(peer)
+        run.first_states[state] += 1
         stamp, _ = await peer.expect(call_state("answered", call_id))
         run.to_answered.append(stamp - placed)
 
@@ -335,8 +345,13 @@ async def call_setups(
     started = before.wall
     until = started + opts.duration_s
     try:
+        # The first calls spread over a second, not all in one burst.
+        step = 1.0 / opts.customers
         await asyncio.gather(
-            *(customer_calls(http, server, run, until) for _ in range(opts.customers))
+            *(
+                customer_calls(http, server, run, started + i * step, until)
+                for i in range(opts.customers)
+            )
         )
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(run.settle(), TIMEOUT_S)
@@ -358,6 +373,7 @@ async def call_setups(
         "redis_commands_per_setup": per(used.redis_commands, run.completed),
         "client_core_pct": used.client_pct,
         "others_core_pct": used.others_pct,
+        "first_call_state": dict(run.first_states),
         "failures": dict(run.failures),
     }
 
@@ -383,8 +399,13 @@ async def relay(
             pairs.append(outcome)
         before = await server.usage()
         until = before.wall + opts.relay_s
+        # Staggered starts: the messages of all pairs spread evenly in time.
+        step = interval / len(pairs)
         await asyncio.gather(
-            *(trickle(p, interval, until, latencies, lost) for p in pairs)
+            *(
+                trickle(p, before.wall + i * step, interval, until, latencies, lost)
+                for i, p in enumerate(pairs)
+            )
         )
         used = (await server.usage()).minus(before)
         await bounded([partial(hang_up, *p) for p in pairs], 50)
@@ -422,7 +443,7 @@ async def pair_up(
 ) -> tuple[Peer, Peer, str]:
     customer, _ = await Peer.open(http, server.ws_url, {"role": "customer"})
     await customer.send({"type": "call.place"})
-    call_id = await first_call_id(customer)
+    call_id, _ = await first_call_state(customer)
     await customer.expect(call_state("answered", call_id))
     async with asyncio.timeout(TIMEOUT_S):
         agent = await ringing.setdefault(call_id, asyncio.Future())
@@ -432,6 +453,7 @@ async def pair_up(
 
 async def trickle(
     pair: tuple[Peer, Peer, str],
+    due: float,
     interval: float,
     until: float,
     latencies: dict[str, list[float]],
@@ -439,7 +461,6 @@ async def trickle(
 ) -> None:
     """Customer to agent, one message at a time, paced; late ones skip."""
     customer, agent, call_id = pair
-    due = time.perf_counter()
     for count in range(1_000_000):
         if due >= until:
             return
@@ -532,6 +553,9 @@ def report_setups(setups: Event) -> None:
         f"{setups['redis_cpu_ms_per_setup']}; Redis commands per set-up "
         f"{setups['redis_commands_per_setup']}; {bystanders(setups)}"
     )
+    firsts = setups["first_call_state"]
+    if set(firsts) - {"queued"}:
+        say(f"   first call.state the customer saw: {firsts}")
     for what, count in setups["failures"].items():
         say(f"   failed: {count} x {what}")
 
@@ -629,7 +653,8 @@ def describe(opts: Options) -> None:
     say(
         f"levels {list(opts.levels)}; {opts.agents} agents, {opts.customers} "
         f"customers for {opts.duration_s} s; relay {opts.relay_s} s at "
-        f"{opts.relay_rate}/s"
+        f"{opts.relay_rate}/s; clients "
+        f"{'offer' if opts.deflate else 'do not offer'} permessage-deflate"
     )
 
 
@@ -646,13 +671,18 @@ def parse(argv: list[str] | None) -> Options:
     add("--customers", type=int, help="customers calling at once (default: agents)")
     add("--duration", type=float, help="seconds of call set-ups (default 10)")
     add("--relay-duration", type=float, help="seconds of relaying (default 10)")
-    add("--relay-rate", type=float, default=500.0, help="messages/s (default 500)")
+    add("--relay-rate", type=float, default=250.0, help="messages/s (default 250)")
     add("--redis", choices=["embedded", "server"], default="embedded")
     add("--client-core", type=int, default=-1, help="core for the load generator")
     add("--no-pin", action="store_true", help="do not pin the load generator")
     add("--log-level", default="INFO", help="Helpline's log level (default INFO)")
     add("--json", type=Path, help="also write the results to this file")
     add("--keep", action="store_true", help="keep the data folders and logs")
+    add(
+        "--no-deflate",
+        action="store_true",
+        help="do not offer permessage-deflate (browsers do; the default does)",
+    )
     args = parser.parse_args(argv)
 
     quick = args.quick
@@ -670,6 +700,7 @@ def parse(argv: list[str] | None) -> Options:
         log_level=args.log_level,
         json_path=args.json,
         keep=args.keep,
+        deflate=not args.no_deflate,
     )
 
 
@@ -682,6 +713,7 @@ def _levels(text: str) -> tuple[int, ...]:
 
 def main(argv: list[str] | None = None) -> int:
     opts = parse(argv)
+    Peer.deflate = 15 if opts.deflate else 0
     describe(opts)
     try:
         results = asyncio.run(bench(opts))
