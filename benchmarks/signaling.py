@@ -57,6 +57,7 @@ from benchmarks.harness import (
     Helpline,
     Peer,
     ServerError,
+    Usage,
     bounded,
     call_state,
     cpu_ms_per,
@@ -339,17 +340,17 @@ async def call_setups(
     agents: list[Peer],
     opts: Options,
 ) -> Event:
+    """Customers call in a closed loop for ``duration_s``; agents answer."""
     run = Setups()
     takers = [asyncio.create_task(agent_takes_calls(a, run)) for a in agents]
     before = await server.usage()
-    started = before.wall
-    until = started + opts.duration_s
+    until = before.wall + opts.duration_s
     try:
         # The first calls spread over a second, not all in one burst.
         step = 1.0 / opts.customers
         await asyncio.gather(
             *(
-                customer_calls(http, server, run, started + i * step, until)
+                customer_calls(http, server, run, before.wall + i * step, until)
                 for i in range(opts.customers)
             )
         )
@@ -359,7 +360,10 @@ async def call_setups(
         for task in takers:
             task.cancel()
         await asyncio.gather(*takers, return_exceptions=True)
-    used = (await server.usage()).minus(before)
+    return setup_figures(run, (await server.usage()).minus(before), before.wall)
+
+
+def setup_figures(run: Setups, used: Usage, started: float) -> Event:
     elapsed = max(run.last_done, started + 1e-9) - started
     return {
         "completed": run.completed,
@@ -384,19 +388,12 @@ async def call_setups(
 async def relay(
     http: aiohttp.ClientSession, server: Helpline, agents: list[Peer], opts: Options
 ) -> Event:
-    ringing: dict[str, asyncio.Future[Peer]] = {}
-    answering = [asyncio.create_task(answer_one(a, ringing)) for a in agents]
+    """One answered call per agent; customers trickle messages to agents."""
     latencies: dict[str, list[float]] = {"ice.candidate": [], "sdp.offer": []}
     lost: Counter[str] = Counter()
     interval = max(len(agents) / opts.relay_rate, 1 / MAX_SOCKET_RATE)
-    pairs: list[tuple[Peer, Peer, str]] = []
+    pairs = await start_calls(http, server, agents)
     try:
-        for outcome in await bounded(
-            [lambda: pair_up(http, server, ringing) for _ in agents], 50
-        ):
-            if not isinstance(outcome, tuple):
-                raise RuntimeError(f"a relay call did not start: {outcome!r}")
-            pairs.append(outcome)
         before = await server.usage()
         until = before.wall + opts.relay_s
         # Staggered starts: the messages of all pairs spread evenly in time.
@@ -410,9 +407,8 @@ async def relay(
         used = (await server.usage()).minus(before)
         await bounded([partial(hang_up, *p) for p in pairs], 50)
     finally:
-        for task in answering:
-            task.cancel()
         await bounded([p[0].close for p in pairs], 50)
+
     relayed = sum(len(v) for v in latencies.values())
     return {
         "relayed": relayed,
@@ -428,6 +424,27 @@ async def relay(
         "others_core_pct": used.others_pct,
         "failures": dict(lost),
     }
+
+
+async def start_calls(
+    http: aiohttp.ClientSession, server: Helpline, agents: list[Peer]
+) -> list[tuple[Peer, Peer, str]]:
+    """As many answered calls as there are agents: (customer, agent, call)."""
+    ringing: dict[str, asyncio.Future[Peer]] = {}
+    answering = [asyncio.create_task(answer_one(a, ringing)) for a in agents]
+    try:
+        outcomes = await bounded(
+            [partial(pair_up, http, server, ringing) for _ in agents], 50
+        )
+    finally:
+        for task in answering:
+            task.cancel()
+    pairs = [o for o in outcomes if isinstance(o, tuple)]
+    if len(pairs) < len(outcomes):
+        await bounded([p[0].close for p in pairs], 50)
+        failed = next(o for o in outcomes if not isinstance(o, tuple))
+        raise RuntimeError(f"a call for the relay did not start: {failed!r}")
+    return pairs
 
 
 async def answer_one(agent: Peer, ringing: dict[str, asyncio.Future[Peer]]) -> None:
@@ -509,7 +526,7 @@ async def bench_workers(workers: int, opts: Options, folder: Path) -> Event:
             finally:
                 await bounded([a.close for a in agents], 50)
             return result
-    except BaseException:
+    except Exception:
         say(f"   server log ({server.log}), last lines:")
         with contextlib.suppress(OSError):
             say("\n".join(server.log.read_text().splitlines()[-20:]))
@@ -658,38 +675,71 @@ def describe(opts: Options) -> None:
     )
 
 
+def within(kind: type[int] | type[float], low: float, high: float) -> Any:
+    """An argparse type: a number from ``low`` to ``high``."""
+
+    def convert(text: str) -> float:
+        value = kind(text)
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{text} is not in {low}..{high}")
+        return value
+
+    return convert
+
+
+def numbers(low: int, high: int) -> Any:
+    """An argparse type: comma-separated whole numbers, sorted."""
+
+    def convert(text: str) -> tuple[int, ...]:
+        values = tuple(sorted(within(int, low, high)(n) for n in text.split(",")))
+        return values
+
+    return convert
+
+
+OPTIONS: Final[list[tuple[str, dict[str, Any]]]] = [
+    ("--quick", dict(action="store_true", help="a smoke run: small and 3 s long")),
+    ("--workers", dict(metavar="N,N", type=numbers(1, 8), default=(1, 2),
+                       help="worker counts to run, in turn (default 1,2)")),
+    ("--levels", dict(metavar="N,N", type=numbers(1, 10_000),
+                      help="customer sessions to hold, in steps (500,2000)")),
+    ("--agents", dict(metavar="N", type=within(int, 1, 500),
+                      help="agents signed in and available (default 50)")),
+    ("--customers", dict(metavar="N", type=within(int, 1, 2000),
+                         help="customers calling at once (default: = agents)")),
+    ("--duration", dict(metavar="S", type=within(float, 0.5, 300),
+                        help="seconds of call set-ups (default 10)")),
+    ("--relay-duration", dict(metavar="S", type=within(float, 0.5, 300),
+                              help="seconds of relaying (default 10)")),
+    ("--relay-rate", dict(metavar="N", type=within(float, 1, 10_000), default=250.0,
+                          help="relayed messages a second in all (default 250)")),
+    ("--redis", dict(choices=["embedded", "server"], default="embedded",
+                     help="Helpline's embedded Redis, or a redis-server")),
+    ("--client-core", dict(metavar="N", type=int, default=-1,
+                           help="core to pin the load generator to (the last)")),
+    ("--no-pin", dict(action="store_true", help="do not pin the load generator")),
+    ("--no-deflate", dict(action="store_true",
+                          help="offer no permessage-deflate (browsers do)")),
+    ("--log-level", dict(default="INFO", help="Helpline's log level (INFO)")),
+    ("--json", dict(metavar="FILE", type=Path, help="also write results here")),
+    ("--keep", dict(action="store_true", help="keep data folders and logs")),
+]  # fmt: skip
+
+
 def parse(argv: list[str] | None) -> Options:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.signaling",
         description="Benchmark Helpline's signaling end to end, on loopback.",
     )
-    add = parser.add_argument
-    add("--quick", action="store_true", help="small and short: a smoke run")
-    add("--workers", default="1,2", help="worker counts to run (default 1,2)")
-    add("--levels", help="sessions to hold, in steps (default 500,2000)")
-    add("--agents", type=int, help="agents signed in (default 50)")
-    add("--customers", type=int, help="customers calling at once (default: agents)")
-    add("--duration", type=float, help="seconds of call set-ups (default 10)")
-    add("--relay-duration", type=float, help="seconds of relaying (default 10)")
-    add("--relay-rate", type=float, default=250.0, help="messages/s (default 250)")
-    add("--redis", choices=["embedded", "server"], default="embedded")
-    add("--client-core", type=int, default=-1, help="core for the load generator")
-    add("--no-pin", action="store_true", help="do not pin the load generator")
-    add("--log-level", default="INFO", help="Helpline's log level (default INFO)")
-    add("--json", type=Path, help="also write the results to this file")
-    add("--keep", action="store_true", help="keep the data folders and logs")
-    add(
-        "--no-deflate",
-        action="store_true",
-        help="do not offer permessage-deflate (browsers do; the default does)",
-    )
+    for flag, settings in OPTIONS:
+        parser.add_argument(flag, **settings)
     args = parser.parse_args(argv)
 
     quick = args.quick
     agents = args.agents or (5 if quick else 50)
     return Options(
-        workers=tuple(int(n) for n in args.workers.split(",")),
-        levels=_levels(args.levels or ("50" if quick else "500,2000")),
+        workers=args.workers,
+        levels=args.levels or ((50,) if quick else (500, 2000)),
         agents=agents,
         customers=args.customers or agents,
         duration_s=args.duration or (3.0 if quick else 10.0),
@@ -702,13 +752,6 @@ def parse(argv: list[str] | None) -> Options:
         keep=args.keep,
         deflate=not args.no_deflate,
     )
-
-
-def _levels(text: str) -> tuple[int, ...]:
-    levels = tuple(sorted(int(n) for n in text.split(",")))
-    if not levels or levels[0] < 1 or levels[-1] > 10_000:
-        raise SystemExit("benchmark: levels are 1 to 10000 sessions")
-    return levels
 
 
 def main(argv: list[str] | None = None) -> int:
