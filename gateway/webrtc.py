@@ -20,7 +20,7 @@ import dataclasses
 import fractions
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any, Final
 
 from aiortc import (
@@ -110,6 +110,7 @@ class Peer:
         self._prefix = f"Peer({peer_id}) - ".replace("%", "%%")
         self._candidates = CandidateQueue()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._aiortc_tasks: set[asyncio.Task[Any]] = set()
         self._received = asyncio.Condition()
         self._connected = asyncio.Event()
         self._closed = False
@@ -151,7 +152,8 @@ class Peer:
 
     async def create_offer(self) -> str:
         offer = await self.pc.createOffer()
-        await self.pc.setLocalDescription(offer)
+        async with self._adopting():
+            await self.pc.setLocalDescription(offer)
         return self._local_sdp()
 
     async def accept_offer(self, sdp: str) -> str:
@@ -160,7 +162,8 @@ class Peer:
         await self._set_remote(sdp, description)
 
         answer = await self.pc.createAnswer()
-        await self.pc.setLocalDescription(answer)
+        async with self._adopting():
+            await self.pc.setLocalDescription(answer)
         logger.info(
             self._prefix + "answered an offer of %d section(s)", len(description.media)
         )
@@ -174,7 +177,8 @@ class Peer:
     async def _set_remote(self, sdp: str, description: SessionDescription) -> None:
         remote = RTCSessionDescription(sdp=sdp, type=description.kind)
         try:
-            await self.pc.setRemoteDescription(remote)
+            async with self._adopting():
+                await self.pc.setRemoteDescription(remote)
         except InvalidStateError as error:
             refusal = SignalingError(
                 f"The {description.kind} came out of turn: {error}"
@@ -260,8 +264,24 @@ class Peer:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.pc.close()
+        if self._aiortc_tasks:
+            # aiortc's own connect tasks end once the connection is closed.
+            await asyncio.wait(self._aiortc_tasks, timeout=5)
+            for task in self._aiortc_tasks:
+                task.cancel()
         self._connected.set()
         logger.info(self._prefix + "closed")
+
+    @contextlib.asynccontextmanager
+    async def _adopting(self) -> AsyncIterator[None]:
+        """Own the tasks aiortc starts in the block (it keeps no handle on
+        its connect task), so ``close`` can wait for them."""
+        before = asyncio.all_tasks()
+        yield
+        for task in asyncio.all_tasks() - before:
+            frame = getattr(task.get_coro(), "cr_frame", None)
+            if frame is not None and frame.f_locals.get("self") is self.pc:
+                self._aiortc_tasks.add(task)
 
     def _on_track(self, track: MediaStreamTrack) -> None:
         logger.debug(self._prefix + "receiving %s track %s", track.kind, track.id)

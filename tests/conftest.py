@@ -6,4 +6,5 @@ pytest_plugins = [
     "tests.fixtures.browser",
     "tests.fixtures.app",
     "tests.fixtures.webrtc",
+    "tests.fixtures.hygiene",
 ]
