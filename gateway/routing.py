@@ -132,11 +132,38 @@ end
 return status
 """
 
+# Waiting calls whose place in the queue changed since their customer was
+# last told: call, customer, position.
+_MOVED: Final = """
+local prefix, limit = ARGV[1], tonumber(ARGV[2])
+local out = {}
+for i, call_id in ipairs(redis.call('ZRANGE', KEYS[1], 0, limit - 1)) do
+  local key = prefix .. 'call:' .. call_id
+  if redis.call('HGET', key, 'position') ~= tostring(i) then
+    redis.call('HSET', key, 'position', i)
+    table.insert(out, call_id)
+    table.insert(out, redis.call('HGET', key, 'customer') or '')
+    table.insert(out, i)
+  end
+end
+return out
+"""
+
 _CLAIM_DUE: Final = """
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 100)
 for _, member in ipairs(due) do redis.call('ZREM', KEYS[1], member) end
 return due
 """
+
+
+DEFAULT_HANDLE_S: Final = 120.0
+
+
+def estimate_wait(position: int, handle_s: float, agents_online: int) -> float:
+    """Seconds until a call at ``position`` is answered: the calls ahead,
+    and this one, each take the average handling time, shared by the
+    agents online."""
+    return float(math.ceil(position * handle_s / max(1, agents_online)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,16 +234,22 @@ class Routing:
         self._dispatch = redis.register_script(_DISPATCH)
         self._set_status = redis.register_script(_SET_STATUS)
         self._claim_due = redis.register_script(_CLAIM_DUE)
+        self._moved = redis.register_script(_MOVED)
 
     def key(self, *parts: str) -> str:
         return self.prefix + ":".join(parts)
 
     # Calls
 
-    async def create_call(self, customer_session: str, caller: dict[str, str]) -> str:
+    async def create_call(
+        self, customer_session: str, caller: dict[str, str]
+    ) -> tuple[str, int]:
+        """A new call, not yet in the queue (see ``enqueue``), and the
+        position it will most likely take there."""
         call_id = "c-" + secrets.token_hex(8)
         now = self.clock()
         async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.zcard(self.key("queue"))
             pipe.hset(
                 self.key("call", call_id),
                 mapping={
@@ -228,10 +261,16 @@ class Routing:
                     "updated": repr(now),
                 },
             )
-            pipe.zadd(self.key("queue"), {call_id: now})
-            await pipe.execute()
+            waiting, *_ = await pipe.execute()
+        position = int(waiting) + 1
+        await self.redis.hset(self.key("call", call_id), "position", position)
+        return call_id, position
+
+    async def enqueue(self, call_id: str) -> None:
+        """Join the queue: from now on routing may ring an agent for it."""
+        queued_at = await self.redis.hget(self.key("call", call_id), "queued_at")
+        await self.redis.zadd(self.key("queue"), {call_id: float(text(queued_at))})
         logger.info("call queued", extra={"call_id": call_id})
-        return call_id
 
     async def get_call(self, call_id: str) -> Call | None:
         fields = text_fields(await self.redis.hgetall(self.key("call", call_id)))
@@ -295,18 +334,22 @@ class Routing:
         )
         return [str(member) for member in due]
 
-    async def queue_positions(self, limit: int = 200) -> list[tuple[str, int]]:
-        ids = await self.redis.zrange(self.key("queue"), 0, limit - 1)
-        return [(text(call_id), index + 1) for index, call_id in enumerate(ids)]
+    async def moved_in_queue(self, limit: int = 200) -> list[tuple[str, str, int]]:
+        """(call, customer session, position) for each waiting call whose
+        position changed since its customer was last told."""
+        flat = await self._moved(keys=[self.key("queue")], args=[self.prefix, limit])
+        return [
+            (text(flat[i]), text(flat[i + 1]), int(flat[i + 2]))
+            for i in range(0, len(flat), 3)
+        ]
 
-    async def estimated_wait_s(self, position: int) -> float:
-        """Position times the average handling time, shared by online agents."""
+    async def wait_inputs(self) -> tuple[float, int]:
+        """Average handling time and agents online, for wait estimates."""
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.hget(self.key("stats"), "handle_s")
             pipe.scard(self.key("agents", "online"))
             handle, online = await pipe.execute()
-        handle_s = float(handle) if handle else 120.0
-        return math.ceil(position * handle_s / max(1, int(online)))
+        return (float(handle) if handle else DEFAULT_HANDLE_S), int(online)
 
     async def record_handle_time(self, seconds: float) -> None:
         """Fold one call's talk time into the running average (EWMA)."""

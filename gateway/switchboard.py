@@ -18,7 +18,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Final
 
-from gateway.routing import Applied, Call, Routing
+from gateway.routing import Applied, Call, Routing, estimate_wait
 from signaling import ice, sdp
 from signaling.bus import (
     STOP_GRACE_S,
@@ -165,9 +165,22 @@ class Switchboard:
                 )
 
         caller = {"name": session.name, **message.get("caller", {})}
-        call_id = await self.routing.create_call(session.id, caller)
+        call_id, position = await self.routing.create_call(session.id, caller)
         await self.bus.add_call(session.id, call_id)
-        await self._send_positions({call_id})
+        # Told before it joins the queue, so "queued" always comes first.
+        handle_s, agents = await self.routing.wait_inputs()
+        await self.bus.deliver(
+            session.id,
+            {
+                "type": "call.state",
+                "call_id": call_id,
+                "state": "queued",
+                "position": position,
+                "estimated_wait_s": estimate_wait(position, handle_s, agents),
+            },
+        )
+        await self.routing.enqueue(call_id)
+        await self._send_positions()
         self.kick()
 
     async def _accept(self, conn: Connection, message: Message) -> None:
@@ -327,6 +340,8 @@ class Switchboard:
             await self.bus.deliver(call.customer, to_customer)
         if call.agent:
             await self._tell_agent(call, event, row.requeue)
+        if state == CallState.ENDED:
+            await self.bus.remove_call(call.customer, call.id)
         if state == CallState.ENDED and call.answered_at is not None:
             await self.routing.record_handle_time(time.time() - call.answered_at)
         if state in (CallState.QUEUED, CallState.ENDED):
@@ -351,26 +366,27 @@ class Switchboard:
             event["call_id"] = agent.call
         await self.bus.deliver(agent.session, event)
 
-    async def _send_positions(self, also: set[str] | None = None) -> None:
-        """Tell each waiting customer where they are in the queue."""
-        for call_id, position in await self.routing.queue_positions():
-            key = self.routing.key("call", call_id)
-            old = await self.bus.redis.hget(key, "position")
-            if old == str(position) and call_id not in (also or set()):
-                continue
-            await self.bus.redis.hset(key, "position", position)
-            customer = await self.bus.redis.hget(key, "customer")
-            wait = await self.routing.estimated_wait_s(position)
-            await self.bus.deliver(
-                str(customer or ""),
-                {
-                    "type": "call.state",
-                    "call_id": call_id,
-                    "state": "queued",
-                    "position": position,
-                    "estimated_wait_s": wait,
-                },
+    async def _send_positions(self) -> None:
+        """Tell each waiting customer whose place changed where they are."""
+        moved = await self.routing.moved_in_queue()
+        if not moved:
+            return
+        handle_s, agents = await self.routing.wait_inputs()
+        await asyncio.gather(
+            *(
+                self.bus.deliver(
+                    customer,
+                    {
+                        "type": "call.state",
+                        "call_id": call_id,
+                        "state": "queued",
+                        "position": position,
+                        "estimated_wait_s": estimate_wait(position, handle_s, agents),
+                    },
+                )
+                for call_id, customer, position in moved
             )
+        )
 
     async def _ring(self, call_id: str, agent_id: str) -> None:
         call = await self.routing.get_call(call_id)
@@ -421,8 +437,7 @@ class Switchboard:
                 await self.session_expired(target)
 
         rung = await self.routing.dispatch()
-        for call_id, agent_id in rung:
-            await self._ring(call_id, agent_id)
+        await asyncio.gather(*(self._ring(call, agent) for call, agent in rung))
         if rung:
             await self._send_positions()
 

@@ -99,7 +99,11 @@ class Endpoint:
 
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(
-            max_msg_size=self.limits.max_frame_bytes, heartbeat=20.0, timeout=2.0
+            max_msg_size=self.limits.max_frame_bytes,
+            heartbeat=20.0,
+            timeout=2.0,
+            # Frames are small JSON: deflate would cost ~100 KB a socket.
+            compress=False,
         )
         await ws.prepare(request)
         self.sockets.add(ws)
