@@ -1,0 +1,269 @@
+"""Menu documents: what parses, what is refused, and the place of each fault."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from ivr.menu import (
+    MAX_NODES,
+    CallbackNode,
+    FaqNode,
+    Menu,
+    MenuError,
+    MenuNode,
+    MenuStatus,
+    Option,
+    QueueNode,
+)
+
+SMALL = """\
+id: small
+version: 2
+start: main
+faq_ids: [faq-hours]
+nodes:
+  main:
+    kind: menu
+    prompt: Press 1 for our hours, 89 for extension 89, star for a callback.
+    options:
+      1: hours-faq
+      89: {target: ext-89, label: Extension 89}
+      "*": callback
+      "#": bye
+    on_timeout: callback
+    on_invalid: callback
+    attempts: 2
+  hours-faq:
+    kind: faq
+    answers: [faq-hours]
+    next: main
+  callback:
+    kind: callback
+    prompt: Press 1 and we call you back, 2 to speak to an agent.
+    windows: [morning, afternoon]
+    next: bye
+    declined: ext-89
+  ext-89:
+    kind: queue
+    skill: ext-89
+    max_wait_seconds: 120
+    overflow: free
+  free:
+    kind: tollfree
+  bye:
+    kind: hangup
+    prompt: Goodbye.
+"""
+
+
+def small() -> dict[str, Any]:
+    data = Menu.from_yaml(SMALL).to_dict()
+    assert isinstance(data, dict)
+    return data
+
+
+def problems(data: object) -> list[str]:
+    with pytest.raises(MenuError) as caught:
+        Menu.from_dict(data)
+    assert caught.value.code == "invalid-menu"
+    assert caught.value.recoverable
+    return [str(p) for p in caught.value.problems]
+
+
+def yaml_problems(text: str) -> list[str]:
+    with pytest.raises(MenuError) as caught:
+        Menu.from_yaml(text)
+    return [str(p) for p in caught.value.problems]
+
+
+def test_a_yaml_menu_reads_into_typed_nodes() -> None:
+    menu = Menu.from_yaml(SMALL)
+
+    assert (menu.id, menu.version, menu.start) == ("small", 2, "main")
+    assert menu.status is MenuStatus.DRAFT
+    main = menu.node("main")
+    assert isinstance(main, MenuNode)
+    assert main.options == (
+        Option("1", "hours-faq"),
+        Option("89", "ext-89", "Extension 89"),
+        Option("*", "callback"),
+        Option("#", "bye"),
+    )
+    assert main.attempts == 2 and main.timeout_seconds == 5.0
+    assert menu.node("hours-faq") == FaqNode("hours-faq", ("faq-hours",), "main")
+    callback = menu.node("callback")
+    assert isinstance(callback, CallbackNode)
+    assert callback.windows == ("morning", "afternoon")
+    assert (callback.accept_digit, callback.decline_digit) == ("1", "2")
+    assert menu.node("ext-89") == QueueNode("ext-89", "ext-89", 120.0, "free")
+
+
+def test_round_trips_through_yaml_dict_and_json() -> None:
+    menu = Menu.from_yaml(SMALL)
+
+    assert Menu.from_yaml(menu.to_yaml()) == menu
+    assert Menu.from_dict(menu.to_dict()) == menu
+    assert Menu.from_json(json.dumps(menu.to_dict())) == menu
+
+
+def test_digit_keys_keep_what_the_author_wrote() -> None:
+    text = SMALL.replace("      1: hours-faq", "      010: hours-faq")
+    main = Menu.from_yaml(text).node("main")
+    assert isinstance(main, MenuNode)
+    assert main.options[0].digits == "010"  # not the octal 8 of YAML 1.1
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        pytest.param(
+            lambda d: d["nodes"]["main"]["options"].update({"3": "billing2"}),
+            "nodes.main.options.3: target 'billing2' does not exist",
+            id="dangling option",
+        ),
+        pytest.param(
+            lambda d: d["nodes"]["callback"].update(declined="nowhere"),
+            "nodes.callback.declined: target 'nowhere' does not exist",
+            id="dangling declined",
+        ),
+        pytest.param(
+            lambda d: d["nodes"]["main"]["options"].update({"1a": "bye"}),
+            "nodes.main.options.1a: digits must be 1-4 of 0-9, * and #",
+            id="digit not in 0-9*#",
+        ),
+        pytest.param(
+            lambda d: d["nodes"]["free"].update(kind="voicemail"),
+            "nodes.free.kind: unknown node kind 'voicemail'",
+            id="unknown kind",
+        ),
+        pytest.param(
+            lambda d: d["nodes"]["main"].update(prompt="x" * 1001),
+            "nodes.main.prompt: 1001 characters, at most 1000",
+            id="oversized prompt",
+        ),
+        pytest.param(
+            lambda d: d.update(start="welcome"),
+            "start: start node 'welcome' does not exist",
+            id="start missing",
+        ),
+        pytest.param(
+            lambda d: d.pop("start"),
+            "start: must be non-empty text",
+            id="no start",
+        ),
+        pytest.param(
+            lambda d: d["nodes"]["ext-89"].update(max_wait_seconds=0),
+            "nodes.ext-89.max_wait_seconds: must be a number of seconds "
+            "from 10 to 3600",
+            id="queue wait",
+        ),
+        pytest.param(
+            lambda d: d["nodes"]["hours-faq"].update(answers=[]),
+            "nodes.hours-faq.answers: an faq node gives at least one answer",
+            id="faq without answers",
+        ),
+        pytest.param(
+            lambda d: d["nodes"]["hours-faq"].update(answers=["faq-prices"]),
+            "nodes.hours-faq.answers.0: FAQ entry 'faq-prices' is not in faq_ids",
+            id="unknown faq entry",
+        ),
+        pytest.param(
+            lambda d: d["nodes"]["callback"].update(accept_digit="12"),
+            "nodes.callback.accept_digit: must be one of 0-9, * and #",
+            id="accept digit",
+        ),
+        pytest.param(
+            lambda d: d["nodes"]["bye"].update(colour="red"),
+            "nodes.bye.colour: unknown field",
+            id="unknown field",
+        ),
+        pytest.param(
+            lambda d: d.update(status="live"),
+            "status: must be draft, published or archived",
+            id="status",
+        ),
+    ],
+)
+def test_each_invalid_menu_names_the_place(change: Any, expected: str) -> None:
+    data = small()
+    change(data)
+    assert problems(data) == [expected]
+
+
+def test_every_problem_is_listed_at_once() -> None:
+    data = small()
+    data["nodes"]["main"]["options"]["5"] = "gone"
+    data["nodes"]["bye"]["kind"] = "mystery"
+    data["nodes"]["main"]["attempts"] = 9
+
+    assert problems(data) == [  # targets at the broken node 'bye' are no fault
+        "nodes.main.attempts: must be a whole number from 1 to 5",
+        "nodes.bye.kind: unknown node kind 'mystery'",
+        "nodes.main.options.5: target 'gone' does not exist",
+    ]
+
+
+def test_too_many_nodes() -> None:
+    data = small()
+    for i in range(MAX_NODES):
+        data["nodes"][f"extra-{i}"] = {"kind": "hangup"}
+    assert problems(data) == [f"nodes: {MAX_NODES + 6} nodes, at most {MAX_NODES}"]
+
+
+def test_duplicate_digit_in_yaml_is_refused_with_both_lines() -> None:
+    text = SMALL.replace('      "#": bye', '      "#": bye\n      1: bye')
+    assert yaml_problems(text) == [
+        "nodes.main.options: key '1' appears twice (lines 10 and 14)"
+    ]
+
+
+def test_duplicate_node_in_yaml_is_refused() -> None:
+    text = SMALL + "  main:\n    kind: hangup\n"
+    assert yaml_problems(text) == ["nodes: key 'main' appears twice (lines 6 and 37)"]
+
+
+def test_duplicate_key_in_json_is_refused() -> None:
+    text = json.dumps(small()).replace('"1": "hours-faq"', '"1": "x", "1": "y"')
+    with pytest.raises(MenuError) as caught:
+        Menu.from_json(text)
+    assert [str(p) for p in caught.value.problems] == [
+        "nodes.main.options: key '1' appears twice"
+    ]
+
+
+def test_yaml_aliases_are_refused() -> None:
+    text = SMALL.replace("    answers: [faq-hours]", "    answers: &a [faq-hours]")
+    text = text.replace("    windows: [morning, afternoon]", "    windows: *a")
+    assert yaml_problems(text) == ["nodes.callback.windows: aliases are not allowed"]
+
+
+@pytest.mark.parametrize(
+    "text", ["nodes: [", "- just\n- a list\n", "", "nodes: {main: 3}\n"]
+)
+def test_not_a_menu_at_all(text: str) -> None:
+    assert yaml_problems(text)
+
+
+@pytest.mark.parametrize(
+    ("start", "to", "allowed"),
+    [
+        (MenuStatus.DRAFT, MenuStatus.PUBLISHED, True),
+        (MenuStatus.DRAFT, MenuStatus.ARCHIVED, True),
+        (MenuStatus.PUBLISHED, MenuStatus.ARCHIVED, True),
+        (MenuStatus.PUBLISHED, MenuStatus.DRAFT, False),
+        (MenuStatus.ARCHIVED, MenuStatus.PUBLISHED, False),
+        (MenuStatus.ARCHIVED, MenuStatus.DRAFT, False),
+    ],
+)
+def test_status_moves(start: MenuStatus, to: MenuStatus, allowed: bool) -> None:
+    data = small()
+    data["status"] = str(start)
+    menu = Menu.from_dict(data)
+    if allowed:
+        assert menu.with_status(to).status is to
+    else:
+        with pytest.raises(MenuError, match=f"a {start} menu cannot become {to}"):
+            menu.with_status(to)
