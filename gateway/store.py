@@ -54,7 +54,7 @@ from pathlib import Path
 from typing import Final, Literal
 
 import redis
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
 from redis.retry import Retry as SyncRetry
@@ -66,6 +66,8 @@ logger = logging.getLogger(__name__)
 
 KEY_PREFIX: Final = "helpline:"
 SOCKET_TIMEOUT_S: Final = 10.0
+# Connections one process opens to Redis at most; more requests wait.
+MAX_CONNECTIONS: Final = 64
 CONNECT_TIMEOUT_S: Final = 5.0
 HEALTH_TIMEOUT_S: Final = 2.0
 START_TIMEOUT_S: Final = 60.0
@@ -329,8 +331,12 @@ def _wait_ready(
 def connect(url: str) -> Redis:
     """An asyncio client for ``url``: RESP2, str replies, retries."""
     retry = Retry(ExponentialWithJitterBackoff(cap=2.0, base=0.05), RETRIES)
-    return Redis.from_url(
+    # A burst (thousands of sockets closing at once) waits for a free
+    # connection instead of failing with "Too many connections".
+    pool = BlockingConnectionPool.from_url(
         url,
+        max_connections=MAX_CONNECTIONS,
+        timeout=SOCKET_TIMEOUT_S,
         protocol=2,
         decode_responses=True,
         retry=retry,
@@ -339,6 +345,7 @@ def connect(url: str) -> Redis:
         socket_connect_timeout=CONNECT_TIMEOUT_S,
         health_check_interval=30,
     )
+    return Redis(connection_pool=pool, retry=retry)
 
 
 def _single_try(url: str, timeout_s: float) -> Redis:

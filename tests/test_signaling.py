@@ -304,3 +304,24 @@ async def test_no_agent_gets_two_calls_under_concurrent_load(
         return_exceptions=True,
     )
     assert all(isinstance(result, TimeoutError) for result in again)
+
+
+async def test_hundreds_of_sockets_closing_at_once_all_get_their_grace(
+    helpline: RunningHelpline, ws_clients: ClientFactory
+) -> None:
+    node = helpline.node
+    node.endpoint.limits.sessions_per_minute = 1000
+    clients = await asyncio.gather(
+        *(customer(helpline, ws_clients, f"C{i}") for i in range(400))
+    )
+    await asyncio.gather(*(c.ws.close() for c in clients))
+
+    redis = helpline.store.redis
+    for _ in range(400):  # the server detaches them as the closes arrive
+        if await redis.zcard("helpline:timers") >= len(clients):
+            break
+        await asyncio.sleep(0.05)
+    graces = await redis.zrange("helpline:timers", 0, -1)
+    assert {str(g).removeprefix("grace:") for g in graces} == {
+        c.welcome["session_id"] for c in clients
+    }
