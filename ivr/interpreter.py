@@ -1,0 +1,741 @@
+"""The IVR interpreter: one state machine per call (sans-I/O).
+
+Theory of operation. Events come in (the call started, a digit, a prompt
+finished, a timer fired, a form was submitted in the page, an agent
+answered, the caller hung up); actions go out (play or stop a prompt, show
+a menu or the callback form, start or cancel a timer, collect digits, route
+to a queue, request a callback, transfer to the toll-free line, hang up).
+Timers are actions and fire as events, so nothing here sleeps or reads a
+clock except through the injected ``clock``.
+
+The call is in one *phase* at a time:
+
+- ``idle``: not started yet;
+- ``announcing``: a prompt that cannot be interrupted plays (FAQ answers,
+  the prompt of a queue, toll-free or hang-up node); digits are dropped;
+- ``prompting``: the prompt of a menu or of the callback offer plays; the
+  first digit stops it (barge-in) and is kept, as are the ones after it;
+- ``waiting``: the prompt ended; a no-input timer runs;
+- ``collecting``: some digits are in; an inter-digit timer runs;
+- ``queued``: the call waits for an agent; an overflow timer runs;
+- ``ended``: the IVR is done with the call; every event is ignored.
+
+``TABLE`` maps (phase, event type) to the handler; a pair not in it is
+ignored. Digits typed during a non-interruptible prompt are discarded, the
+one rule for them: they never reach a later, unrelated menu.
+
+The journey of each call (nodes visited, FAQ answers given, offers made)
+is kept. A transfer to the toll-free line is refused unless the journey
+shows both an FAQ answer and the callback offer: the call is then sent to
+the first faq node, then the first callback node, whichever offer is
+missing; if the menu has neither, to its first queue node once; failing
+all that it hangs up. A published menu never needs this (the validator
+refuses such menus); a draft under test may.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Final, TypeAlias
+
+from ivr.menu import (
+    DIGITS,
+    MAX_NODES,
+    CallbackNode,
+    FaqNode,
+    HangupNode,
+    HoursNode,
+    HoursState,
+    Menu,
+    MenuNode,
+    Node,
+    QueueNode,
+    TollFreeNode,
+)
+
+logger = logging.getLogger(__name__)
+
+MAX_NUMBER_DIGITS: Final = 15
+_FORM_NUMBER = re.compile(r"\+?[0-9]{3,20}")
+
+# Events.
+
+
+@dataclass(frozen=True, slots=True)
+class CallStarted:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Digit:
+    digit: str
+
+
+@dataclass(frozen=True, slots=True)
+class PromptFinished:
+    play: int
+
+
+@dataclass(frozen=True, slots=True)
+class TimerFired:
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class FormSubmitted:
+    """A form in the page: ``menu`` with ``choice``, or ``callback`` with
+    ``number`` and ``window`` (or ``decline``)."""
+
+    form: str
+    fields: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class AgentAnswered:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class CallEnded:
+    """The caller hung up."""
+
+
+Event: TypeAlias = (
+    CallStarted
+    | Digit
+    | PromptFinished
+    | TimerFired
+    | FormSubmitted
+    | AgentAnswered
+    | CallEnded
+)
+
+# Actions.
+
+
+@dataclass(frozen=True, slots=True)
+class PlayPrompt:
+    """Play `text`, or the FAQ answer `faq_id`; `play` numbers the prompt."""
+
+    play: int
+    node: str
+    text: str | None = None
+    faq_id: str | None = None
+    interruptible: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class StopPrompt:
+    play: int
+
+
+@dataclass(frozen=True, slots=True)
+class ShowMenu:
+    node: str
+    options: tuple[tuple[str, str], ...]  # (digits, label)
+
+
+@dataclass(frozen=True, slots=True)
+class ShowCallbackForm:
+    node: str
+    windows: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class StartTimer:
+    name: str
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class CancelTimer:
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class CollectDigits:
+    node: str
+    max_digits: int
+    terminator: str | None = "#"
+
+
+@dataclass(frozen=True, slots=True)
+class RouteToQueue:
+    node: str
+    skill: str
+    max_wait_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class LeaveQueue:
+    node: str
+
+
+@dataclass(frozen=True, slots=True)
+class RequestCallback:
+    node: str
+    number: str
+    window: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class TransferToTollFree:
+    node: str
+
+
+@dataclass(frozen=True, slots=True)
+class HangUp:
+    reason: str
+
+
+Action: TypeAlias = (
+    PlayPrompt
+    | StopPrompt
+    | ShowMenu
+    | ShowCallbackForm
+    | StartTimer
+    | CancelTimer
+    | CollectDigits
+    | RouteToQueue
+    | LeaveQueue
+    | RequestCallback
+    | TransferToTollFree
+    | HangUp
+)
+
+
+class Phase(enum.StrEnum):
+    IDLE = "idle"
+    ANNOUNCING = "announcing"
+    PROMPTING = "prompting"
+    WAITING = "waiting"
+    COLLECTING = "collecting"
+    QUEUED = "queued"
+    ENDED = "ended"
+
+
+class Mode(enum.StrEnum):
+    """What the digits being collected mean."""
+
+    MENU = "menu"  # an option of a menu node
+    OFFER = "offer"  # accept or decline the callback
+    NUMBER = "number"  # the callback number
+    WINDOW = "window"  # the preferred time window
+
+
+FAQ, CALLBACK = "faq", "callback"
+INPUT, INTERDIGIT, QUEUE = "input", "interdigit", "queue"
+
+
+@dataclass(frozen=True, slots=True)
+class Journey:
+    nodes: tuple[str, ...]
+    faq_answers: tuple[str, ...]
+    offers: tuple[str, ...]
+    outcome: str | None
+
+
+HoursFunction: TypeAlias = Callable[[datetime], str]
+
+
+class Interpreter:
+    """Runs one call through `menu`: feed it events, carry out its actions."""
+
+    def __init__(
+        self,
+        menu: Menu,
+        *,
+        call_id: str,
+        hours_state: HoursFunction,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.menu = menu
+        self.call_id = call_id
+        self.phase = Phase.IDLE
+        self._hours_state = hours_state
+        self._clock = clock
+        self._extra = {"call_id": call_id}
+        self._out: list[Action] = []
+        self._node: Node | None = None
+        self._mode = Mode.MENU
+        self._choices: dict[str, str] = {}
+        self._buffer = ""
+        self._number = ""
+        self._captured = ""
+        self._timeouts = 0
+        self._invalids = 0
+        self._plays = 0
+        self._playing: int | None = None
+        self._pending: list[tuple[str | None, str | None]] = []
+        self._then: Callable[[], None] = self._noop
+        self._timers: set[str] = set()
+        self._hops = 0
+        self._fallback_queued = False
+        self._nodes: list[str] = []
+        self._answers: list[str] = []
+        self._offers: list[str] = []
+        self._outcome: str | None = None
+
+    @property
+    def journey(self) -> Journey:
+        return Journey(
+            tuple(self._nodes), tuple(self._answers), tuple(self._offers), self._outcome
+        )
+
+    def handle(self, event: Event) -> list[Action]:
+        """The actions that `event` calls for, in order."""
+        self._out, self._hops = [], 0
+        if self._accepts(event):
+            handler = TABLE.get((self.phase, type(event)))
+            if handler is not None:
+                handler(self, event)
+        return self._out
+
+    def _accepts(self, event: Event) -> bool:
+        """Whether `event` is current: no stale prompt or timer, no bad key."""
+        if isinstance(event, Digit):
+            return self._digit_ok(event.digit)
+        if isinstance(event, PromptFinished):
+            if event.play != self._playing:
+                return False
+            self._playing = None
+        if isinstance(event, TimerFired):
+            if event.name not in self._timers:
+                return False
+            self._timers.discard(event.name)
+        return True
+
+    def _digit_ok(self, digit: str) -> bool:
+        extra = {**self._extra, "digit": digit}
+        if len(digit) != 1 or digit not in DIGITS:
+            logger.info("ignored a key that is not a DTMF digit", extra=extra)
+            return False
+        if self.phase in (Phase.ENDED, Phase.IDLE):
+            logger.info(
+                "ignored a digit outside the call (%s)", self.phase, extra=extra
+            )
+            return False
+        return True
+
+    # Moving between nodes.
+
+    def _enter(self, node_id: str) -> None:
+        self._hops += 1
+        if self._hops > MAX_NODES:
+            logger.error("menu loops without waiting; hanging up", extra=self._extra)
+            self._finish(HangUp("menu-loop"), "menu-loop")
+            return
+        self._leave()
+        node = self.menu.node(node_id)
+        self._node = node
+        self._nodes.append(node_id)
+        self._timeouts = self._invalids = 0
+        logger.info("call entered node %s (%s)", node_id, node.kind, extra=self._extra)
+        ENTER[node.kind](self, node)
+
+    def _leave(self) -> None:
+        self._stop_prompt()
+        for name in sorted(self._timers):
+            self._out.append(CancelTimer(name))
+        self._timers.clear()
+        self._pending = []
+
+    def _enter_menu(self, node: Node) -> None:
+        assert isinstance(node, MenuNode)  # ENTER is keyed by kind
+        self._out.append(
+            ShowMenu(node.id, tuple((o.digits, o.label) for o in node.options))
+        )
+        self._ask(Mode.MENU)
+
+    def _enter_faq(self, node: Node) -> None:
+        assert isinstance(node, FaqNode)
+        self._offer(FAQ)
+        items: list[tuple[str | None, str | None]] = [(None, a) for a in node.answers]
+        if node.prompt:
+            items.insert(0, (node.prompt, None))
+        self._announce(items, lambda: self._enter(node.next))
+
+    def _enter_callback(self, node: Node) -> None:
+        assert isinstance(node, CallbackNode)
+        self._offer(CALLBACK)
+        self._out.append(ShowCallbackForm(node.id, node.windows))
+        self._ask(Mode.OFFER)
+
+    def _enter_queue(self, node: Node) -> None:
+        assert isinstance(node, QueueNode)
+        self._out.append(RouteToQueue(node.id, node.skill, node.max_wait_seconds))
+        self._start_timer(QUEUE, node.max_wait_seconds)
+        if node.prompt:
+            self._play(node.prompt, None, interruptible=False)
+        self.phase = Phase.QUEUED
+
+    def _enter_hours(self, node: Node) -> None:
+        assert isinstance(node, HoursNode)
+        raw = self._hours_state(self._clock())
+        try:
+            state = HoursState(raw)
+        except ValueError:
+            logger.warning(
+                "hours state %r unknown; taken as closed", raw, extra=self._extra
+            )
+            state = HoursState.CLOSED
+        self._enter({"open": node.open, "closed": node.closed}.get(state, node.holiday))
+
+    def _enter_tollfree(self, node: Node) -> None:
+        assert isinstance(node, TollFreeNode)
+        if FAQ in self._offers and CALLBACK in self._offers:
+            self._announce_then(node.prompt, TransferToTollFree(node.id), "tollfree")
+            return
+        logger.warning("toll-free refused before both offers", extra=self._extra)
+        self._fallback()
+
+    def _enter_hangup(self, node: Node) -> None:
+        assert isinstance(node, HangupNode)
+        self._announce_then(node.prompt, HangUp("menu"), "hangup")
+
+    def _fallback(self) -> None:
+        missing = [k for k in (FAQ, CALLBACK) if k not in self._offers]
+        for kind in missing:
+            target = self._first(kind)
+            if target is not None:
+                self._enter(target)
+                return
+        queue = self._first("queue")
+        if queue is not None and not self._fallback_queued:
+            self._fallback_queued = True
+            self._enter(queue)
+            return
+        self._finish(HangUp("tollfree-refused"), "tollfree-refused")
+
+    def _first(self, kind: str) -> str | None:
+        return next((n.id for n in self.menu.nodes.values() if n.kind == kind), None)
+
+    def _offer(self, kind: str) -> None:
+        if kind not in self._offers:
+            self._offers.append(kind)
+
+    def _finish(self, action: Action, outcome: str) -> None:
+        self._leave()
+        self._out.append(action)
+        self._outcome = outcome
+        self.phase = Phase.ENDED
+
+    # Prompts that cannot be interrupted, one after another.
+
+    def _announce(
+        self, items: list[tuple[str | None, str | None]], then: Callable[[], None]
+    ) -> None:
+        self._pending, self._then = items, then
+        self.phase = Phase.ANNOUNCING
+        self._next_announcement()
+
+    def _announce_then(self, prompt: str | None, action: Action, outcome: str) -> None:
+        def act() -> None:
+            self._finish(action, outcome)
+
+        if prompt:
+            self._announce([(prompt, None)], act)
+        else:
+            act()
+
+    def _next_announcement(self) -> None:
+        if not self._pending:
+            self._then()
+            return
+        text, faq_id = self._pending.pop(0)
+        if faq_id is not None:
+            self._answers.append(faq_id)
+        self._play(text, faq_id, interruptible=False)
+
+    def _announced(self, event: Event) -> None:
+        self._next_announcement()
+
+    def _discard(self, event: Event) -> None:
+        logger.debug(
+            "digit dropped during a prompt that cannot be interrupted",
+            extra=self._extra,
+        )
+
+    def _play(
+        self, text: str | None, faq_id: str | None, *, interruptible: bool
+    ) -> None:
+        self._plays += 1
+        self._playing = self._plays
+        node = self._node.id if self._node else ""
+        self._out.append(PlayPrompt(self._plays, node, text, faq_id, interruptible))
+
+    def _queue_prompt_done(self, event: Event) -> None:
+        pass  # the hold prompt ended; the call stays queued
+
+    # Asking for digits.
+
+    def _ask(self, mode: Mode) -> None:
+        """Start collecting for `mode`: its prompt, or straight to waiting."""
+        self._mode, self._buffer, self._number = mode, "", ""
+        self._choices = self._choices_for(mode)
+        longest = max((len(k) for k in self._choices), default=MAX_NUMBER_DIGITS)
+        self._out.append(CollectDigits(self._node_id(), longest, "#"))
+        prompt = self._prompt_for(mode)
+        if prompt:
+            self._play(prompt, None, interruptible=True)
+            self.phase = Phase.PROMPTING
+        else:
+            self._await_input(None)
+
+    def _choices_for(self, mode: Mode) -> dict[str, str]:
+        node = self._node
+        if isinstance(node, MenuNode):
+            return {o.digits: o.target for o in node.options}
+        assert isinstance(node, CallbackNode)
+        if mode is Mode.OFFER:
+            return {node.accept_digit: "accepted", node.decline_digit: "declined"}
+        if mode is Mode.WINDOW:
+            return {str(i): w for i, w in enumerate(node.windows, start=1)}
+        return {}
+
+    def _prompt_for(self, mode: Mode) -> str | None:
+        node = self._node
+        if isinstance(node, CallbackNode):
+            return {
+                Mode.NUMBER: node.number_prompt,
+                Mode.WINDOW: node.window_prompt,
+            }.get(mode, node.prompt)
+        assert isinstance(node, MenuNode)
+        return node.prompt
+
+    def _node_id(self) -> str:
+        return self._node.id if self._node else ""
+
+    def _await_input(self, event: Event | None) -> None:
+        self.phase = Phase.WAITING
+        self._start_timer(INPUT, self._limits()[0])
+
+    def _limits(self) -> tuple[float, float, int]:
+        node = self._node
+        assert isinstance(node, MenuNode | CallbackNode)
+        return node.timeout_seconds, node.interdigit_seconds, node.attempts
+
+    def _barge_in(self, event: Event) -> None:
+        self._stop_prompt()
+        self._first_digit(event)
+
+    def _stop_prompt(self) -> None:
+        if self._playing is not None:
+            self._out.append(StopPrompt(self._playing))
+            self._playing = None
+
+    def _first_digit(self, event: Event) -> None:
+        self._cancel_timer(INPUT)
+        self._more_digit(event)
+
+    def _more_digit(self, event: Event) -> None:
+        assert isinstance(event, Digit)
+        self._cancel_timer(INTERDIGIT)
+        if self._mode is Mode.NUMBER:
+            self._number_digit(event.digit)
+        else:
+            self._choice_digit(event.digit)
+
+    def _choice_digit(self, digit: str) -> None:
+        entry = self._buffer + digit
+        longer = any(k.startswith(entry) and k != entry for k in self._choices)
+        if digit == "#" and self._buffer and not longer and entry not in self._choices:
+            self._resolve(self._buffer)  # '#' ends an entry
+        elif longer:
+            self._buffer = entry
+            self._wait_for_more()
+        else:
+            self._resolve(entry)
+
+    def _number_digit(self, digit: str) -> None:
+        if digit == "#":
+            self._number_done()
+        elif digit != "*":
+            self._number += digit
+            if len(self._number) >= MAX_NUMBER_DIGITS:
+                self._number_done()
+            else:
+                self._wait_for_more()
+
+    def _wait_for_more(self) -> None:
+        self.phase = Phase.COLLECTING
+        self._start_timer(INTERDIGIT, self._limits()[1])
+
+    def _interdigit(self, event: Event) -> None:
+        if self._mode is Mode.NUMBER:
+            self._number_done()
+        else:
+            self._resolve(self._buffer)
+
+    def _resolve(self, entry: str) -> None:
+        result = self._choices.get(entry)
+        if result is None:
+            self._retry(timed_out=False)
+        else:
+            self._chosen(result)
+
+    def _number_done(self) -> None:
+        if not self._number:
+            self._retry(timed_out=False)
+            return
+        node = self._node
+        assert isinstance(node, CallbackNode)
+        number, self._number = self._number, ""
+        if node.windows:
+            self._captured = number
+            self._ask(Mode.WINDOW)
+        else:
+            self._request(number, None)
+
+    def _no_input(self, event: Event) -> None:
+        self._retry(timed_out=True)
+
+    def _retry(self, *, timed_out: bool) -> None:
+        if timed_out:
+            self._timeouts += 1
+        else:
+            self._invalids += 1
+        if max(self._timeouts, self._invalids) < self._limits()[2]:
+            self._ask(self._mode)
+        else:
+            self._exhausted(timed_out)
+
+    def _exhausted(self, timed_out: bool) -> None:
+        node = self._node
+        if isinstance(node, MenuNode):
+            self._enter(node.on_timeout if timed_out else node.on_invalid)
+        elif self._mode is Mode.WINDOW:
+            self._request(self._captured, None)
+        else:
+            assert isinstance(node, CallbackNode)
+            self._enter(node.declined)
+
+    def _chosen(self, result: str) -> None:
+        node = self._node
+        if isinstance(node, MenuNode):
+            self._enter(result)
+            return
+        assert isinstance(node, CallbackNode)
+        if self._mode is Mode.WINDOW:
+            self._request(self._captured, result)
+        elif result == "accepted":
+            self._timeouts = self._invalids = 0
+            self._ask(Mode.NUMBER)
+        else:
+            self._enter(node.declined)
+
+    def _request(self, number: str, window: str | None) -> None:
+        node = self._node
+        assert isinstance(node, CallbackNode)
+        self._out.append(RequestCallback(node.id, number, window))
+        logger.info("callback requested", extra={**self._extra, "number": number})
+        self._enter(node.next)
+
+    # Forms from the page.
+
+    def _form(self, event: Event) -> None:
+        assert isinstance(event, FormSubmitted)
+        node = self._node
+        if event.form == "menu" and isinstance(node, MenuNode):
+            target = self._choices.get(event.fields.get("choice", ""))
+            if target is not None:
+                self._enter(target)
+                return
+        if event.form == "callback" and isinstance(node, CallbackNode):
+            if self._callback_form(node, event.fields):
+                return
+        logger.info("ignored a form that does not fit the node", extra=self._extra)
+
+    def _callback_form(self, node: CallbackNode, fields: Mapping[str, str]) -> bool:
+        if "decline" in fields:
+            self._enter(node.declined)
+            return True
+        number, window = fields.get("number", ""), fields.get("window") or None
+        if not _FORM_NUMBER.fullmatch(number):
+            return False
+        if window is not None and window not in node.windows:
+            return False
+        self._stop_prompt()
+        self._request(number, window)
+        return True
+
+    # The queue and the end of the call.
+
+    def _overflow(self, event: Event) -> None:
+        node = self._node
+        assert isinstance(node, QueueNode)
+        self._out.append(LeaveQueue(node.id))
+        self._enter(node.overflow)
+
+    def _answered(self, event: Event) -> None:
+        self._leave()
+        self._outcome = "agent"
+        self.phase = Phase.ENDED
+
+    def _caller_gone(self, event: Event) -> None:
+        self._leave()
+        if self._outcome is None:
+            self._outcome = "caller-hung-up"
+        self.phase = Phase.ENDED
+
+    def _start(self, event: Event) -> None:
+        self._enter(self.menu.start)
+
+    # Timers.
+
+    def _start_timer(self, name: str, seconds: float) -> None:
+        self._timers.add(name)
+        self._out.append(StartTimer(name, seconds))
+
+    def _cancel_timer(self, name: str) -> None:
+        if name in self._timers:
+            self._timers.discard(name)
+            self._out.append(CancelTimer(name))
+
+    def _noop(self) -> None:
+        pass
+
+
+_Handler: TypeAlias = Callable[[Interpreter, Event], None]
+P = Phase
+I_ = Interpreter
+
+#: The machine: what each event does in each phase; other pairs are ignored.
+TABLE: Final[dict[tuple[Phase, type], _Handler]] = {
+    (P.IDLE, CallStarted): I_._start,
+    (P.ANNOUNCING, PromptFinished): I_._announced,
+    (P.ANNOUNCING, Digit): I_._discard,
+    (P.ANNOUNCING, CallEnded): I_._caller_gone,
+    (P.PROMPTING, Digit): I_._barge_in,
+    (P.PROMPTING, PromptFinished): I_._await_input,
+    (P.PROMPTING, FormSubmitted): I_._form,
+    (P.PROMPTING, CallEnded): I_._caller_gone,
+    (P.WAITING, Digit): I_._first_digit,
+    (P.WAITING, TimerFired): I_._no_input,
+    (P.WAITING, FormSubmitted): I_._form,
+    (P.WAITING, CallEnded): I_._caller_gone,
+    (P.COLLECTING, Digit): I_._more_digit,
+    (P.COLLECTING, TimerFired): I_._interdigit,
+    (P.COLLECTING, FormSubmitted): I_._form,
+    (P.COLLECTING, CallEnded): I_._caller_gone,
+    (P.QUEUED, TimerFired): I_._overflow,
+    (P.QUEUED, PromptFinished): I_._queue_prompt_done,
+    (P.QUEUED, AgentAnswered): I_._answered,
+    (P.QUEUED, CallEnded): I_._caller_gone,
+}
+
+#: What entering a node of each kind does.
+ENTER: Final[dict[str, Callable[[Interpreter, Node], None]]] = {
+    "menu": I_._enter_menu,
+    "faq": I_._enter_faq,
+    "callback": I_._enter_callback,
+    "queue": I_._enter_queue,
+    "hours": I_._enter_hours,
+    "tollfree": I_._enter_tollfree,
+    "hangup": I_._enter_hangup,
+}

@@ -1,0 +1,574 @@
+"""The IVR interpreter driven by event scripts on a fake clock.
+
+Each script is a table: an event, then the actions it must produce, step by
+step. The menu below is small but has every kind of node. Case 21 (two
+digits typed during the announcement) is replayed from its captured input.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from ivr.interpreter import (
+    TABLE,
+    Action,
+    AgentAnswered,
+    CallEnded,
+    CallStarted,
+    CancelTimer,
+    CollectDigits,
+    Digit,
+    Event,
+    FormSubmitted,
+    HangUp,
+    Interpreter,
+    LeaveQueue,
+    Phase,
+    PlayPrompt,
+    PromptFinished,
+    RequestCallback,
+    RouteToQueue,
+    ShowCallbackForm,
+    ShowMenu,
+    StartTimer,
+    StopPrompt,
+    TimerFired,
+    TransferToTollFree,
+)
+from ivr.menu import Menu
+from tests.cases import case_json_lines
+
+MENU = Menu.from_yaml("""\
+id: test
+start: open-check
+faq_ids: [faq-a, faq-b]
+nodes:
+  open-check: {kind: hours, open: main, closed: closed-faq, holiday: bye}
+  main:
+    kind: menu
+    prompt: Main menu.
+    options: {"1": faq, "8": eight, "89": ext-89, "0": free, "5": offer}
+    on_timeout: offer
+    on_invalid: offer
+    attempts: 2
+  faq: {kind: faq, answers: [faq-a, faq-b], next: main}
+  closed-faq: {kind: faq, answers: [faq-a], next: offer}
+  offer:
+    kind: callback
+    prompt: Press 1 for a callback, 2 for an agent.
+    number_prompt: Your number, then hash.
+    window_prompt: 1 for the morning, 2 for the afternoon.
+    windows: [morning, afternoon]
+    next: bye
+    declined: agents
+    attempts: 2
+  agents:
+    kind: queue
+    skill: general
+    max_wait_seconds: 60
+    overflow: free
+    prompt: Please hold.
+  eight: {kind: queue, skill: ext-8, max_wait_seconds: 60, overflow: bye}
+  ext-89: {kind: queue, skill: ext-89, max_wait_seconds: 60, overflow: bye}
+  free: {kind: tollfree, prompt: Transferring you.}
+  bye: {kind: hangup, prompt: Goodbye.}
+""")
+NOON = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
+SEEN: set[tuple[Phase, type]] = set()
+
+
+def interpreter(menu: Menu = MENU, hours: str = "open") -> Interpreter:
+    return Interpreter(
+        menu, call_id="call-1", hours_state=lambda now: hours, clock=lambda: NOON
+    )
+
+
+def feed(ivr: Interpreter, event: Event) -> list[Action]:
+    SEEN.add((ivr.phase, type(event)))
+    return ivr.handle(event)
+
+
+MAIN: list[Action] = [
+    ShowMenu("main", (("1", ""), ("8", ""), ("89", ""), ("0", ""), ("5", ""))),
+    CollectDigits("main", 2),
+]
+OFFER: list[Action] = [
+    ShowCallbackForm("offer", ("morning", "afternoon")),
+    CollectDigits("offer", 1),
+]
+
+
+def main_prompt(play: int) -> PlayPrompt:
+    return PlayPrompt(play, "main", "Main menu.", interruptible=True)
+
+
+def offer_prompt(play: int) -> PlayPrompt:
+    text = "Press 1 for a callback, 2 for an agent."
+    return PlayPrompt(play, "offer", text, interruptible=True)
+
+
+START: tuple[Event, list[Action]] = (CallStarted(), [*MAIN, main_prompt(1)])
+
+
+def _queue_general(play: int) -> list[Action]:
+    return [
+        RouteToQueue("agents", "general", 60.0),
+        StartTimer("queue", 60.0),
+        PlayPrompt(play, "agents", "Please hold."),
+    ]
+
+
+@dataclass
+class Script:
+    name: str
+    steps: list[tuple[Event, list[Action]]]
+    nodes: tuple[str, ...]
+    offers: tuple[str, ...] = ()
+    outcome: str | None = None
+    hours: str = "open"
+
+
+SCRIPTS = [
+    Script(
+        "one digit after the prompt",
+        [
+            START,
+            (PromptFinished(1), [StartTimer("input", 5.0)]),
+            (
+                Digit("1"),
+                [
+                    CancelTimer("input"),
+                    PlayPrompt(2, "faq", faq_id="faq-a"),
+                ],
+            ),
+            (Digit("3"), []),  # an FAQ answer cannot be interrupted: dropped
+            (PromptFinished(2), [PlayPrompt(3, "faq", faq_id="faq-b")]),
+            (PromptFinished(3), [*MAIN, main_prompt(4)]),
+            (PromptFinished(4), [StartTimer("input", 5.0)]),
+        ],
+        ("open-check", "main", "faq", "main"),
+        ("faq",),
+    ),
+    Script(
+        "two timeouts, then the callback offer",
+        [
+            START,
+            (PromptFinished(1), [StartTimer("input", 5.0)]),
+            (TimerFired("input"), [CollectDigits("main", 2), main_prompt(2)]),
+            (PromptFinished(2), [StartTimer("input", 5.0)]),
+            (TimerFired("input"), [*OFFER, offer_prompt(3)]),
+            (PromptFinished(3), [StartTimer("input", 5.0)]),
+            (Digit("2"), [CancelTimer("input"), *_queue_general(4)]),
+            (PromptFinished(4), []),
+            (AgentAnswered(), [CancelTimer("queue")]),
+            (Digit("1"), []),  # after the IVR is done: ignored
+        ],
+        ("open-check", "main", "offer", "agents"),
+        ("callback",),
+        "agent",
+    ),
+    Script(
+        "an invalid digit replays the prompt; the second goes to the offer",
+        [
+            START,
+            (Digit("7"), [StopPrompt(1), CollectDigits("main", 2), main_prompt(2)]),
+            (Digit("7"), [StopPrompt(2), *OFFER, offer_prompt(3)]),
+            (CallEnded(), [StopPrompt(3)]),
+        ],
+        ("open-check", "main", "offer"),
+        ("callback",),
+        "caller-hung-up",
+    ),
+    Script(
+        "'8' alone waits for more, then the inter-digit timeout settles it",
+        [
+            START,
+            (Digit("8"), [StopPrompt(1), StartTimer("interdigit", 3.0)]),
+            (PromptFinished(1), []),  # the stopped prompt: stale
+            (
+                TimerFired("interdigit"),
+                [RouteToQueue("eight", "ext-8", 60.0), StartTimer("queue", 60.0)],
+            ),
+            (TimerFired("interdigit"), []),  # not running any more
+            (
+                TimerFired("queue"),
+                [
+                    LeaveQueue("eight"),
+                    PlayPrompt(2, "bye", "Goodbye."),
+                ],
+            ),
+            (PromptFinished(2), [HangUp("menu")]),
+        ],
+        ("open-check", "main", "eight", "bye"),
+        (),
+        "hangup",
+    ),
+    Script(
+        "'8' then '#' ends the entry at once",
+        [
+            START,
+            (Digit("8"), [StopPrompt(1), StartTimer("interdigit", 3.0)]),
+            (
+                Digit("#"),
+                [
+                    CancelTimer("interdigit"),
+                    RouteToQueue("eight", "ext-8", 60.0),
+                    StartTimer("queue", 60.0),
+                ],
+            ),
+        ],
+        ("open-check", "main", "eight"),
+    ),
+    Script(
+        "a callback by keypad: accept, number, hash, window",
+        [
+            START,
+            (Digit("5"), [StopPrompt(1), *OFFER, offer_prompt(2)]),
+            (
+                Digit("1"),
+                [
+                    StopPrompt(2),
+                    CollectDigits("offer", 15),
+                    PlayPrompt(
+                        3, "offer", "Your number, then hash.", interruptible=True
+                    ),
+                ],
+            ),
+            (Digit("5"), [StopPrompt(3), StartTimer("interdigit", 3.0)]),
+            (Digit("*"), [CancelTimer("interdigit")]),  # not part of a number
+            (Digit("5"), [StartTimer("interdigit", 3.0)]),
+            (
+                Digit("#"),
+                [
+                    CancelTimer("interdigit"),
+                    CollectDigits("offer", 1),
+                    PlayPrompt(
+                        4,
+                        "offer",
+                        "1 for the morning, 2 for the afternoon.",
+                        interruptible=True,
+                    ),
+                ],
+            ),
+            (PromptFinished(4), [StartTimer("input", 5.0)]),
+            (
+                Digit("2"),
+                [
+                    CancelTimer("input"),
+                    RequestCallback("offer", "55", "afternoon"),
+                    PlayPrompt(5, "bye", "Goodbye."),
+                ],
+            ),
+            (PromptFinished(5), [HangUp("menu")]),
+        ],
+        ("open-check", "main", "offer", "bye"),
+        ("callback",),
+        "hangup",
+    ),
+    Script(
+        "a callback from the page's form",
+        [
+            START,
+            (
+                FormSubmitted("menu", {"choice": "5"}),
+                [StopPrompt(1), *OFFER, offer_prompt(2)],
+            ),
+            (FormSubmitted("callback", {"number": "12", "window": "morning"}), []),
+            (FormSubmitted("callback", {"number": "+15550100", "window": "noon"}), []),
+            (
+                FormSubmitted("callback", {"number": "+15550100", "window": "morning"}),
+                [
+                    StopPrompt(2),
+                    RequestCallback("offer", "+15550100", "morning"),
+                    PlayPrompt(3, "bye", "Goodbye."),
+                ],
+            ),
+        ],
+        ("open-check", "main", "offer", "bye"),
+        ("callback",),
+    ),
+    Script(
+        "closed: an FAQ answer, then the offer; declined, the queue overflows "
+        "to the toll-free line",
+        [
+            (CallStarted(), [PlayPrompt(1, "closed-faq", faq_id="faq-a")]),
+            (PromptFinished(1), [*OFFER, offer_prompt(2)]),
+            (
+                FormSubmitted("callback", {"decline": "yes"}),
+                [StopPrompt(2), *_queue_general(3)],
+            ),
+            (
+                TimerFired("queue"),
+                [
+                    LeaveQueue("agents"),
+                    StopPrompt(3),
+                    PlayPrompt(4, "free", "Transferring you."),
+                ],
+            ),
+            (PromptFinished(4), [TransferToTollFree("free")]),
+        ],
+        ("open-check", "closed-faq", "offer", "agents", "free"),
+        ("faq", "callback"),
+        "tollfree",
+        hours="closed",
+    ),
+    Script(
+        "holiday: goodbye",
+        [
+            (CallStarted(), [PlayPrompt(1, "bye", "Goodbye.")]),
+            (Digit("1"), []),
+            (CallEnded(), [StopPrompt(1)]),
+        ],
+        ("open-check", "bye"),
+        (),
+        "caller-hung-up",
+        hours="holiday",
+    ),
+    Script(
+        "the caller hangs up while the menu waits",
+        [
+            START,
+            (PromptFinished(1), [StartTimer("input", 5.0)]),
+            (CallEnded(), [CancelTimer("input")]),
+            (TimerFired("input"), []),
+        ],
+        ("open-check", "main"),
+        (),
+        "caller-hung-up",
+    ),
+    Script(
+        "a click in the page picks 89; the caller hangs up in the queue",
+        [
+            START,
+            (PromptFinished(1), [StartTimer("input", 5.0)]),
+            (
+                FormSubmitted("menu", {"choice": "89"}),
+                [
+                    CancelTimer("input"),
+                    RouteToQueue("ext-89", "ext-89", 60.0),
+                    StartTimer("queue", 60.0),
+                ],
+            ),
+            (CallEnded(), [CancelTimer("queue")]),
+        ],
+        ("open-check", "main", "ext-89"),
+        (),
+        "caller-hung-up",
+    ),
+    Script(
+        "a click that fits no option is ignored mid-entry",
+        [
+            START,
+            (Digit("8"), [StopPrompt(1), StartTimer("interdigit", 3.0)]),
+            (FormSubmitted("menu", {"choice": "3"}), []),
+            (FormSubmitted("callback", {"number": "+15550100"}), []),
+            (CallEnded(), [CancelTimer("interdigit")]),
+        ],
+        ("open-check", "main"),
+        (),
+        "caller-hung-up",
+    ),
+    Script(
+        "toll-free pressed first is refused: FAQ, then the offer, first",
+        [
+            START,
+            (
+                Digit("0"),
+                [StopPrompt(1), PlayPrompt(2, "faq", faq_id="faq-a")],
+            ),
+        ],
+        ("open-check", "main", "free", "faq"),
+        ("faq",),
+    ),
+]
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=[s.name for s in SCRIPTS])
+def test_scripts(script: Script) -> None:
+    ivr = interpreter(hours=script.hours)
+
+    for number, (event, expected) in enumerate(script.steps):
+        assert feed(ivr, event) == expected, f"step {number}: {event}"
+
+    journey = ivr.journey
+    assert journey.nodes == script.nodes
+    assert journey.offers == script.offers
+    if script.outcome is not None:
+        assert journey.outcome == script.outcome
+
+
+def test_every_row_of_the_table_is_walked() -> None:
+    for script in SCRIPTS:
+        test_scripts(script)
+    assert set(TABLE) <= SEEN, set(TABLE) - SEEN
+
+
+# Case 21: 8 then 9 typed while the announcement plays.
+
+CASE_21 = case_json_lines("21-ivr-two-digits-during-announcement")
+
+
+def case_21_menu(extra_option: str | None = None) -> Menu:
+    """The case's menu: "89" dials extension 89; t and i are its timeout
+    and invalid-input branches."""
+    start = next(m for m in CASE_21 if m["event"] == "prompt_start")
+    options = {d: "ext-89" for d in start["menu"] if d not in ("t", "i")}
+    if extra_option:
+        options[extra_option] = "reception"
+    data: dict[str, Any] = {
+        "id": "case-21",
+        "start": "main",
+        "nodes": {
+            "main": {
+                "kind": "menu",
+                "prompt": "Welcome. Dial an extension at any time.",
+                "options": options,
+                "on_timeout": "reception",
+                "on_invalid": "reception",
+                "interdigit_seconds": start["interdigit_timeout_ms"] / 1000,
+            },
+            "ext-89": {
+                "kind": "queue",
+                "skill": "ext-89",
+                "max_wait_seconds": 60,
+                "overflow": "reception",
+            },
+            "reception": {
+                "kind": "queue",
+                "skill": "reception",
+                "max_wait_seconds": 60,
+                "overflow": "bye",
+            },
+            "bye": {"kind": "hangup"},
+        },
+    }
+    return Menu.from_dict(data)
+
+
+def replay_case_21(menu: Menu) -> list[tuple[int, list[Action]]]:
+    ivr = interpreter(menu)
+    out = []
+    for message in CASE_21:
+        if message["event"] == "call_answered":
+            out.append((message["t_ms"], feed(ivr, CallStarted())))
+        elif message["event"] == "dtmf":
+            out.append((message["t_ms"], feed(ivr, Digit(message["digit"]))))
+    assert ivr.journey.nodes == ("main", "ext-89")
+    return out
+
+
+@pytest.mark.parametrize("extra", [None, "8"], ids=["89 only", "8 and 89"])
+def test_21_both_digits_reach_the_menu_and_89_is_dialled(extra: str | None) -> None:
+    (_, started), (_, first), (_, second) = replay_case_21(case_21_menu(extra))
+
+    assert isinstance(started[-1], PlayPrompt) and started[-1].interruptible
+    # Barge-in: the first digit stops the prompt at once (0 ms on this clock)
+    # and is kept; the entry waits for the next digit.
+    assert first == [StopPrompt(started[-1].play), StartTimer("interdigit", 3.0)]
+    assert second == [
+        CancelTimer("interdigit"),
+        RouteToQueue("ext-89", "ext-89", 60.0),
+        StartTimer("queue", 60.0),
+    ]
+
+
+def test_21_digits_during_a_prompt_that_cannot_be_interrupted_are_dropped() -> None:
+    """The one rule: such digits never reach the next menu."""
+    ivr = interpreter()
+    feed(ivr, CallStarted())
+    feed(ivr, Digit("1"))  # to the FAQ answers
+
+    assert feed(ivr, Digit("8")) == []
+    assert feed(ivr, Digit("9")) == []
+    feed(ivr, PromptFinished(2))
+    menu_again = feed(ivr, PromptFinished(3))
+
+    assert menu_again == [*MAIN, main_prompt(4)]  # no barge-in, nothing typed
+    assert feed(ivr, PromptFinished(4)) == [StartTimer("input", 5.0)]
+    assert ivr.phase is Phase.WAITING
+
+
+@pytest.mark.parametrize("key", ["A", "", "12", "\x00", "٣"])
+def test_keys_that_are_not_digits_are_ignored_and_logged(
+    key: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    ivr = interpreter()
+    feed(ivr, CallStarted())
+
+    with caplog.at_level(logging.INFO, logger="ivr.interpreter"):
+        assert feed(ivr, Digit(key)) == []
+
+    assert ivr.phase is Phase.PROMPTING
+    record = next(r for r in caplog.records if "not a DTMF digit" in r.message)
+    assert record.__dict__["call_id"] == "call-1"
+    assert record.__dict__["digit"] == key
+
+
+def test_digits_after_the_call_ended_are_logged_without_the_digit(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    ivr = interpreter()
+    feed(ivr, CallStarted())
+    feed(ivr, CallEnded())
+
+    with caplog.at_level(logging.INFO, logger="ivr.interpreter"):
+        assert feed(ivr, Digit("4")) == []
+
+    (record,) = [r for r in caplog.records if r.name == "ivr.interpreter"]
+    assert "4" not in record.getMessage()
+    assert record.__dict__["digit"] == "4"
+
+
+def test_an_unknown_hours_state_counts_as_closed() -> None:
+    ivr = interpreter(hours="maybe")
+    assert feed(ivr, CallStarted()) == [PlayPrompt(1, "closed-faq", faq_id="faq-a")]
+
+
+def test_a_menu_of_instant_hops_hangs_up() -> None:
+    data = MENU.to_dict()
+    data["nodes"]["open-check"]["open"] = "open-check"
+    ivr = interpreter(Menu.from_dict(data))
+    assert feed(ivr, CallStarted()) == [HangUp("menu-loop")]
+
+
+def test_toll_free_with_no_offer_node_falls_back_to_the_queue_once() -> None:
+    menu = Menu.from_dict(
+        {
+            "id": "bare",
+            "start": "main",
+            "nodes": {
+                "main": {
+                    "kind": "menu",
+                    "prompt": "Zero for the toll-free line.",
+                    "options": {"0": "free"},
+                    "on_timeout": "free",
+                    "on_invalid": "free",
+                },
+                "agents": {
+                    "kind": "queue",
+                    "skill": "general",
+                    "max_wait_seconds": 30,
+                    "overflow": "free",
+                },
+                "free": {"kind": "tollfree"},
+            },
+        }
+    )
+    ivr = interpreter(menu)
+    feed(ivr, CallStarted())
+
+    assert feed(ivr, Digit("0")) == [
+        StopPrompt(1),
+        RouteToQueue("agents", "general", 30.0),
+        StartTimer("queue", 30.0),
+    ]
+    assert feed(ivr, TimerFired("queue")) == [
+        LeaveQueue("agents"),
+        HangUp("tollfree-refused"),
+    ]
+    assert ivr.journey.outcome == "tollfree-refused"
