@@ -238,6 +238,7 @@ class Journey:
     faq_answers: tuple[str, ...]
     offers: tuple[str, ...]
     outcome: str | None
+    tollfree_refused: int = 0  # transfers the run-time guard turned away
 
 
 HoursFunction: TypeAlias = Callable[[datetime], str]
@@ -280,11 +281,16 @@ class Interpreter:
         self._answers: list[str] = []
         self._offers: list[str] = []
         self._outcome: str | None = None
+        self._refused = 0
 
     @property
     def journey(self) -> Journey:
         return Journey(
-            tuple(self._nodes), tuple(self._answers), tuple(self._offers), self._outcome
+            tuple(self._nodes),
+            tuple(self._answers),
+            tuple(self._offers),
+            self._outcome,
+            self._refused,
         )
 
     def handle(self, event: Event) -> list[Action]:
@@ -392,6 +398,7 @@ class Interpreter:
             self._announce_then(node.prompt, TransferToTollFree(node.id), "tollfree")
             return
         logger.warning("toll-free refused before both offers", extra=self._extra)
+        self._refused += 1
         self._fallback()
 
     def _enter_hangup(self, node: Node) -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import enum
 import json
 import re
+import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, ClassVar, Final, TypeAlias
@@ -470,6 +471,8 @@ class _Reader:
             return ""
         if len(value) > limit:
             self.fail(path, f"{len(value)} characters, at most {limit}")
+        elif any(_unsafe(c) for c in value):
+            self.fail(path, "holds a control character or a line separator")
         return value
 
     def prompt(self, value: object, path: str) -> str | None:
@@ -538,6 +541,14 @@ class _Reader:
             self.fail(path, f"must be a list of at most {MAX_WINDOWS} time windows")
             return ()
         return tuple(self.text(v, _join(path, i), 40) for i, v in enumerate(value))
+
+
+def _unsafe(char: str) -> bool:
+    """Characters that have no place in a prompt or a label, and that YAML
+    would not carry unchanged (NEL, LS and PS read back as line breaks)."""
+    if char in "\n\t":
+        return False
+    return unicodedata.category(char) in ("Cc", "Cs", "Zl", "Zp")
 
 
 def _target_fields(node: Node) -> list[tuple[str, str]]:

@@ -572,3 +572,4 @@ def test_toll_free_with_no_offer_node_falls_back_to_the_queue_once() -> None:
         HangUp("tollfree-refused"),
     ]
     assert ivr.journey.outcome == "tollfree-refused"
+    assert ivr.journey.tollfree_refused == 2

@@ -6,6 +6,8 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ivr.menu import (
     MAX_NODES,
@@ -176,6 +178,11 @@ def test_digit_keys_keep_what_the_author_wrote() -> None:
             id="accept digit",
         ),
         pytest.param(
+            lambda d: d["nodes"]["bye"].update(prompt="Good\x85bye."),
+            "nodes.bye.prompt: holds a control character or a line separator",
+            id="NEL in a prompt",
+        ),
+        pytest.param(
             lambda d: d["nodes"]["bye"].update(colour="red"),
             "nodes.bye.colour: unknown field",
             id="unknown field",
@@ -267,3 +274,70 @@ def test_status_moves(start: MenuStatus, to: MenuStatus, allowed: bool) -> None:
     else:
         with pytest.raises(MenuError, match=f"a {start} menu cannot become {to}"):
             menu.with_status(to)
+
+
+# Generated menus, for the property tests here and in test_ivr_validator.py.
+
+KINDS = ["menu", "faq", "callback", "queue", "hours", "tollfree", "hangup"]
+PROMPT_TEXT = st.text(
+    alphabet=st.characters(
+        exclude_categories=("Cs", "Cc", "Zl", "Zp"), include_characters="\n\t"
+    ),
+    min_size=1,
+    max_size=60,
+).filter(lambda t: bool(t.strip()))
+
+
+@st.composite
+def menu_dicts(draw: st.DrawFn, max_nodes: int = 8) -> dict[str, Any]:
+    """A menu that parses: any shape of graph, any kind of node."""
+    ids = [f"n{i}" for i in range(draw(st.integers(1, max_nodes)))]
+    target = st.sampled_from(ids)
+    prompt = st.one_of(st.none(), PROMPT_TEXT) if draw(st.booleans()) else PROMPT_TEXT
+    nodes: dict[str, Any] = {}
+    for node_id in ids:
+        kind = draw(st.sampled_from(KINDS))
+        node: dict[str, Any] = {"kind": kind}
+        if kind == "menu":
+            keys = draw(
+                st.lists(
+                    st.sampled_from(["0", "1", "2", "8", "89", "*", "#", "#1"]),
+                    min_size=1,
+                    max_size=4,
+                    unique=True,
+                )
+            )
+            node["options"] = {k: draw(target) for k in keys}
+            node["on_timeout"] = draw(target)
+            node["on_invalid"] = draw(target)
+            node["attempts"] = draw(st.integers(1, 3))
+        elif kind == "faq":
+            node["answers"] = draw(
+                st.lists(st.sampled_from(["faq-a", "faq-b"]), min_size=1, max_size=2)
+            )
+            node["next"] = draw(target)
+        elif kind == "callback":
+            node["next"] = draw(target)
+            node["declined"] = draw(target)
+            node["windows"] = draw(st.sampled_from([[], ["am", "pm"]]))
+        elif kind == "queue":
+            node["skill"] = "general"
+            node["max_wait_seconds"] = 30
+            node["overflow"] = draw(target)
+        elif kind == "hours":
+            node.update(open=draw(target), closed=draw(target), holiday=draw(target))
+        if kind != "hours":
+            text = draw(prompt)
+            if text is not None:
+                node["prompt"] = text
+        nodes[node_id] = node
+    return {"id": "generated", "version": 1, "start": ids[0], "nodes": nodes}
+
+
+@settings(max_examples=200, deadline=None)
+@given(menu_dicts())
+def test_menus_round_trip_through_yaml_and_json(data: dict[str, Any]) -> None:
+    menu = Menu.from_dict(data)
+
+    assert Menu.from_yaml(menu.to_yaml()) == menu
+    assert Menu.from_json(json.dumps(menu.to_dict())) == menu
