@@ -278,7 +278,9 @@ def test_status_moves(start: MenuStatus, to: MenuStatus, allowed: bool) -> None:
 
 # Generated menus, for the property tests here and in test_ivr_validator.py.
 
+# Kinds weighted so that generated calls often reach the toll-free line.
 KINDS = ["menu", "faq", "callback", "queue", "hours", "tollfree", "hangup"]
+WEIGHTED_KINDS = [*KINDS, "menu", "faq", "callback", "tollfree"]
 PROMPT_TEXT = st.text(
     alphabet=st.characters(
         exclude_categories=("Cs", "Cc", "Zl", "Zp"), include_characters="\n\t"
@@ -291,12 +293,12 @@ PROMPT_TEXT = st.text(
 @st.composite
 def menu_dicts(draw: st.DrawFn, max_nodes: int = 8) -> dict[str, Any]:
     """A menu that parses: any shape of graph, any kind of node."""
-    ids = [f"n{i}" for i in range(draw(st.integers(1, max_nodes)))]
+    ids = [f"n{i}" for i in range(draw(st.integers(2, max_nodes)))]
     target = st.sampled_from(ids)
     prompt = st.one_of(st.none(), PROMPT_TEXT) if draw(st.booleans()) else PROMPT_TEXT
     nodes: dict[str, Any] = {}
     for node_id in ids:
-        kind = draw(st.sampled_from(KINDS))
+        kind = draw(st.sampled_from(WEIGHTED_KINDS))
         node: dict[str, Any] = {"kind": kind}
         if kind == "menu":
             keys = draw(

@@ -4,10 +4,30 @@ interpreter runs without ever reaching the toll-free line too early."""
 
 from __future__ import annotations
 
+import itertools
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from hypothesis import event, given, settings
+from hypothesis import strategies as st
 
+from ivr.interpreter import (
+    Action,
+    AgentAnswered,
+    CallStarted,
+    CancelTimer,
+    Digit,
+    Event,
+    FormSubmitted,
+    Interpreter,
+    PlayPrompt,
+    PromptFinished,
+    StartTimer,
+    StopPrompt,
+    TimerFired,
+    TransferToTollFree,
+)
 from ivr.menu import Menu, MenuStatus
 from ivr.validator import (
     MISSING_PROMPT,
@@ -19,6 +39,9 @@ from ivr.validator import (
     publish,
     validate,
 )
+from tests.test_ivr_menu import menu_dicts
+
+NOON = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
 
 # A menu that passes: the toll-free line only after an FAQ answer and the
 # callback offer, whichever way the call goes.
@@ -191,3 +214,129 @@ def test_publish_refuses_with_the_report() -> None:
     assert caught.value.report.to_dict()["failures"][0]["text"] == (
         "hours --open--> main --9--> free"
     )
+
+
+# Property: what the validator lets through, the interpreter runs without
+# ever reaching the toll-free line before both offers, whatever the caller
+# does and whatever the hours say.
+
+STEP = st.one_of(
+    st.tuples(st.just("digit"), st.sampled_from(list("0123456789*#"))),
+    st.tuples(st.just("wait"), st.sampled_from(["0", "1"])),
+    st.tuples(st.just("wait"), st.sampled_from(["0", "1"])),
+    st.tuples(st.just("choose"), st.sampled_from(["0", "1", "89", "#1"])),
+    st.tuples(st.just("callback"), st.sampled_from(["decline", "+15550100"])),
+    st.tuples(st.just("answered"), st.just("")),
+)
+TARGET_FIELDS = ("on_timeout", "on_invalid", "next", "overflow", "open", "closed")
+
+
+def guarded(data: dict[str, Any]) -> dict[str, Any]:
+    """`data` with an FAQ answer and a callback offer put in front of each
+    toll-free node, except on edges from callback nodes: generated calls then
+    reach the toll-free line both properly and (through those edges) early."""
+    nodes = data["nodes"]
+    for free in [n for n, node in nodes.items() if node["kind"] == "tollfree"]:
+        guard = {free: f"gf-{free}"}
+        for node in nodes.values():
+            if node["kind"] == "callback":
+                continue
+            for name in (*TARGET_FIELDS, "holiday"):
+                if name in node:
+                    node[name] = guard.get(node[name], node[name])
+            for digits, target in node.get("options", {}).items():
+                node["options"][digits] = guard.get(target, target)
+        nodes[f"gf-{free}"] = {
+            "kind": "faq",
+            "answers": ["faq-a"],
+            "next": f"gc-{free}",
+        }
+        nodes[f"gc-{free}"] = {
+            "kind": "callback",
+            "prompt": "1 and we call you back.",
+            "next": free,
+            "declined": free,
+        }
+    return data
+
+
+MENUS = st.one_of(menu_dicts(), menu_dicts().map(guarded))
+HOURS = st.lists(st.sampled_from(["open", "closed", "holiday"]), min_size=1)
+
+
+class Driver:
+    """Plays the caller and the media side: finishes the prompt that plays,
+    fires only timers that run."""
+
+    def __init__(self, ivr: Interpreter) -> None:
+        self.ivr = ivr
+        self.playing: int | None = None
+        self.timers: set[str] = set()
+        self.transfers = 0
+
+    def send(self, event: Event) -> None:
+        for action in self.ivr.handle(event):
+            self.track(action)
+
+    def track(self, action: Action) -> None:
+        if isinstance(action, PlayPrompt):
+            self.playing = action.play
+        elif isinstance(action, StopPrompt):
+            self.playing = None
+        elif isinstance(action, StartTimer):
+            self.timers.add(action.name)
+        elif isinstance(action, CancelTimer):
+            self.timers.discard(action.name)
+        elif isinstance(action, TransferToTollFree):
+            self.transfers += 1
+            assert set(self.ivr.journey.offers) == {"faq", "callback"}
+
+    def wait(self, pick: str) -> None:
+        """The prompt that plays ends, or else a running timer fires."""
+        if self.playing is not None:
+            play, self.playing = self.playing, None
+            self.send(PromptFinished(play))
+        elif self.timers:
+            running = sorted(self.timers)
+            name = running[int(pick) % len(running)]
+            self.timers.discard(name)
+            self.send(TimerFired(name))
+
+    def step(self, kind: str, value: str) -> None:
+        if kind == "digit":
+            self.send(Digit(value))
+        elif kind == "wait":
+            self.wait(value)
+        elif kind == "choose":
+            self.send(FormSubmitted("menu", {"choice": value}))
+        elif kind == "callback":
+            key = "decline" if value == "decline" else "number"
+            self.send(FormSubmitted("callback", {key: value}))
+        elif kind == "answered":
+            self.send(AgentAnswered())
+
+
+@settings(max_examples=200, deadline=None)
+@given(MENUS, HOURS, st.lists(STEP, min_size=10, max_size=60))
+def test_accepted_menus_never_reach_toll_free_early(
+    data: dict[str, Any], hours: list[str], steps: list[tuple[str, str]]
+) -> None:
+    menu = Menu.from_dict(data)
+    result = validate(menu)
+    early = any(f.kind == TOLLFREE_WITHOUT_OFFERS for f in result.failures)
+    event("validator: " + ("early toll-free" if early else "no early toll-free"))
+    states = itertools.cycle(hours)
+    ivr = Interpreter(
+        menu, call_id="p", hours_state=lambda now: next(states), clock=lambda: NOON
+    )
+    driver = Driver(ivr)
+
+    driver.send(CallStarted())
+    for kind, value in steps:
+        driver.step(kind, value)
+
+    if not early:
+        assert ivr.journey.tollfree_refused == 0
+    refused = min(ivr.journey.tollfree_refused, 1)
+    event(f"transfers: {min(driver.transfers, 1)}; refused: {refused}")
+    event(f"nodes visited: {min(len(ivr.journey.nodes), 5)}")
