@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 from datetime import UTC, datetime
+from importlib import resources
 from typing import Any
 
 import pytest
@@ -340,3 +341,49 @@ def test_accepted_menus_never_reach_toll_free_early(
     refused = min(ivr.journey.tollfree_refused, 1)
     event(f"transfers: {min(driver.transfers, 1)}; refused: {refused}")
     event(f"nodes visited: {min(len(ivr.journey.nodes), 5)}")
+
+
+# The demo menu shipped with the package.
+
+
+def demo_menu() -> Menu:
+    return Menu.from_yaml(resources.files("ivr").joinpath("demo_menu.yaml").read_text())
+
+
+def test_the_demo_menu_publishes_and_uses_every_kind() -> None:
+    menu = demo_menu()
+
+    assert validate(menu).ok, validate(menu).text()
+    assert publish(menu).status is MenuStatus.PUBLISHED
+    kinds = {node.kind for node in menu.nodes.values()}
+    assert kinds == {"menu", "faq", "callback", "queue", "hours", "tollfree", "hangup"}
+
+
+def test_a_demo_call_climbs_the_whole_ladder() -> None:
+    """Shipping: answers, wait for an agent, overflow, decline the last
+    callback offer, and only then the toll-free line."""
+    ivr = Interpreter(
+        demo_menu(), call_id="demo", hours_state=lambda now: "open", clock=lambda: NOON
+    )
+    driver = Driver(ivr)
+    driver.send(CallStarted())
+
+    for digit in ["2", "", "", "", "", "3", "", "", "2", ""]:
+        if digit:
+            driver.step("digit", digit)
+        else:
+            driver.wait("0")
+
+    assert driver.transfers == 1
+    assert ivr.journey.nodes == (
+        "office-hours",
+        "welcome",
+        "shipping-answers",
+        "shipping-next",
+        "shipping-queue",
+        "last-resort",
+        "tollfree",
+    )
+    assert ivr.journey.faq_answers == ("faq-shipping-times", "faq-shipping-tracking")
+    assert ivr.journey.offers == ("faq", "callback")
+    assert ivr.journey.outcome == "tollfree"
