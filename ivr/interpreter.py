@@ -318,7 +318,7 @@ class Interpreter:
 
     def _digit_ok(self, digit: str) -> bool:
         extra = {**self._extra, "digit": digit}
-        if len(digit) != 1 or digit not in DIGITS:
+        if not isinstance(digit, str) or len(digit) != 1 or digit not in DIGITS:
             logger.info("ignored a key that is not a DTMF digit", extra=extra)
             return False
         if self.phase in (Phase.ENDED, Phase.IDLE):
@@ -649,7 +649,7 @@ class Interpreter:
         assert isinstance(event, FormSubmitted)
         node = self._node
         if event.form == "menu" and isinstance(node, MenuNode):
-            target = self._choices.get(event.fields.get("choice", ""))
+            target = self._choices.get(_field(event.fields, "choice"))
             if target is not None:
                 self._enter(target)
                 return
@@ -662,7 +662,7 @@ class Interpreter:
         if "decline" in fields:
             self._enter(node.declined)
             return True
-        number, window = fields.get("number", ""), fields.get("window") or None
+        number, window = _field(fields, "number"), _field(fields, "window") or None
         if not _FORM_NUMBER.fullmatch(number):
             return False
         if window is not None and window not in node.windows:
@@ -706,6 +706,12 @@ class Interpreter:
 
     def _noop(self) -> None:
         pass
+
+
+def _field(fields: Mapping[str, object], name: str) -> str:
+    """A form field as text; anything else the page sent counts as empty."""
+    value = fields.get(name, "")
+    return value if isinstance(value, str) and len(value) <= 64 else ""
 
 
 _Handler: TypeAlias = Callable[[Interpreter, Event], None]

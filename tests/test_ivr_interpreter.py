@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -573,3 +573,23 @@ def test_toll_free_with_no_offer_node_falls_back_to_the_queue_once() -> None:
     ]
     assert ivr.journey.outcome == "tollfree-refused"
     assert ivr.journey.tollfree_refused == 2
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        FormSubmitted("menu", cast(Any, {"choice": ["1"]})),
+        FormSubmitted("menu", cast(Any, {"choice": None})),
+        FormSubmitted("menu", {"choice": "1" * 100}),
+        FormSubmitted("unknown", {"choice": "1"}),
+        Digit(cast(Any, 1)),
+        Digit(cast(Any, None)),
+    ],
+)
+def test_malformed_input_from_the_page_changes_nothing(event: Event) -> None:
+    ivr = interpreter()
+    feed(ivr, CallStarted())
+
+    assert ivr.handle(event) == []
+    assert ivr.phase is Phase.PROMPTING
+    assert ivr.journey.nodes == ("open-check", "main")
