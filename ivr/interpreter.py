@@ -276,6 +276,7 @@ class Interpreter:
         self._then: Callable[[], None] = self._noop
         self._timers: set[str] = set()
         self._hops = 0
+        self._hours_now: HoursState | None = None
         self._fallback_queued = False
         self._nodes: list[str] = []
         self._answers: list[str] = []
@@ -295,7 +296,7 @@ class Interpreter:
 
     def handle(self, event: Event) -> list[Action]:
         """The actions that `event` calls for, in order."""
-        self._out, self._hops = [], 0
+        self._out, self._hops, self._hours_now = [], 0, None
         if self._accepts(event):
             handler = TABLE.get((self.phase, type(event)))
             if handler is not None:
@@ -391,6 +392,17 @@ class Interpreter:
             )
             state = HoursState.CLOSED
         self._enter({"open": node.open, "closed": node.closed}.get(state, node.holiday))
+
+    def _hours(self) -> HoursState:
+        """The hours state, asked once per event: one instant, one answer."""
+        if self._hours_now is None:
+            raw = self._hours_state(self._clock())
+            try:
+                self._hours_now = HoursState(raw)
+            except ValueError:
+                logger.warning("hours state %r unknown: closed", raw, extra=self._extra)
+                self._hours_now = HoursState.CLOSED
+        return self._hours_now
 
     def _enter_tollfree(self, node: Node) -> None:
         assert isinstance(node, TollFreeNode)

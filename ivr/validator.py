@@ -11,9 +11,11 @@ offers at the same moments, so what the validator accepts it can run.
 
 A menu is refused when a path reaches a ``tollfree`` node without both
 offers, when a node cannot be reached, when a path can never end (no way
-out to a queue, the toll-free line or a hang-up), or when a node that plays
-a prompt has none. Each failure carries the path that shows it, step by
-step, as data and as text (``main --9--> tollfree``).
+out to a queue, the toll-free line or a hang-up), when hours nodes lead
+round in a circle for one state of the hours (the call would spin without
+waiting for anything), or when a node that plays a prompt has none. Each
+failure carries the path that shows it, step by step, as data and as text
+(``main --9--> tollfree``).
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from ivr.menu import (
     TERMINAL_KINDS,
     CallbackNode,
     FaqNode,
+    HoursNode,
+    HoursState,
     Menu,
     MenuNode,
     MenuStatus,
@@ -36,6 +40,7 @@ TOLLFREE_WITHOUT_OFFERS: Final = "tollfree-without-offers"
 UNREACHABLE: Final = "unreachable"
 NEVER_ENDS: Final = "never-ends"
 MISSING_PROMPT: Final = "missing-prompt"
+INSTANT_LOOP: Final = "instant-loop"
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +119,7 @@ def validate(menu: Menu) -> Report:
         *_missing_prompts(menu, walk),
         *_unreachable(menu, walk),
         *_never_ending(menu, walk),
+        *_instant_loops(menu, walk),
         *walk.tollfree_failures(),
     ]
     return Report(tuple(failures))
@@ -239,3 +245,32 @@ def _round(menu: Menu, node_id: str, trapped: set[str]) -> tuple[Step, ...]:
             return tuple(steps)
         seen.add(to)
         current = to
+
+
+def _instant_loops(menu: Menu, walk: _Walk) -> list[Failure]:
+    """Circles of hours nodes taken in one state: a call would spin in them."""
+    hours = {n.id: n for n in menu.nodes.values() if isinstance(n, HoursNode)}
+    out, found = [], set()
+    for state in HoursState:
+        for first in (h for h in hours if h in walk.reached):
+            cycle = _hours_cycle(hours, first, state)
+            if cycle and (state, frozenset(cycle)) not in found:
+                found.add((state, frozenset(cycle)))
+                steps = [Step(n, str(state), _branch(hours[n], state)) for n in cycle]
+                sentence = f"when {state}, hours nodes lead round to '{cycle[0]}'"
+                path = walk.path_to(cycle[0]) + tuple(steps)
+                out.append(Failure(INSTANT_LOOP, cycle[0], sentence, path))
+    return out
+
+
+def _hours_cycle(hours: dict[str, HoursNode], first: str, state: str) -> list[str]:
+    order = [first]
+    while (after := _branch(hours[order[-1]], state)) in hours:
+        if after in order:
+            return order[order.index(after) :]
+        order.append(after)
+    return []
+
+
+def _branch(node: HoursNode, state: str) -> str:
+    return {"open": node.open, "closed": node.closed}.get(state, node.holiday)

@@ -31,6 +31,7 @@ from ivr.interpreter import (
 )
 from ivr.menu import Menu, MenuStatus
 from ivr.validator import (
+    INSTANT_LOOP,
     MISSING_PROMPT,
     NEVER_ENDS,
     TOLLFREE_WITHOUT_OFFERS,
@@ -193,6 +194,22 @@ def test_a_menu_whose_every_branch_loops() -> None:
     ]
 
 
+def test_hours_nodes_in_a_circle() -> None:
+    data = good()
+    data["nodes"]["check"]["open"] = "check2"
+    data["nodes"]["check2"] = {
+        "kind": "hours",
+        "open": "check",
+        "closed": "check",
+        "holiday": "bye",
+    }
+
+    assert texts(report(data), INSTANT_LOOP) == [
+        "when open, hours nodes lead round to 'check': hours --open--> main --2--> "
+        "agents --overflow--> last --next--> check --open--> check2 --open--> check"
+    ]
+
+
 def test_a_missing_prompt() -> None:
     data = good()
     del data["nodes"]["offer"]["prompt"]
@@ -338,6 +355,8 @@ def test_accepted_menus_never_reach_toll_free_early(
 
     if not early:
         assert ivr.journey.tollfree_refused == 0
+    if not any(f.kind == INSTANT_LOOP for f in result.failures):
+        assert ivr.journey.outcome != "menu-loop"
     refused = min(ivr.journey.tollfree_refused, 1)
     event(f"transfers: {min(driver.transfers, 1)}; refused: {refused}")
     event(f"nodes visited: {min(len(ivr.journey.nodes), 5)}")
