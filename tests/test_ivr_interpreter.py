@@ -8,6 +8,8 @@ digits typed during the announcement) is replayed from its captured input.
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -593,3 +595,15 @@ def test_malformed_input_from_the_page_changes_nothing(event: Event) -> None:
     assert ivr.handle(event) == []
     assert ivr.phase is Phase.PROMPTING
     assert ivr.journey.nodes == ("open-check", "main")
+
+
+def test_the_ivr_package_imports_nothing_that_does_io() -> None:
+    code = (
+        "import sys, ivr.menu, ivr.validator, ivr.interpreter\n"
+        "io = {'asyncio', 'aiohttp', 'redis', 'aiortc', 'pjsua2', 'socket'}\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & io))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == "[]"
