@@ -318,7 +318,8 @@ class Interpreter:
         return True
 
     def _digit_ok(self, digit: str) -> bool:
-        extra = {**self._extra, "digit": digit}
+        shown = digit[:8] if isinstance(digit, str) else type(digit).__name__
+        extra = {**self._extra, "digit": shown}
         if not isinstance(digit, str) or len(digit) != 1 or digit not in DIGITS:
             logger.info("ignored a key that is not a DTMF digit", extra=extra)
             return False
