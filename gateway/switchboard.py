@@ -241,11 +241,8 @@ class Switchboard:
         return applied
 
     async def _customer_call(self, session: Session, message: Message) -> Call:
-        call_id = message["call_id"]
-        if call_id not in await self.bus.calls(session.id):
-            raise _unknown_call(message)
-        call = await self.routing.get_call(call_id)
-        if call is None:
+        call = await self.routing.get_call(message["call_id"])
+        if call is None or call.customer != session.id:
             raise _unknown_call(message)
         return call
 

@@ -252,13 +252,16 @@ def _instant_loops(menu: Menu, walk: _Walk) -> list[Failure]:
     hours = {n.id: n for n in menu.nodes.values() if isinstance(n, HoursNode)}
     out, found = [], set()
     for state in HoursState:
-        for first in (h for h in hours if h in walk.reached):
+        # Every hours node, reached or not: the interpreter's toll-free guard
+        # may send a call to nodes that the menu's own edges do not reach.
+        for first in hours:
             cycle = _hours_cycle(hours, first, state)
             if cycle and (state, frozenset(cycle)) not in found:
                 found.add((state, frozenset(cycle)))
                 steps = [Step(n, str(state), _branch(hours[n], state)) for n in cycle]
                 sentence = f"when {state}, hours nodes lead round to '{cycle[0]}'"
-                path = walk.path_to(cycle[0]) + tuple(steps)
+                start = walk.path_to(cycle[0]) if cycle[0] in walk.reached else ()
+                path = start + tuple(steps)
                 out.append(Failure(INSTANT_LOOP, cycle[0], sentence, path))
     return out
 

@@ -210,6 +210,25 @@ def test_hours_nodes_in_a_circle() -> None:
     ]
 
 
+def test_an_hours_circle_behind_the_toll_free_guard() -> None:
+    """Found by the property test: the start is the toll-free line, so the
+    menu's own edges reach nothing else, but the interpreter's guard sends
+    the call to the FAQ node and on to an hours node that loops on itself."""
+    data: dict[str, Any] = {
+        "id": "generated",
+        "version": 1,
+        "start": "n0",
+        "nodes": {
+            "n0": {"kind": "tollfree"},
+            "n1": {"kind": "hours", "open": "n0", "closed": "n0", "holiday": "n1"},
+            "n2": {"kind": "faq", "answers": ["faq-a"], "next": "n1"},
+        },
+    }
+    assert texts(report(data), INSTANT_LOOP) == [
+        "when holiday, hours nodes lead round to 'n1': n1 --holiday--> n1"
+    ]
+
+
 def test_a_missing_prompt() -> None:
     data = good()
     del data["nodes"]["offer"]["prompt"]
