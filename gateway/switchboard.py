@@ -85,6 +85,12 @@ class Switchboard:
         session = conn.session
         if session.role != "agent":
             return {}
+        before = await self.routing.get_agent(session.user)
+        if before and before.call and before.session not in ("", session.id):
+            # A new session of an agent on a call (say, the softphone was
+            # reloaded): the audio went with the old page, so the call goes
+            # back to the head of the queue, as for a lost agent.
+            await self._apply(before.call, CallEvent.AGENT_LOST)
         replaced = await self.routing.agent_online(
             session.user, session.name, session.id
         )

@@ -327,6 +327,36 @@ async def test_softphone_reload_keeps_the_agent_signed_in(
     await screenshot(agent, "agent-sign-in-refused")
 
 
+async def test_softphone_reloaded_mid_call_requeues_and_reconnects(
+    helpline: RunningHelpline, chromium: BrowserContext
+) -> None:
+    """The reload takes the agent's audio with it: the customer goes back to
+    the head of the queue, and when the agent answers again both ends
+    connect afresh and audio flows."""
+    agent = await open_softphone(chromium, helpline)
+    customer = await open_demo(chromium, helpline)
+    await press(customer, "Call us")
+    await expect_ringing(agent)
+    await press(agent, "Answer")
+    await expect_connected(agent, customer)
+
+    await agent.reload()
+    await wait_for(customer, "window.helplineWidget.state === 'queued'")
+    await expect(widget_status(customer)).to_contain_text("number 1 in the queue")
+    await wait_for(agent, "window.softphone.agentStatus === 'away'")
+
+    await agent.bring_to_front()
+    await agent.get_by_role("switch", name="Available for calls").click()
+    # The agent that lost the call is offered it again after a short hold-off.
+    await agent.wait_for_function(
+        "window.softphone.callState === 'ringing'", polling=100, timeout=30_000
+    )
+    await press(agent, "Answer")
+    await expect_connected(agent, customer)
+    await press(customer, "Hang up")
+    await expect_ended(agent, customer, "customer-hangup")
+
+
 EMBEDDING_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Another shop</title></head>
 <body><h1>Another shop</h1>

@@ -325,3 +325,28 @@ async def test_hundreds_of_sockets_closing_at_once_all_get_their_grace(
     assert {str(g).removeprefix("grace:") for g in graces} == {
         c.welcome["session_id"] for c in clients
     }
+
+
+async def test_agent_signing_in_again_mid_call_requeues_the_call(
+    helpline: RunningHelpline, ws_clients: ClientFactory
+) -> None:
+    token = await helpline.create_agent("grace", "correct horse", "Grace")
+    grace = await ws_clients(helpline.ws_url, {"role": "agent", "token": token})
+    await grace.send({"type": "agent.status", "status": "available"})
+    ada = await customer(helpline, ws_clients)
+    call_id = await connect_call(grace, ada)
+
+    # The softphone page is reloaded: a new session with the same token.
+    again = await ws_clients(helpline.ws_url, {"role": "agent", "token": token})
+    assert again.welcome["agent"]["status"] == "away"
+    assert "call_id" not in again.welcome["agent"]
+    requeued = await ada.call_state("queued")
+    assert requeued["call_id"] == call_id and requeued["position"] == 1
+    replaced = await grace.expect(
+        lambda e: e.get("type") == "agent.state" and e.get("reason") == "replaced"
+    )
+    assert replaced["status"] == "offline"
+
+    await again.send({"type": "agent.status", "status": "available"})
+    other = await agent(helpline, ws_clients, "Other")
+    assert (await other.call_state("ringing"))["call_id"] == call_id

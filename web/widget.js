@@ -306,6 +306,9 @@ export class HelplineWidget {
     }
     switch (event.state) {
       case 'queued':
+        // Back in the queue (the agent was lost): the next agent gets a
+        // fresh connection and a fresh offer.
+        this._stopMedia();
         this.position = event.position ?? null;
         this.estimatedWaitS = event.estimated_wait_s ?? null;
         break;
@@ -369,9 +372,14 @@ export class HelplineWidget {
     this._setState('failed');
   }
 
-  _release() {
+  _stopMedia() {
     this.media?.close();
     this.media = null;
+    this.remoteMuted = false;
+  }
+
+  _release() {
+    this._stopMedia();
     this.microphone?.getTracks().forEach((track) => track.stop());
     this.microphone = null;
     this.client?.close();
