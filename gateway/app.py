@@ -28,6 +28,7 @@ from gateway.routing import Routing
 from gateway.store import Store
 from gateway.switchboard import Switchboard
 from signaling.bus import Bus
+from signaling.errors import ConfigError
 from signaling.protocol import json_schema
 from signaling.ws import Endpoint, Identity, Limits
 
@@ -278,7 +279,16 @@ async def run_node(settings: Settings, redis_url: str, reuse_port: bool) -> None
     await runner.setup()
     host, _, port = settings.http.rpartition(":")
     site = web.TCPSite(runner, host.strip("[]"), int(port), reuse_port=reuse_port)
-    await site.start()
+    try:
+        await site.start()
+    except OSError as err:
+        await runner.cleanup()
+        await store.close()
+        raise ConfigError(
+            f"cannot listen on {settings.http}: {err.strerror or err}",
+            setting="HELPLINE_HTTP",
+            fix="stop what uses that address, or choose another with --http",
+        ) from None
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

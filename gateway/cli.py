@@ -201,6 +201,10 @@ def _read_password(from_stdin: bool, stdin: TextIO) -> str:
         if not password:
             raise AccountError("no password on standard input")
         return password
+    if not sys.stdin.isatty():
+        raise AccountError(
+            "no terminal to ask for the password on; pipe it in with --password-stdin"
+        )
     first = getpass.getpass("Password: ")
     if getpass.getpass("Password again: ") != first:
         raise AccountError("the two passwords differ")

@@ -305,8 +305,9 @@ SPECS: tuple[Spec, ...] = (
          "are taken from the file's folder, elsewhere from the working "
          "directory.", option="--data-dir"),
     Spec("demo", "demo", "HELPLINE_DEMO", True, parse_bool,
-         "Seed a demo agent and a demo operator with random passwords (shown "
-         "once, at the first start) and demo content."),
+         "Seed a demo agent and a demo operator with random passwords (made "
+         "at the first start, kept in DATA_DIR/demo-accounts.txt and printed "
+         "at each start) and demo content."),
     Spec("http", "http.listen", "HELPLINE_HTTP", "127.0.0.1:8080",
          host_port("127.0.0.1:8080"),
          "HOST:PORT the web server listens on: pages, API, /ws, /metrics.",
@@ -348,7 +349,8 @@ SPECS: tuple[Spec, ...] = (
          "and digits). Text logs never do."),
     Spec("ring_timeout_s", "routing.ring_timeout_s", "HELPLINE_RING_TIMEOUT", 15,
          whole_number(5, 300),
-         "Seconds a call rings at an agent before it goes to the next one."),
+         "Seconds a call rings at an agent before it goes to the next one; "
+         "the agent who let it ring out is set away."),
     Spec("grace_s", "signaling.grace_s", "HELPLINE_GRACE", 30,
          whole_number(0, 3600),
          "Seconds a session outlives its dropped WebSocket, awaiting a resume."),
