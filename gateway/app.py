@@ -20,7 +20,7 @@ from typing import Any, Final
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from gateway import __version__, openapi
+from gateway import __version__, api_faq, api_menus, openapi
 from gateway.accounts import Accounts
 from gateway.config import Settings
 from gateway.metrics import Metrics
@@ -43,6 +43,7 @@ PAGES: Final = {
 }
 #: What the widget loads from a page of another site.
 EMBEDDABLE: Final = frozenset({"/widget.js", "/api/ice", "/api/protocol.json"})
+EMBEDDABLE_PREFIXES: Final = ("/static/", "/api/faq/search", "/api/prompts/")
 MAX_LOGIN_BYTES: Final = 4096
 
 STORE: Final = web.AppKey("store", Store)
@@ -104,7 +105,7 @@ class Node:
 async def embeddable(request: web.Request, handler: Any) -> web.StreamResponse:
     """Let any site load the widget and what it fetches (CORS)."""
     response: web.StreamResponse = await handler(request)
-    if request.path in EMBEDDABLE or request.path.startswith("/static/"):
+    if request.path in EMBEDDABLE or request.path.startswith(EMBEDDABLE_PREFIXES):
         response.headers["Access-Control-Allow-Origin"] = "*"
     return response
 
@@ -131,6 +132,8 @@ def create_app(settings: Settings, store: Store) -> web.Application:
     app.router.add_post("/api/login", login)
     app.router.add_post("/api/logout", logout)
     app.router.add_get("/api/me", me)
+    api_faq.add_routes(app)
+    api_menus.add_routes(app)
     for path, name in PAGES.items():
         app.router.add_get(path, _page(name))
     app.router.add_static("/static/", WEB_DIR, follow_symlinks=False)

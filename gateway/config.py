@@ -10,6 +10,7 @@ the top and one table per area; docs/helpline.example.toml lists them all::
     [redis]      url
     [turn]       urls, secret, ttl_s
     [log]        level, format, digits
+    [ivr]        tts_voice, callback_countries
     [routing]    ring_timeout_s
     [signaling]  grace_s, customer_sessions_per_minute, max_frame_bytes
 
@@ -70,6 +71,8 @@ class Settings:
     log_digits: bool = False
     workers: int = 1
     demo: bool = True
+    tts_voice: str = "en-us"
+    callback_countries: tuple[str, ...] = ("US", "CA")
     ring_timeout_s: int = 15
     grace_s: int = 30
     customer_sessions_per_minute: int = 20
@@ -255,6 +258,29 @@ def parse_ice_urls(raw: object) -> tuple[str, ...]:
     return urls
 
 
+def parse_countries(raw: object) -> tuple[str, ...]:
+    fix = "write ISO 3166 country codes, comma-separated, like US,CA,GB"
+    if isinstance(raw, list):
+        items = [_text(item, fix) for item in raw]
+    else:
+        items = _text(raw, fix).split(",")
+    codes = tuple(item.strip().upper() for item in items if item.strip())
+    for code in codes:
+        if not re.fullmatch(r"[A-Z]{2}", code):
+            raise _Bad(f"has {code!r}, which is not a two-letter country code", fix)
+    if not codes:
+        raise _Bad("is empty", fix)
+    return codes
+
+
+def parse_voice(raw: object) -> str:
+    fix = "write an espeak-ng voice name like en-us or fr (espeak-ng --voices)"
+    text = _text(raw, fix)
+    if not re.fullmatch(r"[A-Za-z0-9_+-]{1,32}", text):
+        raise _Bad("is not a voice name", fix)
+    return text
+
+
 def parse_secret(raw: object) -> str:
     return _text(raw, "write the shared secret as a string")
 
@@ -347,6 +373,12 @@ SPECS: tuple[Spec, ...] = (
     Spec("log_digits", "log.digits", "HELPLINE_LOG_DIGITS", False, parse_bool,
          "Let JSON logs carry phone numbers and typed digits (fields number "
          "and digits). Text logs never do."),
+    Spec("tts_voice", "ivr.tts_voice", "HELPLINE_TTS_VOICE", "en-us", parse_voice,
+         "espeak-ng voice that renders text prompts and FAQ answers."),
+    Spec("callback_countries", "ivr.callback_countries",
+         "HELPLINE_CALLBACK_COUNTRIES", ("US", "CA"), parse_countries,
+         "Countries (ISO 3166 codes) whose numbers may be given for a "
+         "callback; a number typed without + is taken as the first one's."),
     Spec("ring_timeout_s", "routing.ring_timeout_s", "HELPLINE_RING_TIMEOUT", 15,
          whole_number(5, 300),
          "Seconds a call rings at an agent before it goes to the next one; "

@@ -137,6 +137,10 @@ _PATHS: dict[str, Any] = {
 
 
 def document(version: str) -> dict[str, Any]:
+    from gateway import api_faq, api_menus
+
+    paths = _PATHS | api_faq.PATHS | api_menus.PATHS
+    schemas = {"Error": _ERROR, "User": _USER} | api_faq.SCHEMAS | api_menus.SCHEMAS
     return {
         "openapi": "3.1.0",
         "info": {
@@ -144,9 +148,9 @@ def document(version: str) -> dict[str, Any]:
             "version": version,
             "license": {"name": "GPL-2.0-or-later", "identifier": "GPL-2.0-or-later"},
         },
-        "paths": _PATHS,
+        "paths": paths,
         "components": {
-            "schemas": {"Error": _ERROR, "User": _USER},
+            "schemas": schemas,
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
     }

@@ -87,6 +87,10 @@ level = "debug"
 format = "json"
 digits = true
 
+[ivr]
+tts_voice = "fr"
+callback_countries = "gb, ie"
+
 [routing]
 ring_timeout_s = 20
 
@@ -119,6 +123,8 @@ def test_every_key_of_the_file(tmp_path: Path) -> None:
     assert settings.ring_timeout_s == 20 and settings.grace_s == 0
     assert settings.customer_sessions_per_minute == 5
     assert settings.max_frame_bytes == 2048
+    assert settings.tts_voice == "fr"
+    assert settings.callback_countries == ("GB", "IE")
     assert set(settings.sources.values()) == {"file"}
 
 
