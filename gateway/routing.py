@@ -279,23 +279,22 @@ class Routing:
         IVR joins the queue later, through ``CallEvent.QUEUE``."""
         call_id = "c-" + secrets.token_hex(8)
         now = self.clock()
+        mapping: dict[Any, Any] = {
+            **fields,
+            "state": state,
+            "customer": customer_session,
+            "agent": "",
+            "caller": json.dumps(caller),
+            "queued_at": repr(now),
+            "updated": repr(now),
+        }
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.zcard(self.key("queue"))
-            pipe.hset(
-                self.key("call", call_id),
-                mapping={
-                    **fields,
-                    "state": state,
-                    "customer": customer_session,
-                    "agent": "",
-                    "caller": json.dumps(caller),
-                    "queued_at": repr(now),
-                    "updated": repr(now),
-                },
-            )
+            pipe.hset(self.key("call", call_id), mapping=mapping)
             waiting, *_ = await pipe.execute()
         position = int(waiting) + 1
-        await self.redis.hset(self.key("call", call_id), "position", position)
+        if state == CallState.QUEUED:
+            await self.redis.hset(self.key("call", call_id), "position", position)
         return call_id, position
 
     async def enqueue(self, call_id: str) -> None:
@@ -428,7 +427,8 @@ class Routing:
 
     async def set_call_fields(self, call_id: str, **fields: str) -> None:
         """Details kept with the call (skill, journey) for routing and agents."""
-        await self.redis.hset(self.key("call", call_id), mapping=fields)
+        mapping: dict[Any, Any] = dict(fields)
+        await self.redis.hset(self.key("call", call_id), mapping=mapping)
 
     async def get_agent(self, agent_id: str) -> Agent | None:
         fields = text_fields(await self.redis.hgetall(self.key("agent", agent_id)))
