@@ -26,7 +26,7 @@ import math
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 from redis.asyncio import Redis
@@ -201,6 +201,8 @@ class Call:
     journey: str = ""
     #: The menu the call runs in the IVR: "<menu id>@<version>".
     menu: str = ""
+    #: Every field of the record, for details only some callers need.
+    fields: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_hash(cls, call_id: str, fields: dict[str, str]) -> Call:
@@ -217,6 +219,7 @@ class Call:
             skill=fields.get("skill", ""),
             journey=fields.get("journey", ""),
             menu=fields.get("menu", ""),
+            fields=fields,
         )
 
 
