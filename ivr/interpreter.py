@@ -57,6 +57,7 @@ from ivr.menu import (
     QueueNode,
     TollFreeNode,
 )
+from signaling.errors import IvrError
 
 logger = logging.getLogger(__name__)
 
@@ -242,6 +243,8 @@ class Journey:
 
 
 HoursFunction: TypeAlias = Callable[[datetime], str]
+#: Checks a callback number: the number to dial, or an IvrError.
+NumberCheck: TypeAlias = Callable[[str], str]
 
 
 class Interpreter:
@@ -254,12 +257,14 @@ class Interpreter:
         call_id: str,
         hours_state: HoursFunction,
         clock: Callable[[], datetime],
+        check_number: NumberCheck | None = None,
     ) -> None:
         self.menu = menu
         self.call_id = call_id
         self.phase = Phase.IDLE
         self._hours_state = hours_state
         self._clock = clock
+        self._check_number = check_number
         self._extra = {"call_id": call_id}
         self._out: list[Action] = []
         self._node: Node | None = None
@@ -605,8 +610,11 @@ class Interpreter:
             return
         node = self._node
         assert isinstance(node, CallbackNode)
-        number, self._number = self._number, ""
-        if node.windows:
+        number = self._valid_number(self._number, form=False)
+        self._number = ""
+        if number is None:
+            self._retry(timed_out=False)
+        elif node.windows:
             self._captured = number
             self._ask(Mode.WINDOW)
         else:
@@ -675,14 +683,27 @@ class Interpreter:
         if "decline" in fields:
             self._enter(node.declined)
             return True
-        number, window = _field(fields, "number"), _field(fields, "window") or None
-        if not _FORM_NUMBER.fullmatch(number):
+        window = _field(fields, "window") or None
+        number = self._valid_number(_field(fields, "number"), form=True)
+        if number is None:
             return False
         if window is not None and window not in node.windows:
             return False
         self._stop_prompt()
         self._request(number, window)
         return True
+
+    def _valid_number(self, raw: str, *, form: bool) -> str | None:
+        """The number to call back, or None; without a `check_number`, a
+        keyed number as typed and a form's if it looks like digits."""
+        if self._check_number is None:
+            return raw if not form or _FORM_NUMBER.fullmatch(raw) else None
+        try:
+            return self._check_number(raw)
+        except IvrError as exc:
+            extra = {**self._extra, "number": raw, "code": exc.code}
+            logger.info("callback number refused: %s", exc, extra=extra)
+            return None
 
     # The queue and the end of the call.
 
