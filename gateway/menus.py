@@ -355,7 +355,7 @@ class MenuStore:
         out = []
         for info in await self.list_menus():
             menu = await self.published(info.id) if info.published else None
-            if menu is not None and faq_id in _played(menu):
+            if menu is not None and faq_id in played_faq(menu):
                 out.append(menu.id)
         return out
 
@@ -443,7 +443,8 @@ def _sha1(text: str) -> str:
     return hashlib.sha1(text.encode("utf-8"), usedforsecurity=False).hexdigest()
 
 
-def _played(menu: Menu) -> set[str]:
+def played_faq(menu: Menu) -> set[str]:
+    """The FAQ entries `menu` plays or lists in faq_ids."""
     answers = (n.answers for n in menu.nodes.values() if isinstance(n, FaqNode))
     return {a for group in answers for a in group} | set(menu.faq_ids)
 
