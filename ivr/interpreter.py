@@ -31,6 +31,12 @@ the first faq node, then the first callback node, whichever offer is
 missing; if the menu has neither, to its first queue node once; failing
 all that it hangs up. A published menu never needs this (the validator
 refuses such menus); a draft under test may.
+
+Callback numbers go through ``check_number`` when one is given (e.g.
+``ivr.numbers.check_callback_number``): the number it returns is the one
+requested, and one it refuses counts as an invalid entry (keypad) or is
+ignored (form). Without it a keyed number is taken as typed and a form's
+only if it looks like digits.
 """
 
 from __future__ import annotations

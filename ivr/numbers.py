@@ -11,11 +11,14 @@ length, and the premium-rate and service numbers the table below knows:
 nobody should be able to make the callback desk ring a paid line.
 
 The table knows the countries Helpline is set up for; it is not a full
-numbering plan. The North American Numbering Plan (+1) is shared by the
-United States, Canada and some Caribbean countries: Canada is told by its
-area codes, the Caribbean countries by theirs (refused as countries not
-configured), anything else is the United States, whose territories (Puerto
-Rico, Guam...) count as the United States here.
+numbering plan (TODO(a numbering plan per prefix): lengths and kinds by
+area code, e.g. which United Kingdom numbers may have nine digits).
+
+The North American Numbering Plan (+1) is shared by the United States,
+Canada and some Caribbean countries: Canada is told by its area codes, the
+Caribbean countries by theirs (refused as countries not configured),
+anything else is the United States, whose territories (Puerto Rico,
+Guam...) count as the United States here.
 
 Messages never repeat the number or its digits (they may reach logs).
 """

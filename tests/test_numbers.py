@@ -3,12 +3,25 @@ number or the refusal each must give; then any text at all."""
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
 import re
 
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from ivr.interpreter import (
+    Action,
+    CallStarted,
+    Digit,
+    FormSubmitted,
+    HangUp,
+    Interpreter,
+    PlayPrompt,
+    RequestCallback,
+)
+from ivr.menu import Menu
 from ivr.numbers import COUNTRIES, NumberError, check_callback_number
 
 NANP = ("US", "CA")
@@ -187,3 +200,62 @@ def test_every_plain_north_american_number_is_taken(
         assert any(r in str(exc) for r in reasons), str(exc)
         return
     assert number == f"+1{area}{exchange}{line}"
+
+
+# The interpreter with the number check: what a real call will do.
+
+CALLBACK_MENU = Menu.from_yaml("""\
+id: cb
+start: offer
+nodes:
+  offer:
+    kind: callback
+    prompt: Press 1 for a callback.
+    number_prompt: Your number, then hash.
+    next: bye
+    declined: bye
+    attempts: 2
+  bye: {kind: hangup}
+""")
+
+
+def callback_call() -> Interpreter:
+    call = Interpreter(
+        CALLBACK_MENU,
+        call_id="c-1",
+        hours_state=lambda when: "open",
+        clock=lambda: dt.datetime(2026, 12, 4, 12, tzinfo=dt.UTC),
+        check_number=functools.partial(check_callback_number, countries=NANP),
+    )
+    call.handle(CallStarted())
+    call.handle(Digit("1"))
+    return call
+
+
+def key(call: Interpreter, keys: str) -> list[Action]:
+    return [a for k in keys for a in call.handle(Digit(k))]
+
+
+def test_a_keyed_number_is_requested_as_e164() -> None:
+    call = callback_call()
+    out = key(call, "2125550123#")
+    assert RequestCallback("offer", "+12125550123", None) in out
+
+
+def test_a_refused_keyed_number_is_asked_again_then_given_up() -> None:
+    call = callback_call()
+    out = key(call, "911#")
+    assert not [a for a in out if isinstance(a, RequestCallback)]
+    prompts = [a.text for a in out if isinstance(a, PlayPrompt)]
+    assert prompts == ["Your number, then hash."]
+    out = key(call, "900555012#")
+    assert HangUp("menu") in out and call.journey.outcome == "hangup"
+    assert not [a for a in out if isinstance(a, RequestCallback)]
+
+
+def test_a_refused_form_number_is_ignored() -> None:
+    call = callback_call()
+    form = FormSubmitted("callback", {"number": "+1 900 555 0123"})
+    assert call.handle(form) == []
+    out = call.handle(FormSubmitted("callback", {"number": "(416) 555-0199"}))
+    assert RequestCallback("offer", "+14165550199", None) in out
