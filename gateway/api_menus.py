@@ -339,8 +339,8 @@ _ROUTES: Final[tuple[tuple[str, str, Handler], ...]] = (
 
 
 async def read_menu(request: web.Request) -> Menu:
-    """The menu in the body, JSON or YAML by Content-Type; 400 when it is not
-    JSON or YAML at all, 422 when it is not a menu."""
+    """The menu in the body, JSON or YAML by Content-Type; 422 with every
+    problem and its place, whether the text does not parse or is not a menu."""
     yaml = request.content_type in YAML_TYPES
     if not yaml and request.content_type not in (
         "application/json",
@@ -353,7 +353,7 @@ async def read_menu(request: web.Request) -> Menu:
         data = load_yaml(text) if yaml else load_json(text)
     except MenuError as exc:
         raise _problems(
-            400, "invalid-yaml" if yaml else "invalid-json", exc.problems
+            422, "invalid-yaml" if yaml else "invalid-json", exc.problems
         ) from None
     return Menu.from_dict(data)
 

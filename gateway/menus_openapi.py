@@ -306,10 +306,12 @@ _SIGNED_IN: Final = {
     "403": _error("Not an operator"),
 }
 _BAD_MENU: Final = {
-    "400": _error("Not JSON or YAML at all", "Problems"),
+    "400": _error("Not UTF-8 text"),
     "413": _error("The body is too large"),
     "415": _error("Neither JSON nor YAML"),
-    "422": _error("Not a valid menu: every problem with its place", "Problems"),
+    "422": _error(
+        "Not a menu (or not JSON / YAML): each problem, its place", "Problems"
+    ),
 }
 _NOT_FOUND: Final = {"404": _error("No such menu or version")}
 _ID_PARAM: Final = {"name": "id", "in": "path", "required": True, "schema": _ID}

@@ -218,21 +218,21 @@ BAD_BODIES = [
     pytest.param(
         b'{"id": "help", "start": ',
         "application/json",
-        400,
+        422,
         "invalid-json",
         "",
         id="truncated-json",
     ),
     pytest.param(
-        b"id: help\nstart: [main\n", "application/yaml", 400, "invalid-yaml", "",
+        b"id: help\nstart: [main\n", "application/yaml", 422, "invalid-yaml", "",
         id="yaml",
     ),
     pytest.param(
-        b"id: help\nid: other\n", "application/yaml", 400, "invalid-yaml", "(top)",
+        b"id: help\nid: other\n", "application/yaml", 422, "invalid-yaml", "(top)",
         id="duplicate-key",
     ),
     pytest.param(
-        b"a: &x 1\nb: *x\n", "application/yaml", 400, "invalid-yaml", "b", id="alias"
+        b"a: &x 1\nb: *x\n", "application/yaml", 422, "invalid-yaml", "b", id="alias"
     ),
     pytest.param(
         SMALL.replace("kind: hangup", "kind: teleport").encode(),
@@ -306,7 +306,7 @@ async def test_only_drafts_are_edited(api: Api, helpline: RunningHelpline) -> No
     status, body = await api.call(
         "PUT", "/api/menus/help/versions/1", data="id: [", headers=YAML
     )
-    assert status == 400
+    assert status == 422 and body["error"]["code"] == "invalid-yaml"
     status, body = await api.call(
         "PUT", "/api/menus/help/versions/7", data=edited, headers=YAML
     )
