@@ -31,3 +31,23 @@ def test_signaling_benchmark_quick_run(tmp_path: Path) -> None:
         assert result["setups"]["place_to_answered"]["count"] > 0
         assert result["relay"]["relayed"] > 0
     assert "| workers | sessions held | set-ups/s" in done.stdout
+
+
+def test_faq_search_benchmark_quick_run(tmp_path: Path) -> None:
+    out = tmp_path / "faq.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.faq_search", "--quick", "--json", str(out)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+    result = json.loads(out.read_text())
+    assert result["entries"] == 500
+    for name in ("index", "naive"):
+        assert result[name]["searches"] > 0
+        assert result[name]["per_second"] > 0
+    assert result["ratio"] > 0
+    assert "| index |" in done.stdout and "index / naive: x" in done.stdout
