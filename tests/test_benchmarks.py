@@ -10,16 +10,24 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 
-def test_signaling_benchmark_quick_run(tmp_path: Path) -> None:
-    out = tmp_path / "results.json"
+def quick_run(
+    module: str, out: Path, timeout: float
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m module --quick --json out``; fail with its output."""
     done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.signaling", "--quick", "--json", str(out)],
+        [sys.executable, "-m", module, "--quick", "--json", str(out)],
         cwd=REPO,
         capture_output=True,
         text=True,
-        timeout=90,
+        timeout=timeout,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done
+
+
+def test_signaling_benchmark_quick_run(tmp_path: Path) -> None:
+    out = tmp_path / "results.json"
+    done = quick_run("benchmarks.signaling", out, timeout=90)
 
     results = json.loads(out.read_text())
     assert [r["workers"] for r in results] == [1, 2]
@@ -35,14 +43,7 @@ def test_signaling_benchmark_quick_run(tmp_path: Path) -> None:
 
 def test_faq_search_benchmark_quick_run(tmp_path: Path) -> None:
     out = tmp_path / "faq.json"
-    done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.faq_search", "--quick", "--json", str(out)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    done = quick_run("benchmarks.faq_search", out, timeout=60)
 
     result = json.loads(out.read_text())
     assert result["entries"] == 500
