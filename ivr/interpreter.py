@@ -31,6 +31,12 @@ the first faq node, then the first callback node, whichever offer is
 missing; if the menu has neither, to its first queue node once; failing
 all that it hangs up. A published menu never needs this (the validator
 refuses such menus); a draft under test may.
+
+Callback numbers go through ``check_number`` when one is given (e.g.
+``ivr.numbers.check_callback_number``): the number it returns is the one
+requested, and one it refuses counts as an invalid entry (keypad) or is
+ignored (form). Without it a keyed number is taken as typed and a form's
+only if it looks like digits.
 """
 
 from __future__ import annotations
@@ -57,6 +63,7 @@ from ivr.menu import (
     QueueNode,
     TollFreeNode,
 )
+from signaling.errors import IvrError
 
 logger = logging.getLogger(__name__)
 
@@ -239,9 +246,12 @@ class Journey:
     offers: tuple[str, ...]
     outcome: str | None
     tollfree_refused: int = 0  # transfers the run-time guard turned away
+    choices: tuple[tuple[str, str], ...] = ()  # (menu node, digits chosen)
 
 
 HoursFunction: TypeAlias = Callable[[datetime], str]
+#: Checks a callback number: the number to dial, or an IvrError.
+NumberCheck: TypeAlias = Callable[[str], str]
 
 
 class Interpreter:
@@ -254,12 +264,14 @@ class Interpreter:
         call_id: str,
         hours_state: HoursFunction,
         clock: Callable[[], datetime],
+        check_number: NumberCheck | None = None,
     ) -> None:
         self.menu = menu
         self.call_id = call_id
         self.phase = Phase.IDLE
         self._hours_state = hours_state
         self._clock = clock
+        self._check_number = check_number
         self._extra = {"call_id": call_id}
         self._out: list[Action] = []
         self._node: Node | None = None
@@ -283,6 +295,7 @@ class Interpreter:
         self._offers: list[str] = []
         self._outcome: str | None = None
         self._refused = 0
+        self._chose: list[tuple[str, str]] = []
 
     @property
     def journey(self) -> Journey:
@@ -292,7 +305,13 @@ class Interpreter:
             tuple(self._offers),
             self._outcome,
             self._refused,
+            tuple(self._chose),
         )
+
+    @property
+    def node_id(self) -> str:
+        """The node the call is at ("" before it starts)."""
+        return self._node_id()
 
     def handle(self, event: Event) -> list[Action]:
         """The actions that `event` calls for, in order."""
@@ -596,8 +615,10 @@ class Interpreter:
         result = self._choices.get(entry)
         if result is None:
             self._retry(timed_out=False)
-        else:
-            self._chosen(result)
+            return
+        if isinstance(self._node, MenuNode):
+            self._chose.append((self._node.id, entry))
+        self._chosen(result)
 
     def _number_done(self) -> None:
         if not self._number:
@@ -605,8 +626,11 @@ class Interpreter:
             return
         node = self._node
         assert isinstance(node, CallbackNode)
-        number, self._number = self._number, ""
-        if node.windows:
+        number = self._valid_number(self._number, form=False)
+        self._number = ""
+        if number is None:
+            self._retry(timed_out=False)
+        elif node.windows:
             self._captured = number
             self._ask(Mode.WINDOW)
         else:
@@ -662,8 +686,10 @@ class Interpreter:
         assert isinstance(event, FormSubmitted)
         node = self._node
         if event.form == "menu" and isinstance(node, MenuNode):
-            target = self._choices.get(_field(event.fields, "choice"))
+            choice = _field(event.fields, "choice")
+            target = self._choices.get(choice)
             if target is not None:
+                self._chose.append((node.id, choice))
                 self._enter(target)
                 return
         if event.form == "callback" and isinstance(node, CallbackNode):
@@ -675,14 +701,27 @@ class Interpreter:
         if "decline" in fields:
             self._enter(node.declined)
             return True
-        number, window = _field(fields, "number"), _field(fields, "window") or None
-        if not _FORM_NUMBER.fullmatch(number):
+        window = _field(fields, "window") or None
+        number = self._valid_number(_field(fields, "number"), form=True)
+        if number is None:
             return False
         if window is not None and window not in node.windows:
             return False
         self._stop_prompt()
         self._request(number, window)
         return True
+
+    def _valid_number(self, raw: str, *, form: bool) -> str | None:
+        """The number to call back, or None; without a `check_number`, a
+        keyed number as typed and a form's if it looks like digits."""
+        if self._check_number is None:
+            return raw if not form or _FORM_NUMBER.fullmatch(raw) else None
+        try:
+            return self._check_number(raw)
+        except IvrError as exc:
+            extra = {**self._extra, "number": raw, "code": exc.code}
+            logger.info("callback number refused: %s", exc, extra=extra)
+            return None
 
     # The queue and the end of the call.
 

@@ -244,6 +244,7 @@ SCRIPTS = [
             (Digit("5"), [StopPrompt(3), StartTimer("interdigit", 3.0)]),
             (Digit("*"), [CancelTimer("interdigit")]),  # not part of a number
             (Digit("5"), [StartTimer("interdigit", 3.0)]),
+            (Digit("5"), [CancelTimer("interdigit"), StartTimer("interdigit", 3.0)]),
             (
                 Digit("#"),
                 [
@@ -262,7 +263,7 @@ SCRIPTS = [
                 Digit("2"),
                 [
                     CancelTimer("input"),
-                    RequestCallback("offer", "55", "afternoon"),
+                    RequestCallback("offer", "555", "afternoon"),
                     PlayPrompt(5, "bye", "Goodbye."),
                 ],
             ),
@@ -600,6 +601,7 @@ def test_malformed_input_from_the_page_changes_nothing(event: Event) -> None:
 def test_the_ivr_package_imports_nothing_that_does_io() -> None:
     code = (
         "import sys, ivr.menu, ivr.validator, ivr.interpreter\n"
+        "import ivr.hours, ivr.numbers, ivr.simulator\n"
         "io = {'asyncio', 'aiohttp', 'redis', 'aiortc', 'pjsua2', 'socket'}\n"
         "print(sorted({m.split('.')[0] for m in sys.modules} & io))\n"
     )
