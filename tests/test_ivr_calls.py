@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from gateway import ivr_calls
 from gateway.menus import MenuStore
 from ivr.hours import always_open
 from ivr.menu import Menu
@@ -313,3 +314,21 @@ async def test_keys_that_are_not_dtmf_get_a_clear_error(
     assert error["code"] == "invalid-message" and "digit" in error["message"]
     await ada.send({"type": "ivr.digit", "call_id": call_id, "digit": "1"})
     await ada.expect("ivr.stop_prompt")
+
+
+async def test_a_page_that_floods_the_ivr_has_its_call_ended(
+    helpline: RunningHelpline,
+    ws_clients: ClientFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(ivr_calls, "MAX_EVENTS", 20)
+    await publish_demo(helpline)
+    ada = await customer(helpline, ws_clients)
+    call_id = await enter_ivr(ada)
+    await ada.expect(menu_at("welcome"))
+    for _ in range(25):  # stale prompt numbers: each is logged, none acts
+        await ada.send({"type": "ivr.prompt_done", "call_id": call_id, "play": 99})
+    ended = await ada.call_state("ended")
+    assert ended["reason"] == "ivr-hangup"
+    key = helpline.node.routing.key("call", call_id, "ivr")
+    assert await helpline.node.routing.redis.llen(key) == 20
