@@ -3,9 +3,12 @@
 // The agent's token lives in sessionStorage, so reloading the page opens a
 // new session without asking for the password again. When a call is
 // answered the customer makes the offer; the softphone answers it, and
-// re-offers to put the call on hold. `window.softphone` is the instance.
+// re-offers to put the call on hold. A call that went through the IVR rings
+// with its journey, shown beside the caller (see journey.js).
+// `window.softphone` is the instance.
 
 import { CallMedia, HelplineClient, fetchIceServers, signalingUrl } from './client.js';
+import { findJourneyParts, renderJourney } from './journey.js';
 
 const STORAGE_KEY = 'helpline.agent';
 
@@ -319,6 +322,7 @@ export class Softphone {
       id: event.call_id,
       state: 'ringing',
       caller: event.caller ?? {},
+      journey: event.journey ?? null,
       digits: '',
       remoteMuted: false,
       answeredAt: null,
@@ -463,6 +467,7 @@ export class Softphone {
     ui.callerTopic.textContent = call?.caller.topic || '—';
     ui.callerPage.textContent = call?.caller.page || '—';
     ui.digits.textContent = call?.digits || '—';
+    renderJourney(ui.journey, call?.journey ?? null);
     this._renderTimer();
     this._renderButtons();
     ui.signOut.disabled = Boolean(call && call.state !== 'ended');
@@ -520,6 +525,7 @@ function findUi() {
     hold: $('hold'),
     hangup: $('hangup'),
     audio: $('remote-audio'),
+    journey: findJourneyParts(document),
   };
 }
 
