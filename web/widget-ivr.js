@@ -198,7 +198,7 @@ export class IvrView extends EventTarget {
     const visible = this.started && ['ivr', 'queued', 'ringing', 'ended'].includes(state);
     this.root.hidden = !visible;
     ui.prompt.textContent = state === 'ended' ? '' : (this.prompt?.text ?? '');
-    ui.voice.hidden = !inIvr && state !== 'queued';
+    ui.voice.hidden = !this.started || !['ivr', 'queued'].includes(state);
     ui.voice.setAttribute('aria-checked', String(this.voice.on));
     ui.play.hidden = !this.voice.blocked || state === 'ended';
     ui.options.hidden = !inIvr || !this.menu;
