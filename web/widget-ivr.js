@@ -232,6 +232,7 @@ export class IvrView extends EventTarget {
     // An FAQ answer shows as a card; the prompt line is for the rest.
     this.prompt = {
       play: event.play,
+      node: event.node,
       text: event.faq ? '' : (event.text ?? ''),
       faq: event.faq ?? null,
     };

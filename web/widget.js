@@ -361,10 +361,11 @@ export class HelplineWidget {
     this._setState(event.state);
   }
 
+  // The call enters the IVR at the start, and again when it waited in the
+  // queue longer than the menu allows (on to the overflow node).
   _enterIvr() {
-    if (this.ivr.started) return;
-    this.ivr.start(new IvrChannel(this.client, this.callId));
-    this.ui.keypad.hidden = false;
+    if (!this.ivr.started) this.ivr.start(new IvrChannel(this.client, this.callId));
+    if (this.state !== 'ivr') this.ui.keypad.hidden = false;
   }
 
   _startMedia() {
