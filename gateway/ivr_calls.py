@@ -60,6 +60,7 @@ from ivr.interpreter import (
     TransferToTollFree,
 )
 from ivr.menu import CallbackNode, Menu, MenuNode
+from ivr.numbers import NumberError
 from signaling.bus import Bus, Session
 from signaling.calls import CallEvent, CallState
 from signaling.protocol import Message, ProtocolError
@@ -117,11 +118,7 @@ class PromptSource(Protocol):
     async def for_faq(self, entry: Any) -> Any: ...
 
 
-class NumberRefused(Exception):
-    """A callback number the policy refuses; the sentence says why."""
-
-
-#: The callback policy: the number as it will be dialled, or NumberRefused.
+#: The callback policy: the number as it will be dialled, or NumberError.
 NumberPolicy = Callable[[str], str]
 ApplyEvent = Callable[[str, CallEvent], Awaitable[None]]
 
@@ -192,7 +189,7 @@ class IvrCalls:
     def _checked_number(self, message: Message) -> str:
         try:
             return self.sources.number_policy(message.get("number", ""))
-        except NumberRefused as refused:
+        except NumberError as refused:
             raise ProtocolError(
                 "invalid-number", str(refused), message.get("id")
             ) from None
@@ -273,7 +270,7 @@ class IvrCalls:
             call_id=call.id,
             hours_state=lambda _: hours,
             clock=lambda: _EPOCH,
-            check_number=self._quiet_check,
+            check_number=self.sources.number_policy,
         )
         timers: dict[str, int] = {}
         with _replaying():
@@ -281,12 +278,6 @@ class IvrCalls:
                 for action in interp.handle(_decode(json.loads(raw))):
                     _track(timers, action, index)
         return interp, timers
-
-    def _quiet_check(self, number: str) -> str | None:
-        try:
-            return self.sources.number_policy(number)
-        except NumberRefused:
-            return None
 
     async def _menu(self, ref: str) -> Menu:
         menu = self._menus.get(ref)
