@@ -94,6 +94,13 @@ class Frames:
         return order.index(id(first)) < order.index(id(then))
 
 
+def as_sentence(message: str) -> str:
+    """The server's message as the page shows it (see asSentence in client.js)."""
+    text = message.strip()
+    text = text[:1].upper() + text[1:]
+    return text if text.endswith((".", "!", "?", "…")) else f"{text}."
+
+
 def of_type(kind: str, **fields: Any) -> Callable[[Frame], bool]:
     def match(frame: Frame) -> bool:
         return frame.get("type") == kind and all(
@@ -240,7 +247,9 @@ async def test_ivr_by_click_and_keypad_to_a_callback(
     refusal = await frames.wait(
         frames.received, of_type("error", code="invalid-number")
     )
-    await expect(customer.get_by_role("alert")).to_have_text(refusal["message"])
+    await expect(customer.get_by_role("alert")).to_have_text(
+        as_sentence(refusal["message"])
+    )
     await expect(number).to_have_attribute("aria-invalid", "true")
     assert len(frames.sent_of("ivr.digit")) == digits_before
     await screenshot(customer, "callback-refused")

@@ -41,6 +41,14 @@ export async function fetchIceServers(base) {
   }
 }
 
+/** A server's message as a sentence: capital first, full stop last. */
+export function asSentence(text) {
+  const trimmed = String(text).trim();
+  if (!trimmed) return '';
+  const capital = trimmed[0].toUpperCase() + trimmed.slice(1);
+  return /[.!?…]$/.test(capital) ? capital : `${capital}.`;
+}
+
 /** An error event from the server, thrown or passed on as an Error. */
 export class SignalingError extends Error {
   constructor(event) {

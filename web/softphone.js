@@ -7,7 +7,13 @@
 // with its journey, shown beside the caller (see journey.js).
 // `window.softphone` is the instance.
 
-import { CallMedia, HelplineClient, fetchIceServers, signalingUrl } from './client.js';
+import {
+  CallMedia,
+  HelplineClient,
+  asSentence,
+  fetchIceServers,
+  signalingUrl,
+} from './client.js';
 import { findJourneyParts, renderJourney } from './journey.js';
 
 const STORAGE_KEY = 'helpline.agent';
@@ -84,14 +90,6 @@ function formatDuration(ms) {
   const minutes = String(Math.floor(total / 60)).padStart(2, '0');
   const seconds = String(total % 60).padStart(2, '0');
   return `${minutes}:${seconds}`;
-}
-
-/** A server's message as a sentence: capital first, full stop last. */
-function asSentence(text) {
-  const trimmed = String(text).trim();
-  if (!trimmed) return '';
-  const capital = trimmed[0].toUpperCase() + trimmed.slice(1);
-  return /[.!?…]$/.test(capital) ? capital : `${capital}.`;
 }
 
 function loadSaved() {

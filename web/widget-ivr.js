@@ -7,6 +7,7 @@
 // (callback booked, or the toll-free number as a last resort). Keys typed
 // on the keypad go to the server one by one, as on a phone.
 
+import { asSentence } from './client.js';
 import { textElement } from './widget-faq.js';
 import { PromptVoice } from './widget-voice.js';
 
@@ -21,12 +22,12 @@ const TEMPLATE = `
   <form class="callback" aria-label="Callback" novalidate hidden>
     <label for="hl-number">Your phone number</label>
     <input id="hl-number" name="number" type="tel" autocomplete="tel"
-           inputmode="tel" maxlength="32" aria-describedby="hl-number-hint">
+           inputmode="tel" maxlength="32" aria-describedby="hl-number-error hl-number-hint">
+    <p class="form-error" id="hl-number-error" role="alert"></p>
     <p class="hint" id="hl-number-hint"></p>
     <fieldset class="windows">
       <legend>When should we call?</legend>
     </fieldset>
-    <p class="form-error" role="alert"></p>
     <div class="form-actions">
       <button type="submit" class="submit">Call me back</button>
       <button type="button" class="decline">No thanks</button>
@@ -121,7 +122,7 @@ export class IvrView extends EventTarget {
     const answersForm = event.ref != null && event.ref === this._callbackRef;
     if (!answersForm && !(this.form && event.code === 'invalid-number')) return false;
     this._callbackRef = null;
-    this.formError = event.message || 'That number does not work. Please check it.';
+    this.formError = asSentence(event.message || 'That number does not work');
     this._changed();
     this.ui.number.focus();
     return true;
