@@ -7,6 +7,10 @@
 // server message is dispatched as a CustomEvent named after its `type`,
 // with the message as `detail`.
 //
+// IvrChannel speaks the IVR part of the protocol for one customer call in
+// state `ivr`: key presses, menu choices, the callback form and the end of
+// each prompt the page played.
+//
 // CallMedia owns one RTCPeerConnection for one call: local microphone,
 // offer/answer through `sdp.*`, trickle ICE through `ice.candidate`, hold by
 // re-offer, mute, and audio packet counters.
@@ -35,6 +39,14 @@ export async function fetchIceServers(base) {
   } catch {
     return [];
   }
+}
+
+/** A server's message as a sentence: capital first, full stop last. */
+export function asSentence(text) {
+  const trimmed = String(text).trim();
+  if (!trimmed) return '';
+  const capital = trimmed[0].toUpperCase() + trimmed.slice(1);
+  return /[.!?…]$/.test(capital) ? capital : `${capital}.`;
 }
 
 /** An error event from the server, thrown or passed on as an Error. */
@@ -258,6 +270,63 @@ export class HelplineClient extends EventTarget {
   _stopPing() {
     clearInterval(this._pingTimer);
     this._pingTimer = null;
+  }
+}
+
+/** One key of a phone keypad. */
+export const DTMF_DIGIT = /^[0-9*#]$/;
+
+/** The events the server sends a customer while its call is in the IVR. */
+export const IVR_EVENTS = Object.freeze([
+  'ivr.prompt',
+  'ivr.stop_prompt',
+  'ivr.menu',
+  'ivr.callback_form',
+  'ivr.collect',
+  'ivr.callback_requested',
+  'ivr.tollfree',
+]);
+
+export class IvrChannel {
+  /**
+   * @param {HelplineClient} client
+   * @param {string} callId a customer's call that the server put in the IVR
+   */
+  constructor(client, callId) {
+    this.client = client;
+    this.callId = callId;
+  }
+
+  /** One key press; anything but 0-9 * # is not sent. */
+  digit(digit) {
+    if (!DTMF_DIGIT.test(digit)) return null;
+    return this._request('ivr.digit', { digit });
+  }
+
+  /** A menu button: the same as keying `digits` at `node`. */
+  choose(node, digits) {
+    return this._request('ivr.choose', { node, digits });
+  }
+
+  /** The callback form: a number and a time window, or a refusal. */
+  callback(node, { number = null, window = null, decline = false } = {}) {
+    const fields = { node };
+    if (decline) {
+      fields.decline = true;
+    } else {
+      fields.number = number;
+      if (window) fields.window = window;
+    }
+    return this._request('ivr.callback', fields);
+  }
+
+  /** The page finished prompt number `play`, or could not play it. */
+  promptDone(play) {
+    return this._request('ivr.prompt_done', { play });
+  }
+
+  _request(type, fields) {
+    return this.client.request(type, { call_id: this.callId, ...fields });
   }
 }
 

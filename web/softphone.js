@@ -3,9 +3,18 @@
 // The agent's token lives in sessionStorage, so reloading the page opens a
 // new session without asking for the password again. When a call is
 // answered the customer makes the offer; the softphone answers it, and
-// re-offers to put the call on hold. `window.softphone` is the instance.
+// re-offers to put the call on hold. A call that went through the IVR rings
+// with its journey, shown beside the caller (see journey.js).
+// `window.softphone` is the instance.
 
-import { CallMedia, HelplineClient, fetchIceServers, signalingUrl } from './client.js';
+import {
+  CallMedia,
+  HelplineClient,
+  asSentence,
+  fetchIceServers,
+  signalingUrl,
+} from './client.js';
+import { findJourneyParts, renderJourney } from './journey.js';
 
 const STORAGE_KEY = 'helpline.agent';
 
@@ -81,14 +90,6 @@ function formatDuration(ms) {
   const minutes = String(Math.floor(total / 60)).padStart(2, '0');
   const seconds = String(total % 60).padStart(2, '0');
   return `${minutes}:${seconds}`;
-}
-
-/** A server's message as a sentence: capital first, full stop last. */
-function asSentence(text) {
-  const trimmed = String(text).trim();
-  if (!trimmed) return '';
-  const capital = trimmed[0].toUpperCase() + trimmed.slice(1);
-  return /[.!?…]$/.test(capital) ? capital : `${capital}.`;
 }
 
 function loadSaved() {
@@ -319,6 +320,7 @@ export class Softphone {
       id: event.call_id,
       state: 'ringing',
       caller: event.caller ?? {},
+      journey: event.journey ?? null,
       digits: '',
       remoteMuted: false,
       answeredAt: null,
@@ -463,6 +465,7 @@ export class Softphone {
     ui.callerTopic.textContent = call?.caller.topic || '—';
     ui.callerPage.textContent = call?.caller.page || '—';
     ui.digits.textContent = call?.digits || '—';
+    renderJourney(ui.journey, call?.journey ?? null);
     this._renderTimer();
     this._renderButtons();
     ui.signOut.disabled = Boolean(call && call.state !== 'ended');
@@ -520,6 +523,7 @@ function findUi() {
     hold: $('hold'),
     hangup: $('hangup'),
     audio: $('remote-audio'),
+    journey: findJourneyParts(document),
   };
 }
 

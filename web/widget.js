@@ -4,16 +4,26 @@
 //           data-name="Ada" data-topic="Billing"></script>
 //
 // The widget draws itself in a shadow root (its own styles, untouched by the
-// page's), talks to the Helpline origin it was loaded from, and calls the
-// first free agent over WebRTC. `window.helplineWidget` is the instance.
+// page's) and talks to the Helpline origin it was loaded from. It offers the
+// cheapest help first: a search of the FAQ, with "Call us" under the
+// answers. A call starts in the IVR when the helpline has a menu (the menu
+// as buttons, the keypad, prompts spoken and shown, FAQ answers, a callback
+// form), and reaches the first free agent over WebRTC when the customer
+// asks for one, or straight away when there is no menu.
+// `window.helplineWidget` is the instance.
 
 import {
   CallMedia,
   HelplineClient,
+  IVR_EVENTS,
+  IvrChannel,
   fetchIceServers,
   openMicrophone,
   signalingUrl,
 } from './static/client.js';
+import { FaqSearch } from './static/widget-faq.js';
+import { IvrView } from './static/widget-ivr.js';
+import { STYLE } from './static/widget-style.js';
 
 const HELPLINE_ORIGIN = import.meta.url;
 const CALLER_LIMITS = { name: 80, topic: 200, page: 500 };
@@ -25,54 +35,10 @@ const END_REASONS = {
   'customer-lost': 'The call was lost because the connection dropped.',
   rejected: 'Nobody can take your call right now. Please try again later.',
   error: 'The call ended because of a technical problem.',
+  'callback-requested': 'We will call you back at the time you chose.',
+  'ivr-hangup': 'Thank you for contacting us.',
+  tollfree: 'Please call our toll-free line.',
 };
-
-const STYLE = `
-  :host { all: initial; }
-  .hl {
-    position: fixed; right: 20px; bottom: 20px; z-index: 2147483000;
-    display: flex; flex-direction: column; align-items: flex-end; gap: 12px;
-    font: 15px/1.4 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
-    color: #1c2430;
-  }
-  button {
-    font: inherit; cursor: pointer; border-radius: 8px; border: 1px solid #c5ccd6;
-    background: #fff; color: inherit; padding: 8px 12px;
-  }
-  button:hover { background: #f1f4f8; }
-  button:focus-visible { outline: 3px solid #7aa7ff; outline-offset: 2px; }
-  button[disabled] { opacity: .5; cursor: default; }
-  .launcher {
-    display: inline-flex; align-items: center; gap: 8px; border: 0;
-    background: #0b5cd5; color: #fff; padding: 12px 20px; border-radius: 999px;
-    font-weight: 600; box-shadow: 0 4px 14px rgba(11, 92, 213, .35);
-  }
-  .launcher:hover { background: #0a4fb6; }
-  .launcher svg { width: 18px; height: 18px; fill: currentColor; }
-  .panel {
-    width: 300px; background: #fff; border-radius: 14px; padding: 16px;
-    box-shadow: 0 10px 30px rgba(16, 24, 40, .22); border: 1px solid #e3e7ee;
-  }
-  [hidden] { display: none !important; }
-  header { display: flex; justify-content: space-between; align-items: center; }
-  h2 { font-size: 16px; margin: 0; }
-  .close { border: 0; padding: 4px 8px; font-size: 18px; line-height: 1; }
-  .status { margin: 12px 0 2px; font-weight: 600; }
-  .detail { margin: 0 0 12px; color: #4b5565; min-height: 1.4em; }
-  .controls { display: flex; gap: 8px; }
-  .controls button { flex: 1; }
-  button[aria-pressed="true"] { background: #fff4d6; border-color: #e0b84c; }
-  .hangup { background: #c92a2a; border-color: #c92a2a; color: #fff; }
-  .hangup:hover { background: #a61e1e; }
-  .again {
-    width: 100%; margin-top: 4px; background: #0b5cd5; border-color: #0b5cd5; color: #fff;
-  }
-  .again:hover { background: #0a4fb6; }
-  .keypad {
-    display: grid; grid-template-columns: repeat(3, 1fr); gap: 6px; margin-top: 12px;
-  }
-  .keypad button { padding: 10px 0; font-size: 18px; }
-`;
 
 const PHONE_ICON = `<svg viewBox="0 0 24 24" aria-hidden="true" focusable="false">
   <path d="M6.6 10.8a15.1 15.1 0 0 0 6.6 6.6l2.2-2.2a1 1 0 0 1 1-.24 11.4 11.4 0 0 0
@@ -85,10 +51,13 @@ const TEMPLATE = `
     <section class="panel" role="region" aria-labelledby="hl-title" hidden>
       <header>
         <h2 id="hl-title">Talk to us</h2>
+        <button type="button" class="voice" role="switch" aria-checked="true"
+                title="Speak the menu and the answers aloud">Voice</button>
         <button type="button" class="close" aria-label="Close">&times;</button>
       </header>
       <p class="status" role="status" aria-live="polite"></p>
       <p class="detail" aria-live="polite"></p>
+      <div class="ivr" hidden></div>
       <div class="controls in-call">
         <button type="button" class="mute" aria-pressed="false">Mute</button>
         <button type="button" class="keys" aria-expanded="false"
@@ -99,12 +68,24 @@ const TEMPLATE = `
       <button type="button" class="again" hidden>Call again</button>
       <audio class="remote" autoplay></audio>
     </section>
-    <button type="button" class="launcher">${PHONE_ICON}<span>Call us</span></button>
+    <div class="dock">
+      <div role="search">
+        <label for="hl-search">Questions? Search our answers</label>
+        <input id="hl-search" type="search" autocomplete="off"
+               placeholder="For example: return an order">
+      </div>
+      <p class="found" aria-live="polite"></p>
+      <ul class="results" aria-label="Answers found"></ul>
+      <button type="button" class="launcher">${PHONE_ICON}<span>Call us</span></button>
+    </div>
+    <audio class="voice-audio" preload="auto"></audio>
   </div>
 `;
 
-const ACTIVE_STATES = ['connecting', 'queued', 'ringing', 'answered', 'held'];
+const ACTIVE_STATES = ['connecting', 'ivr', 'queued', 'ringing', 'answered', 'held'];
 const TALKING_STATES = ['answered', 'held'];
+// Keys go to the IVR while the call is in it, to the agent once answered.
+const KEYPAD_STATES = ['ivr', ...TALKING_STATES];
 const KEYS = ['1', '2', '3', '4', '5', '6', '7', '8', '9', '*', '0', '#'];
 const KEY_LABELS = { '*': 'Star', '#': 'Pound' };
 
@@ -113,6 +94,16 @@ function ownScript() {
   const scripts = document.querySelectorAll('script[type="module"][src]');
   const isOwn = (script) => new URL(script.src, location.href).href === HELPLINE_ORIGIN;
   return [...scripts].find(isOwn);
+}
+
+const NOT_TEXT_INPUTS = ['button', 'checkbox', 'radio', 'reset', 'submit'];
+
+/** True for a place where typing is text, not keypad digits. */
+function isTextField(element) {
+  if (!element || element.nodeType !== Node.ELEMENT_NODE) return false;
+  if (element.isContentEditable) return true;
+  if (element.tagName === 'INPUT') return !NOT_TEXT_INPUTS.includes(element.type);
+  return ['TEXTAREA', 'SELECT'].includes(element.tagName);
 }
 
 function clip(text, limit) {
@@ -161,8 +152,16 @@ export class HelplineWidget {
     this.root.innerHTML = TEMPLATE;
     parent.append(host);
     this.ui = this._findParts(this.root);
+    const { ivr: root, voice: audio, voiceSwitch } = this.ui;
+    this.ivr = new IvrView({ root, audio, voiceSwitch }, HELPLINE_ORIGIN);
+    this.ivr.addEventListener('change', () => this._render());
+    this.faq = new FaqSearch(this.ui, {
+      origin: HELPLINE_ORIGIN,
+      onListen: (path) => this.ivr.voice.replay(path),
+    });
     this._buildKeypad();
     this._bindButtons();
+    this._bindKeyboard();
     this._render();
   }
 
@@ -197,10 +196,14 @@ export class HelplineWidget {
     }
   }
 
-  /** Sends keypad digits to the agent. */
+  /** Sends keypad digits to the IVR, or to the agent once answered. */
   pressDigits(digits) {
-    if (!this.callId || !TALKING_STATES.includes(this.state)) return;
-    this.client.request('call.dtmf', { call_id: this.callId, digits });
+    if (!this.callId || !KEYPAD_STATES.includes(this.state)) return;
+    if (this.state === 'ivr') {
+      for (const digit of digits) this.ivr.digit(digit);
+    } else {
+      this.client.request('call.dtmf', { call_id: this.callId, digits });
+    }
   }
 
   toggleMute() {
@@ -231,6 +234,13 @@ export class HelplineWidget {
       keypad: part('.keypad'),
       again: part('.again'),
       audio: part('.remote'),
+      ivr: part('.ivr'),
+      voice: part('.voice-audio'),
+      voiceSwitch: part('.voice'),
+      dock: part('.dock'),
+      input: part('input[type="search"]'),
+      found: part('.found'),
+      results: part('.results'),
     };
   }
 
@@ -240,9 +250,27 @@ export class HelplineWidget {
       button.type = 'button';
       button.textContent = key;
       button.setAttribute('aria-label', KEY_LABELS[key] ?? key);
+      button.dataset.key = key;
       button.addEventListener('click', () => this.pressDigits(key));
       this.ui.keypad.append(button);
     }
+  }
+
+  // The keyboard's digit keys work as the keypad, except where the customer
+  // types text (the callback form, the search box, the page's own fields).
+  _bindKeyboard() {
+    const keyButton = (key) => this.ui.keypad.querySelector(`[data-key="${key}"]`);
+    window.addEventListener('keydown', (event) => {
+      if (!KEYS.includes(event.key) || !KEYPAD_STATES.includes(this.state)) return;
+      if (event.ctrlKey || event.metaKey || event.altKey || event.defaultPrevented) return;
+      if (isTextField(event.composedPath()[0])) return;
+      event.preventDefault();
+      keyButton(event.key)?.classList.add('pressed');
+      if (!event.repeat) this.pressDigits(event.key);
+    });
+    window.addEventListener('keyup', (event) => {
+      if (KEYS.includes(event.key)) keyButton(event.key)?.classList.remove('pressed');
+    });
   }
 
   _bindButtons() {
@@ -262,6 +290,7 @@ export class HelplineWidget {
   }
 
   _reset() {
+    this.ivr.reset();
     Object.assign(this, {
       callId: null,
       position: null,
@@ -286,6 +315,9 @@ export class HelplineWidget {
     this.client.addEventListener('connection', (e) => this._onConnection(e.detail));
     this.client.addEventListener('session-lost', () => this._ended('customer-lost'));
     this.client.addEventListener('call.mute', (e) => this._onRemoteMute(e.detail));
+    for (const type of IVR_EVENTS) {
+      this.client.addEventListener(type, (e) => this.ivr.handle(e.detail));
+    }
     this.iceServers = await fetchIceServers(HELPLINE_ORIGIN);
     await this.client.connect();
   }
@@ -305,6 +337,9 @@ export class HelplineWidget {
       this.hangup();
     }
     switch (event.state) {
+      case 'ivr':
+        this._enterIvr();
+        break;
       case 'queued':
         // Back in the queue (the agent was lost): the next agent gets a
         // fresh connection and a fresh offer.
@@ -314,6 +349,7 @@ export class HelplineWidget {
         break;
       case 'answered':
         this.agentName = event.agent?.name ?? this.agentName;
+        this.ivr.leave();
         this._startMedia();
         break;
       case 'ended':
@@ -323,6 +359,13 @@ export class HelplineWidget {
         break;
     }
     this._setState(event.state);
+  }
+
+  // The call enters the IVR at the start, and again when it waited in the
+  // queue longer than the menu allows (on to the overflow node).
+  _enterIvr() {
+    if (!this.ivr.started) this.ivr.start(new IvrChannel(this.client, this.callId));
+    if (this.state !== 'ivr') this.ui.keypad.hidden = false;
   }
 
   _startMedia() {
@@ -339,6 +382,7 @@ export class HelplineWidget {
 
   _onError(event) {
     // Errors about one request leave the call as it is, except a refused call.
+    if (this.ivr.handleError(event)) return;
     if (this.state === 'connecting' && !this.callId) {
       this._failed(event);
     } else {
@@ -379,6 +423,7 @@ export class HelplineWidget {
   }
 
   _release() {
+    this.ivr.leave();
     this._stopMedia();
     this.microphone?.getTracks().forEach((track) => track.stop());
     this.microphone = null;
@@ -405,6 +450,8 @@ export class HelplineWidget {
     switch (this.state) {
       case 'connecting':
         return ['Connecting…', 'Your browser may ask to use your microphone.'];
+      case 'ivr':
+        return this.ivr.statusText();
       case 'queued':
         return [queueInWords(this.position), waitInWords(this.estimatedWaitS)];
       case 'ringing':
@@ -414,12 +461,18 @@ export class HelplineWidget {
       case 'held':
         return ['On hold.', 'Please stay on the line.'];
       case 'ended':
-        return ['Call ended.', END_REASONS[this.endReason] ?? END_REASONS.error];
+        return ['Call ended.', this._endText()];
       case 'failed':
         return ['The call could not start.', this._failureText()];
       default:
         return ['', ''];
     }
+  }
+
+  // A callback booked or the toll-free number shows in the IVR's outcome.
+  _endText() {
+    if (this.ivr.outcome) return this.ivr.statusText()[0];
+    return END_REASONS[this.endReason] ?? END_REASONS.error;
   }
 
   _audioText() {
@@ -446,19 +499,20 @@ export class HelplineWidget {
     const [status, detail] = this._statusText();
 
     const open = active || (this.state !== 'idle' && !this._panelClosed);
-    ui.launcher.hidden = open;
+    ui.dock.hidden = open;
     ui.panel.hidden = !open;
     ui.close.hidden = active;
     ui.status.textContent = status;
     ui.detail.textContent = note ?? detail;
     ui.controls.hidden = !active;
     ui.mute.disabled = !talking;
-    ui.keys.disabled = !talking;
+    ui.keys.disabled = !KEYPAD_STATES.includes(this.state);
     ui.mute.setAttribute('aria-pressed', String(this.muted));
     ui.mute.textContent = this.muted ? 'Unmute' : 'Mute';
-    if (!talking) ui.keypad.hidden = true;
+    if (ui.keys.disabled) ui.keypad.hidden = true;
     ui.keys.setAttribute('aria-expanded', String(!ui.keypad.hidden));
     ui.again.hidden = active;
+    this.ivr.render(this.state);
   }
 }
 
