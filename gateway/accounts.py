@@ -38,6 +38,8 @@ MIN_PASSWORD: Final = 8
 MAX_PASSWORD: Final = 1024
 MAX_NAME: Final = 100
 _USERNAME: Final = re.compile(r"[a-z0-9._-]{1,64}")
+_SKILL: Final = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
+MAX_SKILLS: Final = 16
 _MAX_TOKEN: Final = 256
 #: (username, role, display name) of the users the demo mode seeds.
 DEMO_USERS: Final[tuple[tuple[str, Role, str], ...]] = (
@@ -49,12 +51,12 @@ DEMO_USERS: Final[tuple[tuple[str, Role, str], ...]] = (
 # existing user and bumps its gen. Returns the id, or false when refused.
 _PUT_USER: Final = """
 local key, users = KEYS[1], KEYS[2]
-local username, role, name, hash, new_id, replace = unpack(ARGV)
+local username, role, name, hash, new_id, replace, skills = unpack(ARGV)
 local id = redis.call('HGET', key, 'id')
 if id and replace == '0' then return false end
 if not id then id = new_id end
 redis.call('HSET', key, 'id', id, 'username', username, 'role', role,
-           'name', name, 'hash', hash)
+           'name', name, 'hash', hash, 'skills', skills)
 redis.call('HINCRBY', key, 'gen', 1)
 redis.call('SADD', users, username)
 return id
@@ -82,6 +84,15 @@ class User:
     username: str
     role: Role
     name: str
+    #: Queue skills an agent takes calls for; none means every skill.
+    skills: tuple[str, ...] = ()
+
+
+def check_skills(skills: tuple[str, ...]) -> None:
+    if len(skills) > MAX_SKILLS or not all(_SKILL.fullmatch(s) for s in skills):
+        raise AccountError(
+            f"skills are up to {MAX_SKILLS} names of a-z, 0-9, dash, underscore"
+        )
 
 
 def check_username(username: str) -> None:
@@ -125,6 +136,7 @@ class Accounts:
         name: str | None = None,
         *,
         replace: bool = True,
+        skills: tuple[str, ...] = (),
     ) -> User:
         """Create the user, or set a new password, role and name for it.
 
@@ -137,16 +149,18 @@ class Accounts:
             raise AccountError(f"a role is agent or operator, not {role!r}")
         name = name if name is not None else username
         _check_name(name)
+        check_skills(skills)
 
         hashed = await asyncio.to_thread(self.hasher.hash, password)
         keys = [self.store.key("user", username), self.store.key("users")]
         new_id = f"u-{secrets.token_hex(8)}"
-        args = [username, role, name, hashed, new_id, "1" if replace else "0"]
+        flag = "1" if replace else "0"
+        args = [username, role, name, hashed, new_id, flag, ",".join(skills)]
         user_id = await self._put_user(keys=keys, args=args)
         if user_id is None:
             raise AccountError(f"the user {username} exists already")
         logger.info("user %s saved (%s, %s)", username, user_id, role)
-        return User(str(user_id), username, role, name)
+        return User(str(user_id), username, role, name, skills)
 
     async def get_user(self, username: str) -> User | None:
         fields = await self._fields(username)
@@ -266,4 +280,7 @@ def _user(fields: dict[str, str]) -> User:
     role = fields["role"]
     if role not in ROLES:
         raise AccountError(f"stored role {role!r} is not agent or operator")
-    return User(fields["id"], fields["username"], cast(Role, role), fields["name"])
+    skills = tuple(s for s in fields.get("skills", "").split(",") if s)
+    return User(
+        fields["id"], fields["username"], cast(Role, role), fields["name"], skills
+    )

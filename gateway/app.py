@@ -91,6 +91,8 @@ class Node:
         user = await self.accounts.user_for_token(token)
         if user is None or user.role not in ("agent", "operator"):
             return None
+        if user.role == "agent":
+            await self.routing.set_skills(user.id, user.skills)
         return Identity(user.id, user.name, user.role)
 
     def _count_state(self, state: str) -> None:

@@ -21,6 +21,7 @@ from gateway.accounts import (
     Accounts,
     Role,
     check_password,
+    check_skills,
     check_username,
 )
 from gateway.config import (
@@ -108,6 +109,13 @@ def _add_user_parser(
     add.add_argument("--role", required=True, choices=["agent", "operator"])
     add.add_argument("--name", help="name shown to callers (default: USERNAME)")
     add.add_argument(
+        "--skills",
+        default="",
+        metavar="SKILL,...",
+        help="queue skills an agent takes calls for, comma-separated "
+        "(e.g. billing,returns); none: calls of every skill",
+    )
+    add.add_argument(
         "--password-stdin",
         action="store_true",
         help="read the password from the first line of standard input",
@@ -179,17 +187,25 @@ def _add_user(args: argparse.Namespace) -> int:
     check_password(password)
     setup_logging("WARNING", settings.log_format)
     role = cast(Role, args.role)
-    asyncio.run(_save_user(settings, args.username, password, role, args.name))
+    skills = tuple(s.strip() for s in args.skills.split(",") if s.strip())
+    check_skills(skills)
+    user = (args.username, password, role, args.name, skills)
+    asyncio.run(_save_user(settings, *user))
     print(f"user {args.username} ({role}) saved")
     return 0
 
 
 async def _save_user(
-    settings: Settings, username: str, password: str, role: Role, name: str | None
+    settings: Settings,
+    username: str,
+    password: str,
+    role: Role,
+    name: str | None,
+    skills: tuple[str, ...],
 ) -> None:
     store = await open_store(settings)
     try:
-        await Accounts(store).add_user(username, password, role, name)
+        await Accounts(store).add_user(username, password, role, name, skills=skills)
     finally:
         await store.close()
 

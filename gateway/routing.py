@@ -26,7 +26,7 @@ import math
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 from redis.asyncio import Redis
@@ -41,7 +41,7 @@ Clock = Callable[[], float]
 _APPLY: Final = """
 local call, queue, avail, timers, agent_key, declined = unpack(KEYS)
 local want_state, want_agent, next_state, agent_after, requeue,
-      reason, now, call_id, agent_id, hold_off = unpack(ARGV)
+      reason, now, call_id, agent_id, hold_off, enqueue = unpack(ARGV)
 if redis.call('HGET', call, 'state') ~= want_state then return 0 end
 if (redis.call('HGET', call, 'agent') or '') ~= want_agent then return 0 end
 redis.call('HSET', call, 'state', next_state, 'updated', now)
@@ -74,6 +74,15 @@ if requeue == '1' then
   if head[2] and tonumber(head[2]) <= rank then rank = tonumber(head[2]) - 1 end
   redis.call('ZADD', queue, rank, call_id)
 end
+if enqueue == '1' then
+  redis.call('HSET', call, 'queued_at', now)
+  redis.call('HDEL', call, 'position')
+  redis.call('ZADD', queue, now, call_id)
+end
+if next_state == 'ivr' then
+  redis.call('ZREM', queue, call_id)
+  redis.call('HDEL', call, 'position')
+end
 if next_state ~= 'ringing' then redis.call('ZREM', timers, 'ring:' .. call_id) end
 if next_state == 'ended' then
   redis.call('ZREM', queue, call_id)
@@ -84,6 +93,13 @@ return 1
 """
 
 _DISPATCH: Final = """
+-- An agent with no skills takes every call; "general" calls go to anyone.
+local function takes(agent_key, skill)
+  if skill == '' or skill == 'general' then return true end
+  local skills = redis.call('HGET', agent_key, 'skills') or ''
+  if skills == '' then return true end
+  return string.find(',' .. skills .. ',', ',' .. skill .. ',', 1, true) ~= nil
+end
 local queue, avail, timers = unpack(KEYS)
 local prefix, now, ring_timeout = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local out = {}
@@ -95,9 +111,11 @@ for _, call_id in ipairs(redis.call('ZRANGE', queue, 0, 99)) do
     redis.call('ZREM', queue, call_id)
   else
     local declined = call .. ':declined'
+    local skill = redis.call('HGET', call, 'skill') or ''
     for _, agent_id in ipairs(agents) do
       local until_ = redis.call('ZSCORE', declined, agent_id)
-      if not until_ or tonumber(until_) <= now then
+      if (not until_ or tonumber(until_) <= now)
+         and takes(prefix .. 'agent:' .. agent_id, skill) then
         redis.call('ZREM', queue, call_id)
         redis.call('ZREM', avail, agent_id)
         redis.call('HSET', call, 'state', 'ringing', 'agent', agent_id,
@@ -178,6 +196,13 @@ class Call:
     queued_at: float
     answered_at: float | None
     reason: str
+    skill: str = ""
+    #: The IVR journey (JSON), shown to the agent when the call rings.
+    journey: str = ""
+    #: The menu the call runs in the IVR: "<menu id>@<version>".
+    menu: str = ""
+    #: Every field of the record, for details only some callers need.
+    fields: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_hash(cls, call_id: str, fields: dict[str, str]) -> Call:
@@ -191,6 +216,10 @@ class Call:
             queued_at=float(fields.get("queued_at", 0)),
             answered_at=float(answered) if answered else None,
             reason=fields.get("reason", ""),
+            skill=fields.get("skill", ""),
+            journey=fields.get("journey", ""),
+            menu=fields.get("menu", ""),
+            fields=fields,
         )
 
 
@@ -242,28 +271,33 @@ class Routing:
     # Calls
 
     async def create_call(
-        self, customer_session: str, caller: dict[str, str]
+        self,
+        customer_session: str,
+        caller: dict[str, str],
+        state: CallState = CallState.QUEUED,
+        **fields: str,
     ) -> tuple[str, int]:
         """A new call, not yet in the queue (see ``enqueue``), and the
-        position it will most likely take there."""
+        position it will most likely take there. A call that starts in the
+        IVR joins the queue later, through ``CallEvent.QUEUE``."""
         call_id = "c-" + secrets.token_hex(8)
         now = self.clock()
+        mapping: dict[Any, Any] = {
+            **fields,
+            "state": state,
+            "customer": customer_session,
+            "agent": "",
+            "caller": json.dumps(caller),
+            "queued_at": repr(now),
+            "updated": repr(now),
+        }
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.zcard(self.key("queue"))
-            pipe.hset(
-                self.key("call", call_id),
-                mapping={
-                    "state": CallState.QUEUED,
-                    "customer": customer_session,
-                    "agent": "",
-                    "caller": json.dumps(caller),
-                    "queued_at": repr(now),
-                    "updated": repr(now),
-                },
-            )
+            pipe.hset(self.key("call", call_id), mapping=mapping)
             waiting, *_ = await pipe.execute()
         position = int(waiting) + 1
-        await self.redis.hset(self.key("call", call_id), "position", position)
+        if state == CallState.QUEUED:
+            await self.redis.hset(self.key("call", call_id), "position", position)
         return call_id, position
 
     async def enqueue(self, call_id: str) -> None:
@@ -316,6 +350,7 @@ class Routing:
             call.id,
             call.agent,
             repr(self.ring_timeout_s * 2),
+            "1" if row.enqueue else "0",
         ]
         return bool(await self._apply(keys=keys, args=args))
 
@@ -388,6 +423,15 @@ class Routing:
         keys = [self.key("agent", agent_id), self.key("agents", "available")]
         args = [agent_id, status, repr(self.clock())]
         return str(await self._set_status(keys=keys, args=args))
+
+    async def set_skills(self, agent_id: str, skills: tuple[str, ...]) -> None:
+        """The queue skills the agent takes calls for (none: every skill)."""
+        await self.redis.hset(self.key("agent", agent_id), "skills", ",".join(skills))
+
+    async def set_call_fields(self, call_id: str, **fields: str) -> None:
+        """Details kept with the call (skill, journey) for routing and agents."""
+        mapping: dict[Any, Any] = dict(fields)
+        await self.redis.hset(self.key("call", call_id), mapping=mapping)
 
     async def get_agent(self, agent_id: str) -> Agent | None:
         fields = text_fields(await self.redis.hgetall(self.key("agent", agent_id)))

@@ -16,8 +16,9 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Final
+from typing import Any, Final
 
+from gateway.ivr_calls import IvrCalls
 from gateway.routing import Applied, Call, Routing, estimate_wait
 from signaling import ice, sdp
 from signaling.bus import (
@@ -31,11 +32,13 @@ from signaling.bus import (
 )
 from signaling.calls import MEDIA_STATES, CallEvent, CallState
 from signaling.errors import CandidateError, SdpError
-from signaling.protocol import RELAYED, Message, ProtocolError, encode
+from signaling.protocol import IVR_REQUESTS, RELAYED, Message, ProtocolError, encode
 
 logger = logging.getLogger(__name__)
 
 EARLY_LIMIT: Final = 50
+#: Call states the IVR of a call is told about.
+_IVR_HEARS: Final = frozenset({CallState.ANSWERED, CallState.ENDED})
 SWEEP_INTERVAL_S: Final = 0.25
 
 Handler = Callable[[Connection, Message], Awaitable[None]]
@@ -53,6 +56,8 @@ class Switchboard:
         self._stopping = False
         self._last_beat = 0.0
         self.observe_state: Callable[[str], None] = lambda state: None
+        #: The IVR that calls enter first, when a menu is published.
+        self.ivr: IvrCalls | None = None
         self._handlers: dict[str, Handler] = {
             "agent.status": self._agent_status,
             "call.place": self._place,
@@ -141,6 +146,12 @@ class Switchboard:
         if kind in RELAYED:
             await self._relay(conn, message)
             return
+        if kind in IVR_REQUESTS:
+            session = _require_role(conn, "customer", message)
+            if self.ivr is None:
+                raise _unknown_call(message)
+            await self.ivr.request(session, message)
+            return
         handler = self._handlers.get(kind)
         if handler is None:
             raise ProtocolError("unknown-type", f"there is no message type {kind!r}")
@@ -171,6 +182,10 @@ class Switchboard:
                 )
 
         caller = {"name": session.name, **message.get("caller", {})}
+        menu = await self.ivr.entry_menu() if self.ivr else None
+        if self.ivr is not None and menu is not None:
+            await self._place_in_ivr(self.ivr, session, caller, menu)
+            return
         call_id, position = await self.routing.create_call(session.id, caller)
         await self.bus.add_call(session.id, call_id)
         # Told before it joins the queue, so "queued" always comes first.
@@ -188,6 +203,26 @@ class Switchboard:
         await self.routing.enqueue(call_id)
         await self._send_positions()
         self.kick()
+
+    async def apply_for_ivr(self, call_id: str, event: CallEvent) -> None:
+        """A move the IVR makes (to the queue, to an end), told to both ends."""
+        await self._apply(call_id, event)
+        self.kick()
+
+    async def _place_in_ivr(
+        self, ivr: IvrCalls, session: Session, caller: dict[str, str], menu: Any
+    ) -> None:
+        fields = await ivr.call_fields(menu)
+        call_id, _ = await self.routing.create_call(
+            session.id, caller, CallState.IVR, **fields
+        )
+        await self.bus.add_call(session.id, call_id)
+        await self.bus.deliver(
+            session.id, {"type": "call.state", "call_id": call_id, "state": "ivr"}
+        )
+        self.observe_state(CallState.IVR)
+        logger.info("call entered the IVR", extra={"call_id": call_id})
+        await ivr.start(call_id)
 
     async def _accept(self, conn: Connection, message: Message) -> None:
         applied = await self._agent_event(conn, message, CallEvent.ACCEPT)
@@ -349,6 +384,10 @@ class Switchboard:
             await self.routing.record_handle_time(time.time() - call.answered_at)
         if state in (CallState.QUEUED, CallState.ENDED):
             await self._send_positions()
+        if self.ivr is not None and call.menu and state in _IVR_HEARS:
+            await (self.ivr.ended if state == CallState.ENDED else self.ivr.answered)(
+                call.id
+            )
 
     async def _tell_agent(self, call: Call, event: Message, requeued: bool) -> None:
         agent = await self.routing.get_agent(call.agent)
@@ -410,6 +449,7 @@ class Switchboard:
                 **ringing,
                 "caller": call.caller,
                 "ring_timeout_s": self.routing.ring_timeout_s,
+                **({"journey": json.loads(call.journey)} if call.journey else {}),
             },
         )
         await self._send_agent_state(agent_id)
@@ -438,6 +478,8 @@ class Switchboard:
                 await self._apply(target, CallEvent.RING_TIMEOUT)
             elif kind == "grace":
                 await self.session_expired(target)
+            elif kind == "ivr" and self.ivr is not None:
+                await self.ivr.timer_fired(target)
 
         rung = await self.routing.dispatch()
         await asyncio.gather(*(self._ring(call, agent) for call, agent in rung))

@@ -239,9 +239,17 @@ class Journey:
     offers: tuple[str, ...]
     outcome: str | None
     tollfree_refused: int = 0  # transfers the run-time guard turned away
+    choices: tuple[tuple[str, str], ...] = ()  # (menu node, digits chosen)
 
 
 HoursFunction: TypeAlias = Callable[[datetime], str]
+#: Checks a callback number: the number as it will be dialled, or None.
+NumberCheck: TypeAlias = Callable[[str], str | None]
+
+
+def loose_number_check(number: str) -> str | None:
+    """Digits with an optional +; the adapters pass the real policy."""
+    return number if _FORM_NUMBER.fullmatch(number) else None
 
 
 class Interpreter:
@@ -254,8 +262,10 @@ class Interpreter:
         call_id: str,
         hours_state: HoursFunction,
         clock: Callable[[], datetime],
+        check_number: NumberCheck = loose_number_check,
     ) -> None:
         self.menu = menu
+        self._check_number = check_number
         self.call_id = call_id
         self.phase = Phase.IDLE
         self._hours_state = hours_state
@@ -283,6 +293,7 @@ class Interpreter:
         self._offers: list[str] = []
         self._outcome: str | None = None
         self._refused = 0
+        self._chose: list[tuple[str, str]] = []
 
     @property
     def journey(self) -> Journey:
@@ -292,7 +303,13 @@ class Interpreter:
             tuple(self._offers),
             self._outcome,
             self._refused,
+            tuple(self._chose),
         )
+
+    @property
+    def node_id(self) -> str:
+        """The node the call is at ("" before it starts)."""
+        return self._node_id()
 
     def handle(self, event: Event) -> list[Action]:
         """The actions that `event` calls for, in order."""
@@ -596,8 +613,10 @@ class Interpreter:
         result = self._choices.get(entry)
         if result is None:
             self._retry(timed_out=False)
-        else:
-            self._chosen(result)
+            return
+        if isinstance(self._node, MenuNode):
+            self._chose.append((self._node.id, entry))
+        self._chosen(result)
 
     def _number_done(self) -> None:
         if not self._number:
@@ -605,7 +624,12 @@ class Interpreter:
             return
         node = self._node
         assert isinstance(node, CallbackNode)
-        number, self._number = self._number, ""
+        number = self._check_number(self._number)
+        self._number = ""
+        if number is None:
+            logger.info("callback number refused", extra=self._extra)
+            self._retry(timed_out=False)
+            return
         if node.windows:
             self._captured = number
             self._ask(Mode.WINDOW)
@@ -662,8 +686,10 @@ class Interpreter:
         assert isinstance(event, FormSubmitted)
         node = self._node
         if event.form == "menu" and isinstance(node, MenuNode):
-            target = self._choices.get(_field(event.fields, "choice"))
+            choice = _field(event.fields, "choice")
+            target = self._choices.get(choice)
             if target is not None:
+                self._chose.append((node.id, choice))
                 self._enter(target)
                 return
         if event.form == "callback" and isinstance(node, CallbackNode):
@@ -675,8 +701,9 @@ class Interpreter:
         if "decline" in fields:
             self._enter(node.declined)
             return True
-        number, window = _field(fields, "number"), _field(fields, "window") or None
-        if not _FORM_NUMBER.fullmatch(number):
+        number = self._check_number(_field(fields, "number"))
+        window = _field(fields, "window") or None
+        if number is None:
             return False
         if window is not None and window not in node.windows:
             return False

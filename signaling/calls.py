@@ -1,13 +1,17 @@
 """The call state machine (sans-I/O).
 
-Theory of operation. A customer's call is *queued* until routing picks an
-agent; it then *rings* that agent. The agent accepts (*answered*), declines
-or lets the ring time out; both put the call back at the head of the queue,
-and a timeout also sets the agent away, so a missing agent is not rung
-again and again. An answered call may be put on hold and taken off it. A
-call *ends* when either side hangs up, when the customer's session is lost
-for good, or when no agent can take it. An agent lost for good mid-call
-does not end the call: it goes back to the head of the queue.
+Theory of operation. A customer's call starts in the *ivr* when a menu is
+published (the IVR offers FAQ answers and a callback first), and joins the
+queue when the menu routes it there; without a menu it starts *queued*. A
+queued call that waits past its queue node's maximum goes back to the IVR
+(overflow), which takes it on to the overflow node. A call is *queued*
+until routing picks an agent; it then *rings* that agent. The agent accepts
+(*answered*), declines or lets the ring time out; both put the call back at
+the head of the queue, and a timeout also sets the agent away, so a missing
+agent is not rung again and again. An answered call may be put on hold and
+taken off it. A call *ends* when either side hangs up, when the customer's
+session is lost for good, or when no agent can take it. An agent lost for
+good mid-call does not end the call: it goes back to the head of the queue.
 
 ``TRANSITIONS`` is the whole machine: one row per (state, event) that is
 allowed. Anything else is out of order and raises :class:`BadTransition`.
@@ -26,6 +30,7 @@ from signaling.errors import SignalingError
 
 
 class CallState(enum.StrEnum):
+    IVR = "ivr"
     QUEUED = "queued"
     RINGING = "ringing"
     ANSWERED = "answered"
@@ -34,6 +39,11 @@ class CallState(enum.StrEnum):
 
 
 class CallEvent(enum.StrEnum):
+    QUEUE = "queue"  # the IVR routes the call to the agents
+    OVERFLOW = "overflow"  # waited too long: back to the IVR
+    CALLBACK = "callback-requested"  # the IVR took a callback request
+    IVR_HANGUP = "ivr-hangup"  # the menu ended the call
+    TOLLFREE = "tollfree"  # the menu sent the caller to the toll-free line
     RING = "ring"  # routing picked an agent
     ACCEPT = "accept"
     DECLINE = "decline"
@@ -64,6 +74,7 @@ class Transition:
     next_state: CallState
     agent: AgentAfter = AgentAfter.KEEP
     requeue: bool = False  # back to the head of the queue, agent cleared
+    enqueue: bool = False  # joins the tail of the queue (from the IVR)
     end_reason: str | None = None
 
 
@@ -79,7 +90,8 @@ class BadTransition(SignalingError):
         self.event = event
 
 
-Q, R, A, H, E = (
+V, Q, R, A, H, E = (
+    CallState.IVR,
     CallState.QUEUED,
     CallState.RINGING,
     CallState.ANSWERED,
@@ -95,6 +107,13 @@ def _end(reason: str, agent: AgentAfter = Ag.KEEP) -> Transition:
 
 
 TRANSITIONS: Final[dict[tuple[CallState, CallEvent], Transition]] = {
+    (V, Ev.QUEUE): Transition(Q, enqueue=True),
+    (V, Ev.CALLBACK): _end("callback-requested"),
+    (V, Ev.IVR_HANGUP): _end("ivr-hangup"),
+    (V, Ev.TOLLFREE): _end("tollfree"),
+    (V, Ev.CUSTOMER_HANGUP): _end("customer-hangup"),
+    (V, Ev.CUSTOMER_LOST): _end("customer-lost"),
+    (Q, Ev.OVERFLOW): Transition(V),
     (Q, Ev.RING): Transition(R, Ag.RINGING),
     (Q, Ev.CUSTOMER_HANGUP): _end("customer-hangup"),
     (Q, Ev.CUSTOMER_LOST): _end("customer-lost"),

@@ -77,6 +77,8 @@ _CANDIDATE = {
         },
     ]
 }
+_NODE = _string(64, pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
+_DIGIT = _string(1, pattern=r"^[0-9*#]$")
 _RESUME = {
     "type": "object",
     "additionalProperties": False,
@@ -120,14 +122,39 @@ REQUESTS: Final[dict[str, Any]] = {
     "sdp.offer": _request({"call_id": _CALL_ID, "sdp": _string(MAX_SDP_CHARS)}),
     "sdp.answer": _request({"call_id": _CALL_ID, "sdp": _string(MAX_SDP_CHARS)}),
     "ice.candidate": _request({"call_id": _CALL_ID, "candidate": _CANDIDATE}),
+    "ivr.digit": _request({"call_id": _CALL_ID, "digit": _DIGIT}),
+    "ivr.choose": _request(
+        {
+            "call_id": _CALL_ID,
+            "node": _NODE,
+            "digits": _string(4, pattern=r"^[0-9*#]{1,4}$"),
+        }
+    ),
+    "ivr.callback": _request(
+        {"call_id": _CALL_ID, "node": _NODE},
+        {
+            "number": _string(32),
+            "window": _string(32),
+            "decline": {"type": "boolean"},
+        },
+    ),
+    "ivr.prompt_done": _request(
+        {"call_id": _CALL_ID, "play": {"type": "integer", "minimum": 1}}
+    ),
 }
+
+#: Requests the IVR of a call answers (see gateway.ivr_calls).
+IVR_REQUESTS: Final = frozenset(
+    {"ivr.digit", "ivr.choose", "ivr.callback", "ivr.prompt_done"}
+)
 
 #: Requests relayed as they are to the other end of a call.
 RELAYED: Final = frozenset(
     {"sdp.offer", "sdp.answer", "ice.candidate", "call.mute", "call.dtmf"}
 )
 
-_STATES = ["queued", "ringing", "answered", "held", "ended"]
+_STATES = ["ivr", "queued", "ringing", "answered", "held", "ended"]
+_IN_CALL = {"call_id": _CALL_ID, "node": _NODE}
 
 
 def _event(fields: dict[str, Any]) -> Any:
@@ -174,8 +201,32 @@ EVENTS: Final[dict[str, Any]] = {
             "caller": _CALLER,
             "agent": {"type": "object"},
             "ring_timeout_s": {"type": "number"},
+            "journey": {"type": "object"},
         }
     ),
+    "ivr.prompt": _event(
+        {
+            **_IN_CALL,
+            "play": {"type": "integer"},
+            "text": {"type": "string"},
+            "audio": {"type": ["string", "null"]},
+            "duration_s": {"type": "number"},
+            "interruptible": {"type": "boolean"},
+            "faq": {"type": "object"},
+        }
+    ),
+    "ivr.stop_prompt": _event({"call_id": _CALL_ID, "play": {"type": "integer"}}),
+    "ivr.menu": _event({**_IN_CALL, "options": {"type": "array"}}),
+    "ivr.callback_form": _event(
+        {**_IN_CALL, "windows": {"type": "array"}, "countries": {"type": "array"}}
+    ),
+    "ivr.collect": _event(
+        {**_IN_CALL, "max_digits": {"type": "integer"}, "terminator": {}}
+    ),
+    "ivr.callback_requested": _event(
+        {"call_id": _CALL_ID, "window": {"type": ["string", "null"]}}
+    ),
+    "ivr.tollfree": _event({"call_id": _CALL_ID, "number": {"type": "string"}}),
 }
 
 _VALIDATORS: Final = {

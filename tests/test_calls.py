@@ -18,22 +18,29 @@ from signaling.calls import (
     step,
 )
 
-# event            queued    ringing   answered  held      ended
+# event             ivr     queued    ringing   answered  held      ended
 EXPECTED = """
-ring               ringing   -         -         -         -
-accept             -         answered  -         -         -
-decline            -         queued    -         -         -
-ring-timeout       -         queued    -         -         -
-hold               -         -         held      -         -
-unhold             -         -         -         answered  -
-customer-hangup    ended     ended     ended     ended     -
-agent-hangup       -         -         ended     ended     -
-customer-lost      ended     ended     ended     ended     -
-agent-lost         -         queued    queued    queued    -
-rejected           ended     -         -         -         -
+queue               queued  -         -         -         -         -
+overflow            -       ivr       -         -         -         -
+callback-requested  ended   -         -         -         -         -
+ivr-hangup          ended   -         -         -         -         -
+tollfree            ended   -         -         -         -         -
+ring                -       ringing   -         -         -         -
+accept              -       -         answered  -         -         -
+decline             -       -         queued    -         -         -
+ring-timeout        -       -         queued    -         -         -
+hold                -       -         -         held      -         -
+unhold              -       -         -         -         answered  -
+customer-hangup     ended   ended     ended     ended     ended     -
+agent-hangup        -       -         -         ended     ended     -
+customer-lost       ended   ended     ended     ended     ended     -
+agent-lost          -       -         queued    queued    queued    -
+rejected            -       ended     -         -         -         -
 """
 
-STATES = [CallState(s) for s in ("queued", "ringing", "answered", "held", "ended")]
+STATES = [
+    CallState(s) for s in ("ivr", "queued", "ringing", "answered", "held", "ended")
+]
 
 
 def _rows() -> list[tuple[CallState, CallEvent, str]]:

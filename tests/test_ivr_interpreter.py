@@ -244,6 +244,7 @@ SCRIPTS = [
             (Digit("5"), [StopPrompt(3), StartTimer("interdigit", 3.0)]),
             (Digit("*"), [CancelTimer("interdigit")]),  # not part of a number
             (Digit("5"), [StartTimer("interdigit", 3.0)]),
+            (Digit("5"), [CancelTimer("interdigit"), StartTimer("interdigit", 3.0)]),
             (
                 Digit("#"),
                 [
@@ -262,7 +263,7 @@ SCRIPTS = [
                 Digit("2"),
                 [
                     CancelTimer("input"),
-                    RequestCallback("offer", "55", "afternoon"),
+                    RequestCallback("offer", "555", "afternoon"),
                     PlayPrompt(5, "bye", "Goodbye."),
                 ],
             ),

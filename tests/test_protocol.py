@@ -54,6 +54,17 @@ VALID: list[dict[str, Any]] = [
         "call_id": CALL,
         "candidate": {"candidate": "", "sdpMid": "0", "sdpMLineIndex": 0},
     },
+    {"type": "ivr.digit", "call_id": CALL, "digit": "#"},
+    {"type": "ivr.choose", "call_id": CALL, "node": "welcome", "digits": "1"},
+    {
+        "type": "ivr.callback",
+        "call_id": CALL,
+        "node": "billing-callback",
+        "number": "+1 212 555 0100",
+        "window": "09:00-12:00",
+    },
+    {"type": "ivr.callback", "call_id": CALL, "node": "x", "decline": True},
+    {"type": "ivr.prompt_done", "call_id": CALL, "play": 3},
 ]
 
 
@@ -79,6 +90,26 @@ INVALID = [
         f'{{"type":"call.dtmf","call_id":"{CALL}","digits":""}}',
         "invalid-message",
         "digits",
+    ),
+    (
+        f'{{"type":"ivr.digit","call_id":"{CALL}","digit":"12"}}',
+        "invalid-message",
+        "digit",
+    ),
+    (
+        f'{{"type":"ivr.digit","call_id":"{CALL}","digit":"A"}}',
+        "invalid-message",
+        "digit",
+    ),
+    (
+        f'{{"type":"ivr.choose","call_id":"{CALL}","node":"../x","digits":"1"}}',
+        "invalid-message",
+        "node",
+    ),
+    (
+        f'{{"type":"ivr.prompt_done","call_id":"{CALL}","play":0}}',
+        "invalid-message",
+        "play",
     ),
     ('{"type":"hello","v":1,"role":"admin"}', "invalid-message", "role"),
     ('{"type":"hello","v":1,"role":"customer","extra":1}', "invalid-message", "extra"),

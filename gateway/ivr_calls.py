@@ -1,0 +1,648 @@
+"""The IVR of web callers: the menu interpreter run for calls kept in Redis.
+
+Theory of operation. The interpreter (``ivr.interpreter``) is a pure state
+machine, so a call's IVR state is the list of events it took. Redis keeps
+that list (``call:<id>:ivr``), each event with what it carried. To handle a
+new event a node reads the list, replays it into a fresh interpreter (the
+actions of the replay are dropped: they were carried out when those events
+came), feeds the new event and appends it with a compare-and-set on the
+list's length. The node whose append wins carries out the new actions; a
+node that lost the race reads again. So any node serves any call, a node
+that dies loses no IVR state, and two events of one call never interleave.
+The replay is deterministic: the hours state is fixed when the call starts
+(a caller who came in while open is not thrown out at closing time) and
+the menu version is fixed for the call.
+
+Timers go into the routing timers set, which the sweep of exactly one node
+claims, as ``ivr:<call>:<name>:<gen>``; ``gen`` is the index of the event
+that started the timer, so a timer cancelled or restarted since is stale
+and dropped. A prompt the page never reports finished counts as finished a
+little after its length (the ``prompt-<n>`` guard), so a closed tab or a
+page that may not play audio cannot stall the call.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final, Protocol
+
+from redis.asyncio import Redis
+
+import ivr.interpreter as interpreter_module
+from gateway.routing import Call, Routing
+from ivr.interpreter import (
+    Action,
+    AgentAnswered,
+    CallEnded,
+    CallStarted,
+    CancelTimer,
+    CollectDigits,
+    Digit,
+    Event,
+    FormSubmitted,
+    HangUp,
+    Interpreter,
+    PlayPrompt,
+    PromptFinished,
+    RequestCallback,
+    RouteToQueue,
+    ShowCallbackForm,
+    ShowMenu,
+    StartTimer,
+    StopPrompt,
+    TimerFired,
+    TransferToTollFree,
+)
+from ivr.menu import CallbackNode, Menu, MenuNode
+from signaling.bus import Bus, Session
+from signaling.calls import CallEvent, CallState
+from signaling.protocol import Message, ProtocolError
+
+logger = logging.getLogger(__name__)
+
+MAX_RACES: Final = 8
+PROMPT_SLACK_S: Final = 3.0
+READING_WORDS_PER_S: Final = 3.0
+RINGING_RETRY_S: Final = 5.0
+LOG_TTL_S: Final = 86_400
+CALLBACKS_STREAM_MAX: Final = 100_000
+_EPOCH: Final = datetime(2000, 1, 1, tzinfo=UTC)
+
+# Append an event only if the log is as long as the writer read it.
+_APPEND: Final = """
+if redis.call('LLEN', KEYS[1]) ~= tonumber(ARGV[1]) then return 0 end
+redis.call('RPUSH', KEYS[1], ARGV[2])
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
+return 1
+"""
+
+
+# What the IVR needs from the rest of Helpline.
+
+
+class FaqLike(Protocol):
+    id: str
+    question: str
+    answer: str
+
+
+class PromptLike(Protocol):
+    key: str
+    duration_s: float
+
+
+class MenuSource(Protocol):
+    async def entry(self) -> Menu | None: ...
+
+    async def get(self, menu_id: str, version: int) -> Menu: ...
+
+
+class HoursSource(Protocol):
+    async def state_now(self) -> str: ...
+
+
+class FaqSource(Protocol):
+    async def get_many(self, ids: Iterable[str]) -> Mapping[str, Any]: ...
+
+
+class PromptSource(Protocol):
+    async def render(self, text: str) -> Any: ...
+
+    async def for_faq(self, entry: Any) -> Any: ...
+
+
+class NumberRefused(Exception):
+    """A callback number the policy refuses; the sentence says why."""
+
+
+#: The callback policy: the number as it will be dialled, or NumberRefused.
+NumberPolicy = Callable[[str], str]
+ApplyEvent = Callable[[str, CallEvent], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Sources:
+    menus: MenuSource
+    hours: HoursSource
+    faq: FaqSource
+    prompts: PromptSource
+    number_policy: NumberPolicy
+    countries: tuple[str, ...] = ()
+    tollfree_number: str = ""
+
+
+class IvrCalls:
+    """Runs the IVR of every web call that is in it, from any node."""
+
+    def __init__(
+        self, redis: Redis, routing: Routing, bus: Bus, sources: Sources
+    ) -> None:
+        self.redis = redis
+        self.routing = routing
+        self.bus = bus
+        self.sources = sources
+        self.apply: ApplyEvent = _no_apply
+        self._append = redis.register_script(_APPEND)
+        self._menus: dict[str, Menu] = {}
+
+    async def entry_menu(self) -> Menu | None:
+        """The published menu a new call enters, if there is one."""
+        menu = await self.sources.menus.entry()
+        if menu is not None:
+            self._menus.setdefault(_menu_ref(menu), menu)
+        return menu
+
+    async def call_fields(self, menu: Menu) -> dict[str, str]:
+        """What a new IVR call keeps on its record: menu, hours, start."""
+        return {
+            "menu": _menu_ref(menu),
+            "hours": await self.sources.hours.state_now(),
+            "ivr_started": repr(time.time()),
+        }
+
+    async def start(self, call_id: str) -> None:
+        await self._feed(call_id, lambda *_: CallStarted(), _STARTING)
+
+    async def answered(self, call_id: str) -> None:
+        await self._feed(call_id, lambda *_: AgentAnswered(), _LIVE_OR_ANSWERED)
+
+    async def ended(self, call_id: str) -> None:
+        await self._feed(call_id, lambda *_: CallEnded(), _ANY_STATE)
+
+    # Requests from the page
+
+    async def request(self, session: Session, message: Message) -> None:
+        call = await self.routing.get_call(message["call_id"])
+        if call is None or call.customer != session.id:
+            raise ProtocolError(
+                "unknown-call", "no such call in this session", message.get("id")
+            )
+        kind = message["type"]
+        if kind == "ivr.callback" and not message.get("decline"):
+            message = {**message, "number": self._checked_number(message)}
+        decide = _REQUESTS[kind](message)
+        await self._feed(call.id, decide, _LIVE)
+
+    def _checked_number(self, message: Message) -> str:
+        try:
+            return self.sources.number_policy(message.get("number", ""))
+        except NumberRefused as refused:
+            raise ProtocolError(
+                "invalid-number", str(refused), message.get("id")
+            ) from None
+
+    # Timers
+
+    async def timer_fired(self, target: str) -> None:
+        """``<call>:<name>:<gen>`` came due (claimed by this node alone)."""
+        call_id, name, gen = _parse_timer(target)
+        if name.startswith("prompt-"):
+            play = int(name.removeprefix("prompt-"))
+            await self._feed(call_id, lambda *_: PromptFinished(play), _LIVE)
+            return
+        if name == interpreter_module.QUEUE and not await self._overflow(call_id, gen):
+            return
+
+        def decide(interp: Interpreter, timers: Mapping[str, int]) -> Event | None:
+            if timers.get(name) != gen:
+                return None  # cancelled or restarted since
+            return TimerFired(name)
+
+        await self._feed(call_id, decide, _LIVE)
+
+    async def _overflow(self, call_id: str, gen: int) -> bool:
+        """Take a call that waited too long out of the queue, back to the IVR."""
+        call = await self.routing.get_call(call_id)
+        if call is None or call.state not in (CallState.QUEUED, CallState.RINGING):
+            return False
+        if call.state == CallState.RINGING:
+            # An agent is being rung: give the ring its chance first.
+            await self._arm(call_id, interpreter_module.QUEUE, gen, RINGING_RETRY_S)
+            return False
+        await self.apply(call_id, CallEvent.OVERFLOW)
+        after = await self.routing.get_call(call_id)
+        return after is not None and after.state == CallState.IVR
+
+    async def _arm(self, call_id: str, name: str, gen: int, seconds: float) -> None:
+        member = f"ivr:{call_id}:{name}:{gen}"
+        due = time.time() + seconds
+        await self.redis.zadd(self.routing.key("timers"), {member: due})
+
+    # The replay and the append
+
+    async def _feed(
+        self,
+        call_id: str,
+        decide: Callable[[Interpreter, Mapping[str, int]], Event | None],
+        states: frozenset[CallState],
+    ) -> None:
+        key = self.routing.key("call", call_id, "ivr")
+        for _ in range(MAX_RACES):
+            call = await self.routing.get_call(call_id)
+            if call is None or not call.menu or call.state not in states:
+                logger.info(
+                    "IVR event for a call not in the IVR ignored",
+                    extra={"call_id": call_id},
+                )
+                return
+            log = [str(item) for item in await self.redis.lrange(key, 0, -1)]
+            interp, timers = await self._replay(call, log)
+            event = decide(interp, timers)
+            if event is None:
+                return
+            actions = interp.handle(event)
+            entry = json.dumps(_encode(event))
+            if await self._append(keys=[key], args=[len(log), entry, LOG_TTL_S]):
+                await self._carry_out(call, interp, actions, len(log))
+                return
+        raise RuntimeError(f"IVR of call {call_id} kept changing under an event")
+
+    async def _replay(
+        self, call: Call, log: list[str]
+    ) -> tuple[Interpreter, dict[str, int]]:
+        menu = await self._menu(call.menu)
+        hours = call_field(call, "hours") or "open"
+        interp = Interpreter(
+            menu,
+            call_id=call.id,
+            hours_state=lambda _: hours,
+            clock=lambda: _EPOCH,
+            check_number=self._quiet_check,
+        )
+        timers: dict[str, int] = {}
+        with _replaying():
+            for index, raw in enumerate(log):
+                for action in interp.handle(_decode(json.loads(raw))):
+                    _track(timers, action, index)
+        return interp, timers
+
+    def _quiet_check(self, number: str) -> str | None:
+        try:
+            return self.sources.number_policy(number)
+        except NumberRefused:
+            return None
+
+    async def _menu(self, ref: str) -> Menu:
+        menu = self._menus.get(ref)
+        if menu is None:
+            menu_id, _, version = ref.rpartition("@")
+            menu = await self.sources.menus.get(menu_id, int(version))
+            if len(self._menus) > 64:
+                self._menus.clear()
+            self._menus[ref] = menu
+        return menu
+
+    # Carrying out what the interpreter asked for
+
+    async def _carry_out(
+        self, call: Call, interp: Interpreter, actions: list[Action], gen: int
+    ) -> None:
+        out = _Outbox(self, call, interp, gen)
+        for action in actions:
+            await out.do(action)
+
+
+class _Outbox:
+    """The actions of one event, carried out for one call."""
+
+    def __init__(
+        self, calls: IvrCalls, call: Call, interp: Interpreter, gen: int
+    ) -> None:
+        self.calls = calls
+        self.call = call
+        self.interp = interp
+        self.gen = gen
+        self.callback_requested = call_field(call, "callback") == "1"
+
+    async def do(self, action: Action) -> None:
+        handler = _DOERS.get(type(action))
+        if handler is not None:
+            await handler(self, action)
+
+    async def send(self, event: Message) -> None:
+        await self.calls.bus.deliver(
+            self.call.customer, {**event, "call_id": self.call.id}
+        )
+
+    async def play(self, action: Action) -> None:
+        assert isinstance(action, PlayPrompt)
+        sources = self.calls.sources
+        event: Message = {
+            "type": "ivr.prompt",
+            "play": action.play,
+            "node": action.node,
+            "interruptible": action.interruptible,
+        }
+        if action.faq_id is not None:
+            entries = await sources.faq.get_many([action.faq_id])
+            entry = entries.get(action.faq_id)
+            if entry is None:
+                logger.warning(
+                    "FAQ answer %s is missing; skipped",
+                    action.faq_id,
+                    extra={"call_id": self.call.id},
+                )
+                await self.calls._feed(
+                    self.call.id, lambda *_: PromptFinished(action.play), _LIVE
+                )
+                return
+            event["text"] = entry.answer
+            event["faq"] = {"id": entry.id, "question": entry.question}
+            key, seconds = await self.audio(
+                sources.prompts.for_faq(entry), entry.answer
+            )
+        else:
+            event["text"] = action.text or ""
+            key, seconds = await self.audio(
+                sources.prompts.render(event["text"]), event["text"]
+            )
+        event["audio"] = f"/api/prompts/{key}.ogg" if key else None
+        event["duration_s"] = round(seconds, 2)
+        await self.send(event)
+        guard = seconds + PROMPT_SLACK_S
+        await self.calls._arm(self.call.id, f"prompt-{action.play}", self.gen, guard)
+
+    async def audio(self, rendering: Awaitable[Any], text: str) -> tuple[str, float]:
+        """The prompt's cache key and length; on a fault no audio, and the
+        time it takes to read the text, so the page shows it instead."""
+        try:
+            prompt = await rendering
+            return str(prompt.key), float(prompt.duration_s)
+        except Exception:
+            logger.exception(
+                "prompt could not be rendered; text only",
+                extra={"call_id": self.call.id},
+            )
+            return "", max(2.0, len(text.split()) / READING_WORDS_PER_S)
+
+    async def stop(self, action: Action) -> None:
+        assert isinstance(action, StopPrompt)
+        await self.send({"type": "ivr.stop_prompt", "play": action.play})
+
+    async def menu(self, action: Action) -> None:
+        assert isinstance(action, ShowMenu)
+        options = [{"digits": d, "label": label} for d, label in action.options]
+        await self.send({"type": "ivr.menu", "node": action.node, "options": options})
+
+    async def callback_form(self, action: Action) -> None:
+        assert isinstance(action, ShowCallbackForm)
+        node = self.interp.menu.node(action.node)
+        assert isinstance(node, CallbackNode)
+        await self.send(
+            {
+                "type": "ivr.callback_form",
+                "node": action.node,
+                "windows": list(action.windows),
+                "countries": list(self.calls.sources.countries),
+                "accept_digit": node.accept_digit,
+                "decline_digit": node.decline_digit,
+            }
+        )
+
+    async def collect(self, action: Action) -> None:
+        assert isinstance(action, CollectDigits)
+        await self.send(
+            {
+                "type": "ivr.collect",
+                "node": action.node,
+                "max_digits": action.max_digits,
+                "terminator": action.terminator,
+            }
+        )
+
+    async def start_timer(self, action: Action) -> None:
+        assert isinstance(action, StartTimer)
+        await self.calls._arm(self.call.id, action.name, self.gen, action.seconds)
+
+    async def route(self, action: Action) -> None:
+        assert isinstance(action, RouteToQueue)
+        journey = await journey_for_agent(self.calls, self.call, self.interp)
+        journey["skill"] = action.skill
+        await self.calls.routing.set_call_fields(
+            self.call.id, skill=action.skill, journey=json.dumps(journey)
+        )
+        logger.info(
+            "IVR routed the call to queue %s",
+            action.skill,
+            extra={"call_id": self.call.id},
+        )
+        await self.calls.apply(self.call.id, CallEvent.QUEUE)
+
+    async def callback(self, action: Action) -> None:
+        assert isinstance(action, RequestCallback)
+        calls, call = self.calls, self.call
+        fields: dict[Any, Any] = {
+            "call_id": call.id,
+            "number": action.number,
+            "window": action.window or "",
+            "node": action.node,
+            "menu": call.menu,
+            "requested_at": repr(time.time()),
+        }
+        stream = calls.routing.key("callbacks")
+        await calls.redis.xadd(
+            stream, fields, maxlen=CALLBACKS_STREAM_MAX, approximate=True
+        )
+        await calls.routing.set_call_fields(call.id, callback="1")
+        self.callback_requested = True
+        logger.info(
+            "callback request kept",
+            extra={"call_id": call.id, "number": action.number},
+        )
+        await self.send({"type": "ivr.callback_requested", "window": action.window})
+
+    async def tollfree(self, action: Action) -> None:
+        assert isinstance(action, TransferToTollFree)
+        number = self.calls.sources.tollfree_number
+        await self.send({"type": "ivr.tollfree", "node": action.node, "number": number})
+        await self.calls.apply(self.call.id, CallEvent.TOLLFREE)
+
+    async def hang_up(self, action: Action) -> None:
+        assert isinstance(action, HangUp)
+        event = CallEvent.CALLBACK if self.callback_requested else CallEvent.IVR_HANGUP
+        await self.calls.apply(self.call.id, event)
+
+
+_Doer = Callable[[_Outbox, Action], Awaitable[None]]
+_DOERS: Final[dict[type, _Doer]] = {
+    PlayPrompt: _Outbox.play,
+    StopPrompt: _Outbox.stop,
+    ShowMenu: _Outbox.menu,
+    ShowCallbackForm: _Outbox.callback_form,
+    CollectDigits: _Outbox.collect,
+    StartTimer: _Outbox.start_timer,
+    RouteToQueue: _Outbox.route,
+    RequestCallback: _Outbox.callback,
+    TransferToTollFree: _Outbox.tollfree,
+    HangUp: _Outbox.hang_up,
+    # CancelTimer: a cancelled timer is dropped as stale when it comes due.
+    # LeaveQueue: the call left the queue before the overflow was fed.
+}
+
+_LIVE: Final = frozenset({CallState.IVR, CallState.QUEUED, CallState.RINGING})
+_LIVE_OR_ANSWERED: Final = _LIVE | {CallState.ANSWERED}
+_STARTING: Final = frozenset({CallState.IVR})
+_ANY_STATE: Final = frozenset(CallState)
+
+
+async def journey_for_agent(
+    calls: IvrCalls, call: Call, interp: Interpreter
+) -> dict[str, Any]:
+    """The screen pop: where the caller went and what the IVR gave them."""
+    journey = interp.journey
+    menu = interp.menu
+    entries = await calls.sources.faq.get_many(journey.faq_answers)
+    started = float(call_field(call, "ivr_started") or time.time())
+    return {
+        "menu": menu.id,
+        "version": menu.version,
+        "nodes": [{"id": n, "kind": menu.node(n).kind} for n in journey.nodes],
+        "choices": [
+            {"node": node, "digits": digits, "label": _label(menu, node, digits)}
+            for node, digits in journey.choices
+        ],
+        "faq": [
+            {"id": faq_id, "question": entries[faq_id].question}
+            for faq_id in dict.fromkeys(journey.faq_answers)
+            if faq_id in entries
+        ],
+        "offers": list(journey.offers),
+        "ivr_seconds": round(time.time() - started, 1),
+    }
+
+
+def _label(menu: Menu, node_id: str, digits: str) -> str:
+    node = menu.node(node_id)
+    if isinstance(node, MenuNode):
+        for option in node.options:
+            if option.digits == digits:
+                return option.label
+    return ""
+
+
+# Requests from the page, as interpreter events.
+
+
+def _node_is(interp: Interpreter, message: Message) -> None:
+    if interp.node_id != message["node"]:
+        raise ProtocolError(
+            "bad-state",
+            f"the call is no longer at {message['node']}; use what is shown now",
+            message.get("id"),
+        )
+
+
+def _digit(message: Message) -> Callable[..., Event | None]:
+    return lambda *_: Digit(message["digit"])
+
+
+def _choose(message: Message) -> Callable[..., Event | None]:
+    def decide(interp: Interpreter, timers: Mapping[str, int]) -> Event | None:
+        _node_is(interp, message)
+        return FormSubmitted("menu", {"choice": message["digits"]})
+
+    return decide
+
+
+def _callback(message: Message) -> Callable[..., Event | None]:
+    def decide(interp: Interpreter, timers: Mapping[str, int]) -> Event | None:
+        _node_is(interp, message)
+        if message.get("decline"):
+            return FormSubmitted("callback", {"decline": "1"})
+        fields = {"number": message["number"]}
+        if message.get("window"):
+            fields["window"] = message["window"]
+        return FormSubmitted("callback", fields)
+
+    return decide
+
+
+def _prompt_done(message: Message) -> Callable[..., Event | None]:
+    return lambda *_: PromptFinished(message["play"])
+
+
+_REQUESTS: Final[dict[str, Callable[[Message], Callable[..., Event | None]]]] = {
+    "ivr.digit": _digit,
+    "ivr.choose": _choose,
+    "ivr.callback": _callback,
+    "ivr.prompt_done": _prompt_done,
+}
+
+
+# The event log's format.
+
+
+def _encode(event: Event) -> dict[str, Any]:
+    match event:
+        case Digit(digit):
+            return {"k": "digit", "d": digit}
+        case PromptFinished(play):
+            return {"k": "prompt", "p": play}
+        case TimerFired(name):
+            return {"k": "timer", "n": name}
+        case FormSubmitted(form, fields):
+            return {"k": "form", "f": form, "x": dict(fields)}
+        case AgentAnswered():
+            return {"k": "answered"}
+        case CallEnded():
+            return {"k": "ended"}
+    return {"k": "start"}
+
+
+def _decode(data: dict[str, Any]) -> Event:
+    kind = data["k"]
+    if kind == "digit":
+        return Digit(data["d"])
+    if kind == "prompt":
+        return PromptFinished(int(data["p"]))
+    if kind == "timer":
+        return TimerFired(data["n"])
+    if kind == "form":
+        return FormSubmitted(data["f"], data["x"])
+    if kind == "answered":
+        return AgentAnswered()
+    if kind == "ended":
+        return CallEnded()
+    return CallStarted()
+
+
+def _track(timers: dict[str, int], action: Action, index: int) -> None:
+    if isinstance(action, StartTimer):
+        timers[action.name] = index
+    elif isinstance(action, CancelTimer):
+        timers.pop(action.name, None)
+
+
+def _parse_timer(target: str) -> tuple[str, str, int]:
+    call_id, name, gen = target.split(":")
+    return call_id, name, int(gen)
+
+
+def _menu_ref(menu: Menu) -> str:
+    return f"{menu.id}@{menu.version}"
+
+
+def call_field(call: Call, name: str) -> str:
+    return call.fields.get(name, "")
+
+
+@contextmanager
+def _replaying() -> Any:
+    """Silence the interpreter while it replays what it logged before."""
+    log = logging.getLogger(interpreter_module.__name__)
+    before = log.disabled
+    log.disabled = True
+    try:
+        yield
+    finally:
+        log.disabled = before
+
+
+async def _no_apply(call_id: str, event: CallEvent) -> None:
+    raise RuntimeError("IvrCalls.apply is not wired to the switchboard")
