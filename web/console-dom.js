@@ -11,7 +11,14 @@ export function uid(prefix = 'c') {
   return `${prefix}-${nextId}`;
 }
 
-const PROPERTIES = new Set(['value', 'checked', 'disabled', 'hidden', 'selected', 'readOnly']);
+const PROPERTIES = new Set([
+  'value',
+  'checked',
+  'disabled',
+  'hidden',
+  'selected',
+  'readOnly',
+]);
 
 /** An element: `attrs` sets attributes, `on*` listeners, `text`, `class`. */
 export function h(tag, attrs = {}, ...children) {
@@ -25,7 +32,9 @@ export function h(tag, attrs = {}, ...children) {
     else if (PROPERTIES.has(name)) element[name] = value;
     else element.setAttribute(name, value === true ? '' : value);
   }
-  element.append(...children.flat().filter((child) => child !== null && child !== undefined));
+  element.append(
+    ...children.flat().filter((child) => child !== null && child !== undefined),
+  );
   return element;
 }
 
@@ -54,7 +63,10 @@ export function select(choices, value, attrs = {}) {
     return h('option', { value: v, text, selected: v === value });
   });
   const element = h('select', attrs, ...options);
-  if (value !== undefined && !choices.some((c) => (Array.isArray(c) ? c[0] : c) === value)) {
+  if (
+    value !== undefined &&
+    !choices.some((c) => (Array.isArray(c) ? c[0] : c) === value)
+  ) {
     // A value not among the choices (a dangling target) stays visible.
     element.prepend(h('option', { value, text: `${value} (missing)`, selected: true }));
   }
@@ -62,7 +74,8 @@ export function select(choices, value, attrs = {}) {
 }
 
 export function clearProblems(root) {
-  for (const message of root.querySelectorAll('.field-error')) message.remove();
+  for (const message of root.querySelectorAll('.field-error-row, .field-error'))
+    message.remove();
   for (const control of root.querySelectorAll('[aria-invalid="true"]')) {
     control.removeAttribute('aria-invalid');
     const describedBy = (control.getAttribute('aria-describedby') ?? '')
@@ -71,7 +84,8 @@ export function clearProblems(root) {
     if (describedBy.length) control.setAttribute('aria-describedby', describedBy.join(' '));
     else control.removeAttribute('aria-describedby');
   }
-  for (const marked of root.querySelectorAll('.has-error')) marked.classList.remove('has-error');
+  for (const marked of root.querySelectorAll('.has-error'))
+    marked.classList.remove('has-error');
 }
 
 /** The element in `root` whose `data-path` is the longest prefix of `path`. */
@@ -96,7 +110,7 @@ export function showProblems(root, problems, strip = '') {
   for (const problem of problems) {
     const path = String(problem.path ?? '');
     const own = strip && path.startsWith(strip) ? path.slice(strip.length) : path;
-    const place = placeFor(root, own);
+    const place = problem.element ?? placeFor(root, own);
     if (!place) {
       left.push(problem);
       continue;
@@ -116,14 +130,23 @@ function problemText(problem, placePath, path) {
 function markField(place, text) {
   const message = h('p', { class: 'field-error', id: uid('err'), text });
   place.classList.add('has-error');
-  place.append(message);
+  if (place.tagName === 'TR') {
+    // In a table the message takes a row of its own, under its row.
+    const cell = h('td', { colspan: place.cells.length }, message);
+    place.after(h('tr', { class: 'field-error-row' }, cell));
+  } else {
+    place.append(message);
+  }
   const control = place.matches('input, select, textarea')
     ? place
     : place.querySelector('input, select, textarea');
   if (!control) return;
   control.setAttribute('aria-invalid', 'true');
   const describedBy = control.getAttribute('aria-describedby');
-  control.setAttribute('aria-describedby', [describedBy, message.id].filter(Boolean).join(' '));
+  control.setAttribute(
+    'aria-describedby',
+    [describedBy, message.id].filter(Boolean).join(' '),
+  );
 }
 
 /** A list of problems with their places, for those no field shows. */
@@ -132,7 +155,12 @@ export function problemList(problems) {
     'ul',
     { class: 'problems' },
     problems.map((p) =>
-      h('li', {}, p.path ? h('code', { text: p.path }) : null, ` ${asSentence(p.sentence)}`),
+      h(
+        'li',
+        {},
+        p.path ? h('code', { text: p.path }) : null,
+        ` ${asSentence(p.sentence)}`,
+      ),
     ),
   );
 }
@@ -180,10 +208,15 @@ export function promptAudioUrl(prompt) {
 
 /** An audio player for a rendered prompt, with its length or its error. */
 export function promptPlayer(prompt) {
-  const audio = h('audio', { controls: true, preload: 'auto', src: promptAudioUrl(prompt) });
+  const audio = h('audio', {
+    controls: true,
+    preload: 'auto',
+    src: promptAudioUrl(prompt),
+  });
   const seconds = Number(prompt.duration_s ?? 0).toFixed(1);
+  const why = asSentence(prompt.error ?? 'no reason given');
   const note = prompt.fallback
-    ? `This text cannot be spoken (${asSentence(prompt.error ?? 'no reason given')}) Callers hear the fallback prompt instead (${seconds} s).`
+    ? `This text cannot be spoken: ${why} Callers hear the fallback prompt (${seconds} s).`
     : `${seconds} s of audio.`;
   return [audio, h('span', { class: 'prompt-note', text: note })];
 }

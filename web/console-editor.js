@@ -16,7 +16,7 @@ import {
   showProblems,
 } from './console-dom.js';
 import { NodeForm, blankNode } from './console-node.js';
-import { bindTree, drawTree, edges, kindWord, sources } from './console-tree.js';
+import { bindTree, drawTree, kindWord, sources } from './console-tree.js';
 
 const NODE_ID = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 
@@ -100,6 +100,7 @@ export class MenuEditor {
     if (!node) return;
     this.node = id;
     this.form.hidden = false;
+    this.$('node-empty').hidden = true;
     this.$('node-title').textContent = `${id}: ${kindWord(node.kind)}`;
     this.fields.render(id, node, this.editable);
     this.$('node-actions').hidden = !this.editable;
@@ -113,6 +114,7 @@ export class MenuEditor {
   _closeNode() {
     this.node = null;
     this.form.hidden = true;
+    this.$('node-empty').hidden = false;
   }
 
   _showNodeProblems() {
@@ -206,7 +208,8 @@ export class MenuEditor {
     const form = this.$('add-node');
     clearProblems(form);
     let sentence = null;
-    if (!NODE_ID.test(id)) sentence = 'an id is 1 to 64 of a-z, 0-9, - and _, starting with a letter or digit';
+    if (!NODE_ID.test(id))
+      sentence = 'an id is 1 to 64 of a-z, 0-9, - and _, starting with a letter or digit';
     else if (this.doc.nodes[id]) sentence = `a node “${id}” exists already`;
     if (sentence) {
       showProblems(form, [{ path: 'id', sentence }]);
@@ -215,7 +218,11 @@ export class MenuEditor {
     this.doc.nodes[id] = blankNode(kind);
     this.$('add-node-id').value = '';
     this.openNode(id);
-    say(this.$('node-status'), 'Fill in the node, then save it. Link it from another node so calls reach it.', 'info');
+    say(
+      this.$('node-status'),
+      'Fill in the node, then save it. Link it from another node so calls reach it.',
+      'info',
+    );
   }
 
   async removeNode() {
@@ -254,7 +261,10 @@ export class MenuEditor {
 
   showView(view) {
     const yaml = view === 'yaml';
-    for (const [name, on] of [['tree', !yaml], ['yaml', yaml]]) {
+    for (const [name, on] of [
+      ['tree', !yaml],
+      ['yaml', yaml],
+    ]) {
       const tab = this.$(`view-${name}`);
       tab.setAttribute('aria-selected', String(on));
       tab.tabIndex = on ? 0 : -1;
@@ -270,7 +280,10 @@ export class MenuEditor {
     const status = this.$('yaml-status');
     clearProblems(this.$('yaml-form'));
     if (this.dirty) {
-      say(status, 'The tree has unsaved changes: save or discard them before editing the YAML.');
+      say(
+        status,
+        'The tree has unsaved changes: save or discard them before editing the YAML.',
+      );
       this.$('yaml-save').disabled = true;
       return;
     }
@@ -278,7 +291,9 @@ export class MenuEditor {
     this.$('yaml-save').disabled = !this.editable;
     text.readOnly = !this.editable;
     try {
-      text.value = await this.tab.api.getText(`${versionPath(this.doc.id, this.doc.version)}?format=yaml`);
+      text.value = await this.tab.api.getText(
+        `${versionPath(this.doc.id, this.doc.version)}?format=yaml`,
+      );
       this.yamlLoaded = key;
     } catch (error) {
       sayError(status, error);
@@ -289,14 +304,22 @@ export class MenuEditor {
     const status = this.$('yaml-status');
     const path = versionPath(this.doc.id, this.doc.version);
     try {
-      const body = await this.tab.api.send('PUT', path, this.$('yaml-text').value, 'application/yaml');
+      const body = await this.tab.api.send(
+        'PUT',
+        path,
+        this.$('yaml-text').value,
+        'application/yaml',
+      );
       const saved = menuOf(body);
       this.load(saved?.nodes ? saved : await this._fetch());
       this.yamlLoaded = `${this.doc.id}@${this.doc.version}:${this.saved}`;
       say(status, 'Saved.', 'ok');
       this.tab.saved();
     } catch (error) {
-      say(status, [h('p', { text: error.message }), error.problems.length ? problemList(error.problems) : null]);
+      say(status, [
+        h('p', { text: error.message }),
+        error.problems.length ? problemList(error.problems) : null,
+      ]);
     }
   }
 
@@ -334,5 +357,3 @@ export class MenuEditor {
     $('yaml-reload').addEventListener('click', () => this.loadYaml({ force: true }));
   }
 }
-
-export { edges };

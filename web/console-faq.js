@@ -24,7 +24,9 @@ const SEARCH_DELAY_MS = 200;
 const SPOKEN_WORDS_PER_SECOND = 2.5;
 
 function entriesOf(body) {
-  const list = Array.isArray(body) ? body : (body.entries ?? body.faq ?? body.results ?? []);
+  const list = Array.isArray(body)
+    ? body
+    : (body.entries ?? body.faq ?? body.results ?? []);
   return list;
 }
 
@@ -60,6 +62,7 @@ export class FaqTab {
       recordingState: $('faq-recording-state'),
       recordingFile: $('faq-recording-file'),
       preview: $('faq-preview'),
+      removeRecording: $('faq-recording-remove'),
       audio: $('faq-audio'),
       status: $('faq-status'),
       save: $('faq-save'),
@@ -108,7 +111,8 @@ export class FaqTab {
   // The list.
 
   renderList() {
-    const items = this.results ?? [...this.entries.values()].sort((a, b) => a.id.localeCompare(b.id));
+    const items =
+      this.results ?? [...this.entries.values()].sort((a, b) => a.id.localeCompare(b.id));
     const { ui } = this;
     ui.count.textContent = this.results
       ? `${items.length} found`
@@ -207,7 +211,9 @@ export class FaqTab {
     ui.id.value = values.id ?? '';
     ui.question.value = values.question ?? '';
     ui.answer.value = values.answer ?? '';
-    ui.tags.value = Array.isArray(values.tags) ? values.tags.join(', ') : (values.tags ?? '');
+    ui.tags.value = Array.isArray(values.tags)
+      ? values.tags.join(', ')
+      : (values.tags ?? '');
     this._renderAnswerHint();
   }
 
@@ -224,7 +230,12 @@ export class FaqTab {
   _dirty() {
     if (this.selected === null) return false;
     const now = this._values();
-    const saved = this.entries.get(this.selected) ?? { id: '', question: '', answer: '', tags: [] };
+    const saved = this.entries.get(this.selected) ?? {
+      id: '',
+      question: '',
+      answer: '',
+      tags: [],
+    };
     return (
       now.id !== (saved.id ?? '') ||
       now.question !== saved.question ||
@@ -251,6 +262,7 @@ export class FaqTab {
     const saved = Boolean(entry);
     ui.recordingFile.disabled = !saved;
     ui.recordingFile.labels[0].classList.toggle('disabled', !saved);
+    ui.removeRecording.hidden = !entry?.recording;
     if (!saved) {
       ui.recordingState.textContent = 'Save the entry first, then upload a recording.';
     } else if (entry.recording) {
@@ -288,11 +300,13 @@ export class FaqTab {
 
   _refused(error) {
     const { ui } = this;
-    const problems = error.problems.length
-      ? error.problems
-      : this._guessField(error);
+    const problems = error.problems.length ? error.problems : this._guessField(error);
     const left = showProblems(ui.form, problems);
-    sayError(ui.status, error, left.filter((p) => p.path));
+    sayError(
+      ui.status,
+      error,
+      left.filter((p) => p.path),
+    );
   }
 
   // A refusal without a list of problems still names its field when the
@@ -326,7 +340,6 @@ export class FaqTab {
 
   async uploadRecording(file) {
     const { ui } = this;
-    const id = this.selected;
     if (file.size > MAX_UPLOAD_BYTES) {
       say(ui.audio, 'The recording is over 5 MB. Use a shorter or more compressed file.');
       return;
@@ -335,23 +348,48 @@ export class FaqTab {
     try {
       const type = file.type || 'application/octet-stream';
       const prompt = await this.api.send('POST', '/api/prompts/upload', file, type);
-      const path = `/api/faq/${encodeURIComponent(id)}/recording`;
-      const entry = entryOf(await this.api.post(path, { key: prompt.key }));
-      this.entries.set(id, { ...this.entries.get(id), recording: prompt.key, ...entry });
+      await this._attach(prompt.key);
       say(ui.audio, promptPlayer(prompt), 'info');
     } catch (error) {
       sayError(ui.audio, error);
-      return;
     }
+  }
+
+  /** Stops playing the uploaded recording: callers hear the voice again. */
+  async removeRecording() {
+    try {
+      await this._attach(null);
+      say(
+        this.ui.audio,
+        'The recording is removed; callers hear the answer read by the voice.',
+        'ok',
+      );
+    } catch (error) {
+      sayError(this.ui.audio, error);
+    }
+  }
+
+  /** Makes the prompt `key` (null: none) the open entry's recording. */
+  async _attach(key) {
+    const id = this.selected;
+    const path = `/api/faq/${encodeURIComponent(id)}/recording`;
+    const entry = entryOf(await this.api.post(path, { key }));
+    this.entries.set(id, { ...this.entries.get(id), recording: key, ...entry });
     this._renderRecording(this.entries.get(id));
     this.renderList();
   }
 
+  // A saved entry plays what callers hear (its recording, or the voice);
+  // an edited answer is read by the voice as it now stands.
   async preview() {
     const entry = this.entries.get(this.selected);
-    if (entry?.recording && !this._dirty()) {
-      const prompt = { key: entry.recording, duration_s: entry.duration_s ?? 0 };
-      say(this.ui.audio, promptPlayer(prompt), 'info');
+    if (entry?.audio && !this._dirty()) {
+      const audio = h('audio', { controls: true, preload: 'auto', src: entry.audio });
+      const what = entry.recording
+        ? 'The recorded answer.'
+        : 'The answer, read by the voice.';
+      say(this.ui.audio, [audio, h('span', { class: 'prompt-note', text: what })], 'info');
+      audio.play().catch(() => {});
       return;
     }
     const text = this.ui.answer.value.trim();
@@ -378,7 +416,12 @@ export class FaqTab {
     clearProblems(ui.importForm);
     try {
       const path = `/api/faq/import?replace=${replace}`;
-      const body = await this.api.send('POST', path, ui.importText.value, 'application/yaml');
+      const body = await this.api.send(
+        'POST',
+        path,
+        ui.importText.value,
+        'application/yaml',
+      );
       const count = body.imported ?? body.count ?? entriesOf(body).length;
       say(ui.importStatus, `Imported ${count} ${count === 1 ? 'entry' : 'entries'}.`, 'ok');
       ui.importText.value = '';
@@ -417,6 +460,9 @@ export class FaqTab {
     });
     $click(this.app.$('faq-confirm-yes'), () => this.remove());
     $click(ui.preview, () => busy(ui.preview, () => this.preview()));
+    $click(ui.removeRecording, () =>
+      busy(ui.removeRecording, () => this.removeRecording()),
+    );
     ui.recordingFile.addEventListener('change', () => {
       const [file] = ui.recordingFile.files;
       ui.recordingFile.value = '';

@@ -24,7 +24,10 @@ const STATE_WORDS = { open: 'open', closed: 'closed', holiday: 'closed for a hol
 /** A range as written by the server: ["08:00", "20:00"] or {open, close}. */
 function rangeOf(range) {
   if (Array.isArray(range)) return { open: range[0] ?? '', close: range[1] ?? '' };
-  return { open: range?.open ?? range?.start ?? '', close: range?.close ?? range?.end ?? '' };
+  return {
+    open: range?.open ?? range?.start ?? '',
+    close: range?.close ?? range?.end ?? '',
+  };
 }
 
 export class HoursTab {
@@ -60,7 +63,11 @@ export class HoursTab {
       this.fill(body.calendar ?? body);
       this.loaded = true;
       const state = body.state ?? body.now;
-      say(status, state ? `Right now the calendar says: ${STATE_WORDS[state] ?? state}.` : '', 'info');
+      say(
+        status,
+        state ? `Right now the calendar says: ${STATE_WORDS[state] ?? state}.` : '',
+        'info',
+      );
     } catch (error) {
       sayError(status, error);
     }
@@ -72,7 +79,9 @@ export class HoursTab {
     this.$('hours-zone').value = zone ?? '';
     const first = Object.values(weekly).flat()[0];
     this.rangesAsObjects = Boolean(first) && !Array.isArray(first);
-    this.$('hours-days').replaceChildren(...DAYS.map(([key, name]) => this._day(key, name, weekly[key] ?? [])));
+    this.$('hours-days').replaceChildren(
+      ...DAYS.map(([key, name]) => this._day(key, name, weekly[key] ?? [])),
+    );
     const list = this.$('hours-holidays');
     list.replaceChildren();
     holidays.forEach((holiday) => this._addHoliday(holiday));
@@ -85,10 +94,21 @@ export class HoursTab {
     const closed = h('span', { class: 'muted closed-note', text: 'Closed all day' });
     const day = h(
       'div',
-      { class: 'day', role: 'group', 'aria-labelledby': nameId, dataset: { path: `weekly.${key}`, day: key } },
+      {
+        class: 'day',
+        role: 'group',
+        'aria-labelledby': nameId,
+        dataset: { path: `weekly.${key}`, day: key },
+      },
       h('span', { class: 'day-name', id: nameId, text: name }),
       h('div', {}, list, closed),
-      h('button', { type: 'button', class: 'small add-range', text: 'Add hours', 'aria-label': `Add hours on ${name}`, onclick: () => this._addRange(day, name) }),
+      h('button', {
+        type: 'button',
+        class: 'small add-range',
+        text: 'Add hours',
+        'aria-label': `Add hours on ${name}`,
+        onclick: () => this._addRange(day, name),
+      }),
     );
     ranges.forEach((range) => this._addRange(day, name, rangeOf(range), false));
     this._renumberRanges(day);
@@ -97,9 +117,17 @@ export class HoursTab {
 
   _addRange(day, name, range = { open: '09:00', close: '17:00' }, focus = true) {
     const list = day.querySelector('.ranges');
-    const opens = h('input', { type: 'time', value: range.open, 'aria-label': `${name} opens at` });
+    const opens = h('input', {
+      type: 'time',
+      value: range.open,
+      'aria-label': `${name} opens at`,
+    });
     const close = range.close === END_OF_DAY ? MIDNIGHT : range.close;
-    const closes = h('input', { type: 'time', value: close, 'aria-label': `${name} closes at` });
+    const closes = h('input', {
+      type: 'time',
+      value: close,
+      'aria-label': `${name} closes at`,
+    });
     const item = h('li', { class: 'range' }, opens, h('span', { text: 'to' }), closes);
     item.append(
       h('button', {
@@ -128,8 +156,17 @@ export class HoursTab {
   }
 
   _addHoliday(holiday = { date: '', name: '' }, focus = false) {
-    const date = h('input', { type: 'date', value: holiday.date ?? '', 'aria-label': 'Date' });
-    const name = h('input', { value: holiday.name ?? '', maxlength: 80, 'aria-label': 'Name of the holiday', placeholder: 'Name' });
+    const date = h('input', {
+      type: 'date',
+      value: holiday.date ?? '',
+      'aria-label': 'Date',
+    });
+    const name = h('input', {
+      value: holiday.name ?? '',
+      maxlength: 80,
+      'aria-label': 'Name of the holiday',
+      placeholder: 'Name',
+    });
     const item = h('li', { class: 'holiday' }, date, name);
     item.append(
       h('button', {
@@ -152,7 +189,8 @@ export class HoursTab {
   _renumberHolidays() {
     [...this.$('hours-holidays').children].forEach((item, index) => {
       item.dataset.path = `holidays.${index}`;
-      const label = item.querySelector('input:not([type=date])').value || `holiday ${index + 1}`;
+      const label =
+        item.querySelector('input:not([type=date])').value || `holiday ${index + 1}`;
       item.querySelector('[type=date]').setAttribute('aria-label', `Date of ${label}`);
     });
   }
@@ -162,7 +200,9 @@ export class HoursTab {
     const weekly = {};
     for (const day of this.$('hours-days').children) {
       weekly[day.dataset.day] = [...day.querySelectorAll('.range')].map((item) => {
-        const [open, shown] = [...item.querySelectorAll('input')].map((input) => input.value);
+        const [open, shown] = [...item.querySelectorAll('input')].map(
+          (input) => input.value,
+        );
         const close = shown === MIDNIGHT ? END_OF_DAY : shown;
         return this.rangesAsObjects ? { open, close } : [open, close];
       });
@@ -171,7 +211,12 @@ export class HoursTab {
       const [date, name] = item.querySelectorAll('input');
       return { date: date.value, name: name.value.trim() };
     });
-    return { ...this.extra, time_zone: this.$('hours-zone').value.trim(), weekly, holidays };
+    return {
+      ...this.extra,
+      time_zone: this.$('hours-zone').value.trim(),
+      weekly,
+      holidays,
+    };
   }
 
   async save() {
@@ -191,7 +236,9 @@ export class HoursTab {
 
   _fillZones() {
     const zones = Intl.supportedValuesOf?.('timeZone') ?? [];
-    this.$('hours-zones').replaceChildren(...zones.map((zone) => h('option', { value: zone })));
+    this.$('hours-zones').replaceChildren(
+      ...zones.map((zone) => h('option', { value: zone })),
+    );
   }
 
   _bind() {
@@ -200,7 +247,9 @@ export class HoursTab {
       busy(this.$('hours-save'), () => this.save());
     });
     this.$('hours-reload').addEventListener('click', () => this.load());
-    this.$('hours-add-holiday').addEventListener('click', () => this._addHoliday(undefined, true));
+    this.$('hours-add-holiday').addEventListener('click', () =>
+      this._addHoliday(undefined, true),
+    );
     this.$('hours-holidays').addEventListener('input', () => this._renumberHolidays());
   }
 }

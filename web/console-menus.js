@@ -5,8 +5,18 @@
 // in the simulator. The validator's failures show step by step, and the
 // nodes they are about are flagged in the tree.
 
-import { busy, clearProblems, download, h, problemList, say, sayError, showProblems } from './console-dom.js';
+import {
+  busy,
+  clearProblems,
+  download,
+  h,
+  problemList,
+  say,
+  sayError,
+  showProblems,
+} from './console-dom.js';
 import { MenuEditor, menuOf, versionPath } from './console-editor.js';
+import { stepKey } from './console-tree.js';
 
 const STATUS_WORDS = { draft: 'Draft', published: 'Published', archived: 'Archived' };
 
@@ -66,7 +76,8 @@ export class MenusTab {
     await Promise.all([this.loadList(), this.loadFaq()]);
     if (this.current) return;
     const first = this.menus.find((m) => m.id === this.entry) ?? this.menus[0];
-    const version = first && (first.versions.find((v) => v.status === 'published') ?? first.versions[0]);
+    const version =
+      first && (first.versions.find((v) => v.status === 'published') ?? first.versions[0]);
     if (version) await this.openVersion(first.id, version.version, { focus: false });
   }
 
@@ -78,7 +89,9 @@ export class MenusTab {
   async loadFaq() {
     try {
       const body = await this.api.get('/api/faq');
-      this.faq = (Array.isArray(body) ? body : (body.entries ?? [])).map(({ id, question }) => ({ id, question }));
+      this.faq = (Array.isArray(body) ? body : (body.entries ?? [])).map(
+        ({ id, question }) => ({ id, question }),
+      );
     } catch {
       this.faq = []; // The FAQ tab shows why; answers then keep their ids.
     }
@@ -92,7 +105,11 @@ export class MenusTab {
       const body = await this.api.get('/api/menus');
       const menus = menusOf(body);
       this.menus = await Promise.all(menus.map((menu) => this._withVersions(menu)));
-      this.entry = body.entry?.menu_id ?? body.entry ?? menus.find((m) => m.entry === true)?.id ?? null;
+      this.entry =
+        body.entry?.menu_id ??
+        body.entry ??
+        menus.find((m) => m.entry === true)?.id ??
+        null;
       if (typeof this.entry !== 'string') this.entry = await this._entry();
       say(status, '');
     } catch (error) {
@@ -132,7 +149,11 @@ export class MenusTab {
         menu.id,
         menu.id === this.entry ? h('span', { class: 'badge entry', text: 'Entry' }) : null,
       ),
-      h('ul', { class: 'item-list versions' }, menu.versions.map((v) => this._versionItem(menu, v))),
+      h(
+        'ul',
+        { class: 'item-list versions' },
+        menu.versions.map((v) => this._versionItem(menu, v)),
+      ),
     );
   }
 
@@ -150,7 +171,11 @@ export class MenusTab {
           onclick: () => this.openVersion(menu.id, version.version),
         },
         `Version ${version.version}`,
-        h('span', { class: 'badge', dataset: { status: version.status }, text: STATUS_WORDS[version.status] ?? version.status }),
+        h('span', {
+          class: 'badge',
+          dataset: { status: version.status },
+          text: STATUS_WORDS[version.status] ?? version.status,
+        }),
       ),
     );
   }
@@ -159,7 +184,9 @@ export class MenusTab {
 
   async openVersion(id, version, { focus = true } = {}) {
     if (this.editor.dirty && !(await this.editor.save())) {
-      this.say('This version has changes that could not be saved: fix or discard them first.');
+      this.say(
+        'This version has changes that could not be saved: fix or discard them first.',
+      );
       return;
     }
     let doc;
@@ -190,13 +217,18 @@ export class MenusTab {
     status.dataset.status = doc.status;
     const isEntry = doc.id === this.entry && doc.status === 'published';
     this.$('version-entry').hidden = !isEntry;
-    const show = { publish: doc.status === 'draft', rollback: doc.status === 'archived', entry: doc.status === 'published' && !isEntry };
+    const show = {
+      publish: doc.status === 'draft',
+      rollback: doc.status === 'archived',
+      entry: doc.status === 'published' && !isEntry,
+    };
     this.$('v-publish').hidden = !show.publish;
     this.$('v-rollback').hidden = !show.rollback;
     this.$('v-entry').hidden = !show.entry;
     const hints = {
       draft: 'A draft: edit it freely; callers hear it only once it is published.',
-      published: 'Published: callers hear this version. It cannot change; make a new draft from it to edit.',
+      published:
+        'Published: callers hear this version. It cannot change; make a new draft from it to edit.',
       archived: 'Archived: an earlier version. Roll back to publish a copy of it again.',
     };
     this.$('version-hint').textContent = hints[doc.status] ?? '';
@@ -278,23 +310,43 @@ export class MenusTab {
       { class: 'failure', dataset: { node: failure.node, kind: failure.kind } },
       h('p', {}, h('strong', { text: `${failure.node}: ` }), failure.sentence, ' ', show),
       steps.length
-        ? h('ol', { class: 'path', 'aria-label': 'The path, step by step' }, steps.map((s) => this._step(s)))
+        ? h(
+            'ol',
+            { class: 'path', 'aria-label': 'The path, step by step' },
+            steps.map((s) => this._step(s)),
+          )
         : null,
     );
   }
 
   _step(step) {
     const node = (id) =>
-      h('button', { type: 'button', class: 'link node-ref', text: id, onclick: () => this.editor.openNode(id) });
-    return h('li', {}, node(step.node), h('span', { class: 'via', text: ` — ${step.via} → ` }), node(step.to));
+      h('button', {
+        type: 'button',
+        class: 'link node-ref',
+        text: id,
+        onclick: () => this.editor.openNode(id),
+      });
+    return h(
+      'li',
+      {},
+      node(step.node),
+      h('span', { class: 'via', text: ` — ${step.via} → ` }),
+      node(step.to),
+    );
   }
 
+  // The path's branches are flagged where the tree draws them; the tree
+  // scrolls to the last one, which reaches the failing node.
   _showFailure(failure) {
-    const onPath = new Set((failure.path ?? []).flatMap((s) => [s.node, s.to]));
-    this.editor.marks.onPath = onPath;
-    this.editor.openNode(failure.node);
-    const item = this.$('tree').querySelector(`[data-node="${CSS.escape(failure.node)}"]:not(.ref)`);
+    const steps = failure.path ?? [];
+    const keys = steps.map((s) => stepKey(s.node, s.via));
+    this.editor.marks.onPath = new Set([steps[0]?.node ?? failure.node, ...keys]);
+    this.editor.openNode(failure.node, { focus: false });
+    const last = keys.at(-1) ?? failure.node;
+    const item = this.$('tree-view').querySelector(`[data-step="${CSS.escape(last)}"]`);
     item?.scrollIntoView({ block: 'center' });
+    (item ?? this.$('node-title')).focus();
   }
 
   _hideReport() {
@@ -309,7 +361,10 @@ export class MenusTab {
     try {
       const created = menuOf(await this.api.post('/api/menus', doc));
       await this._reopen(created.id, created.version);
-      this.say(`Version ${created.version} is a new draft, copied from version ${version}.`, 'ok');
+      this.say(
+        `Version ${created.version} is a new draft, copied from version ${version}.`,
+        'ok',
+      );
     } catch (error) {
       sayError(this.$('version-message'), error);
     }
@@ -318,9 +373,14 @@ export class MenusTab {
   async rollback() {
     const { id, version } = this.editor.doc;
     try {
-      const published = menuOf(await this.api.post(`/api/menus/${encodeURIComponent(id)}/rollback`, { version }));
+      const published = menuOf(
+        await this.api.post(`/api/menus/${encodeURIComponent(id)}/rollback`, { version }),
+      );
       await this._reopen(published.id ?? id, published.version);
-      this.say(`Version ${published.version}, a copy of version ${version}, is published.`, 'ok');
+      this.say(
+        `Version ${published.version}, a copy of version ${version}, is published.`,
+        'ok',
+      );
     } catch (error) {
       this._actionFailed(error, 'publish');
     }
@@ -342,7 +402,10 @@ export class MenusTab {
   async exportYaml() {
     const { id, version } = this.editor.doc;
     try {
-      download(`${id}-v${version}.yaml`, await this.api.getText(`${versionPath(id, version)}?format=yaml`));
+      download(
+        `${id}-v${version}.yaml`,
+        await this.api.getText(`${versionPath(id, version)}?format=yaml`),
+      );
     } catch (error) {
       sayError(this.$('version-message'), error);
     }
@@ -367,15 +430,25 @@ export class MenusTab {
     clearProblems(form);
     say(status, '');
     try {
-      const created = menuOf(type ? await this.api.send('POST', '/api/menus', body, type) : await this.api.post('/api/menus', body));
+      const created = menuOf(
+        type
+          ? await this.api.send('POST', '/api/menus', body, type)
+          : await this.api.post('/api/menus', body),
+      );
       this._toggle(form, false);
       input.value = '';
       await this._reopen(created.id, created.version);
       this.say(`Version ${created.version} of ${created.id} is a new draft.`, 'ok');
     } catch (error) {
-      const left = showProblems(form, error.problems.filter((p) => p.path === 'id'));
+      const left = showProblems(
+        form,
+        error.problems.filter((p) => p.path === 'id'),
+      );
       const rest = [...left, ...error.problems.filter((p) => p.path !== 'id')];
-      say(status, [h('p', { text: error.message }), rest.length ? problemList(rest) : null]);
+      say(status, [
+        h('p', { text: error.message }),
+        rest.length ? problemList(rest) : null,
+      ]);
     }
   }
 
@@ -388,7 +461,8 @@ export class MenusTab {
 
   _bind() {
     const $ = this.$;
-    const on = (id, handler) => $(id).addEventListener('click', (e) => busy(e.currentTarget, handler));
+    const on = (id, handler) =>
+      $(id).addEventListener('click', (e) => busy(e.currentTarget, handler));
     on('v-validate', () => this.validate());
     on('v-publish', () => this.publish());
     on('v-draft', () => this.newDraft());

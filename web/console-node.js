@@ -12,12 +12,41 @@ const PROMPT_LIMIT = 1000;
 
 const P = (name, label, hint) => ({ name, label, type: 'prompt', hint });
 const T = (name, label) => ({ name, label, type: 'target' });
-const N = (name, label, min, max, step, hint) => ({ name, label, type: 'number', min, max, step, hint });
+const N = (name, label, min, max, step, hint) => ({
+  name,
+  label,
+  type: 'number',
+  min,
+  max,
+  step,
+  hint,
+});
 
 const TIMING = [
-  N('timeout_seconds', 'Seconds to wait for a key', 1, 60, 0.5, 'After the prompt; default 5.'),
-  N('interdigit_seconds', 'Seconds between keys', 0.5, 30, 0.5, 'For entries of several keys; default 3.'),
-  N('attempts', 'Attempts', 1, 5, 1, 'Prompt played again on no key or a wrong key; default 3.'),
+  N(
+    'timeout_seconds',
+    'Seconds to wait for a key',
+    1,
+    60,
+    0.5,
+    'After the prompt; default 5.',
+  ),
+  N(
+    'interdigit_seconds',
+    'Seconds between keys',
+    0.5,
+    30,
+    0.5,
+    'For entries of several keys; default 3.',
+  ),
+  N(
+    'attempts',
+    'Attempts',
+    1,
+    5,
+    1,
+    'Prompt played again on no key or a wrong key; default 3.',
+  ),
 ];
 
 /** The fields of each kind of node, in the order the form shows them. */
@@ -47,11 +76,20 @@ export const KIND_FIELDS = {
   ],
   queue: [
     P('prompt', 'While waiting (optional)'),
-    { name: 'skill', label: 'Skill', type: 'text', hint: 'Agents with this skill take the call.' },
+    {
+      name: 'skill',
+      label: 'Skill',
+      type: 'text',
+      hint: 'Agents with this skill take the call.',
+    },
     N('max_wait_seconds', 'Longest wait, in seconds', 10, 3600, 1),
     T('overflow', 'When nobody answers in time, go to'),
   ],
-  hours: [T('open', 'When open, go to'), T('closed', 'When closed, go to'), T('holiday', 'On a holiday, go to')],
+  hours: [
+    T('open', 'When open, go to'),
+    T('closed', 'When closed, go to'),
+    T('holiday', 'On a holiday, go to'),
+  ],
   tollfree: [P('prompt', 'Before the transfer (optional)')],
   hangup: [P('prompt', 'Goodbye (optional)')],
 };
@@ -61,7 +99,12 @@ const OPTIONAL_PROMPTS = new Set(['faq', 'queue', 'tollfree', 'hangup']);
 /** A new node of `kind`, empty where the operator must choose. */
 export function blankNode(kind) {
   const blanks = {
-    menu: { prompt: '', options: { 1: { target: '', label: '' } }, on_timeout: '', on_invalid: '' },
+    menu: {
+      prompt: '',
+      options: { 1: { target: '', label: '' } },
+      on_timeout: '',
+      on_invalid: '',
+    },
     faq: { answers: [], next: '' },
     callback: { prompt: '', next: '', declined: '' },
     queue: { skill: 'general', max_wait_seconds: 300, overflow: '' },
@@ -95,16 +138,28 @@ export class NodeForm {
     const value = node[spec.name];
     const builders = {
       prompt: () => this._prompt(spec, value),
-      target: () => field(spec.label, select([['', '(choose a node)'], ...this.targets], value ?? ''), {
-        path: spec.name,
-        attrs: {},
-      }),
+      target: () =>
+        field(spec.label, select([['', '(choose a node)'], ...this.targets], value ?? ''), {
+          path: spec.name,
+          attrs: {},
+        }),
       number: () => this._number(spec, value),
-      text: () => field(spec.label, h('input', { name: spec.name, value: value ?? '' }), spec),
-      digit: () => field(spec.label, select([...'0123456789*#'], value ?? defaultDigit(spec.name)), { path: spec.name }),
+      text: () =>
+        field(spec.label, h('input', { name: spec.name, value: value ?? '' }), spec),
+      digit: () =>
+        field(spec.label, select([...'0123456789*#'], value ?? defaultDigit(spec.name)), {
+          path: spec.name,
+        }),
       options: () => this._options(value ?? {}),
-      answers: () => this._list(spec, value ?? [], (v) => this._answerSelect(v), 'Add an answer'),
-      windows: () => this._list(spec, value ?? [], (v) => h('input', { value: v, placeholder: '09:00-12:00' }), 'Add a window'),
+      answers: () =>
+        this._list(spec, value ?? [], (v) => this._answerSelect(v), 'Add an answer'),
+      windows: () =>
+        this._list(
+          spec,
+          value ?? [],
+          (v) => h('input', { value: v, placeholder: '09:00-12:00' }),
+          'Add a window',
+        ),
     };
     const built = builders[spec.type]();
     built.dataset.path = spec.name;
@@ -153,12 +208,21 @@ export class NodeForm {
   _options(options) {
     const rows = h('tbody');
     const add = () => rows.append(this._optionRow('', { target: '', label: '' }));
-    for (const [digits, option] of Object.entries(options)) rows.append(this._optionRow(digits, option));
+    for (const [digits, option] of Object.entries(options))
+      rows.append(this._optionRow(digits, option));
     const captionId = uid('cap');
     const table = h(
       'table',
       { class: 'options', 'aria-labelledby': captionId },
-      h('thead', {}, h('tr', {}, ['Keys', 'Label in the page', 'Go to', ''].map((t) => h('th', { text: t })))),
+      h(
+        'thead',
+        {},
+        h(
+          'tr',
+          {},
+          ['Keys', 'Label in the page', 'Go to', ''].map((t) => h('th', { text: t })),
+        ),
+      ),
       rows,
     );
     return h(
@@ -171,9 +235,23 @@ export class NodeForm {
   }
 
   _optionRow(digits, option) {
-    const keys = h('input', { value: digits, size: 4, maxlength: 4, 'aria-label': 'Keys', class: 'digits' });
-    const label = h('input', { value: option?.label ?? '', maxlength: 80, 'aria-label': 'Label' });
-    const target = select([['', '(choose a node)'], ...this.targets], optionTarget(option), { 'aria-label': 'Go to' });
+    const keys = h('input', {
+      value: digits,
+      size: 4,
+      maxlength: 4,
+      'aria-label': 'Keys',
+      class: 'digits',
+    });
+    const label = h('input', {
+      value: option?.label ?? '',
+      maxlength: 80,
+      'aria-label': 'Label',
+    });
+    const target = select(
+      [['', '(choose a node)'], ...this.targets],
+      optionTarget(option),
+      { 'aria-label': 'Go to' },
+    );
     const row = h('tr', { class: 'option-row', dataset: { path: `options.${digits}` } });
     keys.addEventListener('input', () => {
       row.dataset.path = `options.${keys.value.trim()}`;
@@ -193,7 +271,9 @@ export class NodeForm {
   _answerSelect(value) {
     const { faq } = this.context();
     const choices = faq.map((entry) => [entry.id, `${entry.id}: ${entry.question}`]);
-    return select([['', '(choose an entry)'], ...choices], value, { 'aria-label': 'FAQ entry' });
+    return select([['', '(choose an entry)'], ...choices], value, {
+      'aria-label': 'FAQ entry',
+    });
   }
 
   // A list of values, one control per item, with add and remove.
@@ -203,7 +283,12 @@ export class NodeForm {
     const add = (value) => {
       const li = h('li', {}, control(value));
       li.append(
-        h('button', { type: 'button', class: 'small', text: 'Remove', onclick: () => (li.remove(), renumber()) }),
+        h('button', {
+          type: 'button',
+          class: 'small',
+          text: 'Remove',
+          onclick: () => (li.remove(), renumber()),
+        }),
       );
       list.append(li);
       renumber();
@@ -211,7 +296,10 @@ export class NodeForm {
     const renumber = () =>
       [...list.children].forEach((li, index) => {
         li.dataset.path = `${spec.name}.${index}`;
-        li.querySelector('select, input').setAttribute('aria-label', `${spec.label}: ${index + 1}`);
+        li.querySelector('select, input').setAttribute(
+          'aria-label',
+          `${spec.label}: ${index + 1}`,
+        );
       });
     values.forEach((value) => add(value));
     const labelId = uid('lbl');
@@ -220,7 +308,12 @@ export class NodeForm {
       { class: 'field', role: 'group', 'aria-labelledby': labelId },
       h('span', { class: 'label-like', id: labelId, text: spec.label }),
       list,
-      h('button', { type: 'button', class: 'small', text: addText, onclick: () => add('') }),
+      h('button', {
+        type: 'button',
+        class: 'small',
+        text: addText,
+        onclick: () => add(''),
+      }),
     );
   }
 
@@ -253,7 +346,9 @@ export class NodeForm {
         return readOptions(wrap, problems);
       case 'answers':
       case 'windows':
-        return [...wrap.querySelectorAll('li select, li input')].map((c) => c.value.trim()).filter(Boolean);
+        return [...wrap.querySelectorAll('li select, li input')]
+          .map((c) => c.value.trim())
+          .filter(Boolean);
       default:
         return type === 'prompt' ? control.value.trim() : control.value;
     }
@@ -270,10 +365,13 @@ function readOptions(wrap, problems) {
     const [keys, label, target] = row.querySelectorAll('input, select');
     const digits = keys.value.trim();
     if (digits in options) {
-      problems.push({ path: `options.${digits}`, sentence: `keys ${digits} are used by two options` });
+      const sentence = `keys ${digits} are taken by an option above`;
+      problems.push({ path: `options.${digits}`, sentence, element: row });
       continue;
     }
-    options[digits] = label.value.trim() ? { target: target.value, label: label.value.trim() } : target.value;
+    options[digits] = label.value.trim()
+      ? { target: target.value, label: label.value.trim() }
+      : target.value;
   }
   return options;
 }

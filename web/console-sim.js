@@ -11,10 +11,18 @@
 import { h, say, sayError, select } from './console-dom.js';
 
 const KEYS = [
-  ['1', '1'], ['2', '2'], ['3', '3'],
-  ['4', '4'], ['5', '5'], ['6', '6'],
-  ['7', '7'], ['8', '8'], ['9', '9'],
-  ['*', 'Star'], ['0', '0'], ['#', 'Pound'],
+  ['1', '1'],
+  ['2', '2'],
+  ['3', '3'],
+  ['4', '4'],
+  ['5', '5'],
+  ['6', '6'],
+  ['7', '7'],
+  ['8', '8'],
+  ['9', '9'],
+  ['*', 'Star'],
+  ['0', '0'],
+  ['#', 'Pound'],
 ];
 const MAX_AUTO_STEPS = 40;
 
@@ -54,10 +62,21 @@ function apply(state, action, done) {
   } else if (type === 'cancel_timer') {
     state.timers.delete(action.name);
   } else if (type === 'show_menu') {
-    [state.menu, state.form] = [{ node: action.node, options: optionPairs(action.options) }, null];
+    [state.menu, state.form] = [
+      { node: action.node, options: optionPairs(action.options) },
+      null,
+    ];
   } else if (type === 'show_callback_form') {
     [state.menu, state.form] = [null, action];
-  } else if (['route_to_queue', 'hang_up', 'transfer_to_toll_free', 'transfer_to_tollfree', 'hangup'].includes(type)) {
+  } else if (
+    [
+      'route_to_queue',
+      'hang_up',
+      'transfer_to_toll_free',
+      'transfer_to_tollfree',
+      'hangup',
+    ].includes(type)
+  ) {
     [state.menu, state.form] = [null, null];
   }
 }
@@ -94,16 +113,26 @@ function describeForm(event) {
 const seconds = (value) => `${Number(value)} s`;
 
 const ACTION_WORDS = {
-  play_prompt: (a) => (a.faq_id ? `Plays the FAQ answer ${a.faq_id}` : `Plays prompt ${a.play}${a.interruptible ? ' (a key interrupts it)' : ''}`),
+  play_prompt: (a) =>
+    a.faq_id
+      ? `Plays the FAQ answer ${a.faq_id}`
+      : `Plays prompt ${a.play}${a.interruptible ? ' (a key interrupts it)' : ''}`,
   stop_prompt: (a) => `Stops prompt ${a.play}`,
-  show_menu: (a) => `Shows the menu of ${a.node}: ${optionPairs(a.options).map((o) => `${o.digits} ${o.label || ''}`.trim()).join(', ')}`,
-  show_callback_form: (a) => `Offers a callback (${a.node})${a.windows?.length ? `, windows ${a.windows.join(', ')}` : ''}`,
+  show_menu: (a) =>
+    `Shows the menu of ${a.node}: ${optionPairs(a.options)
+      .map((o) => `${o.digits} ${o.label || ''}`.trim())
+      .join(', ')}`,
+  show_callback_form: (a) =>
+    `Offers a callback (${a.node})${a.windows?.length ? `, windows ${a.windows.join(', ')}` : ''}`,
   start_timer: (a) => `Starts the ${a.name} timer: ${seconds(a.seconds)}`,
   cancel_timer: (a) => `Cancels the ${a.name} timer`,
-  collect_digits: (a) => `Waits for up to ${a.max_digits} keys${a.terminator ? `, ended by ${a.terminator}` : ''}`,
-  route_to_queue: (a) => `Puts the call in the queue for ${a.skill} (at most ${seconds(a.max_wait_seconds)})`,
+  collect_digits: (a) =>
+    `Waits for up to ${a.max_digits} keys${a.terminator ? `, ended by ${a.terminator}` : ''}`,
+  route_to_queue: (a) =>
+    `Puts the call in the queue for ${a.skill} (at most ${seconds(a.max_wait_seconds)})`,
   leave_queue: () => 'Takes the call out of the queue',
-  request_callback: (a) => `Requests a callback to ${a.number}${a.window ? `, ${a.window}` : ''}`,
+  request_callback: (a) =>
+    `Requests a callback to ${a.number}${a.window ? `, ${a.window}` : ''}`,
   transfer_to_toll_free: () => 'Transfers the call to the toll-free line',
   transfer_to_tollfree: () => 'Transfers the call to the toll-free line',
   hang_up: (a) => `Hangs up (${a.reason})`,
@@ -164,13 +193,25 @@ export class SimulatorTab {
     const menus = this.app.tabs.menus;
     await menus.loadList();
     const choices = menus.menus.flatMap((m) =>
-      m.versions.map((v) => [`${m.id}@${v.version}`, `${m.id}, version ${v.version} (${v.status})`]),
+      m.versions.map((v) => [
+        `${m.id}@${v.version}`,
+        `${m.id}, version ${v.version} (${v.status})`,
+      ]),
     );
     const current = this.wanted ?? this.$('sim-menu').value ?? '';
-    const fresh = select(choices, choices.some(([v]) => v === current) ? current : choices[0]?.[0], { id: 'sim-menu' });
+    const fresh = select(
+      choices,
+      choices.some(([v]) => v === current) ? current : choices[0]?.[0],
+      { id: 'sim-menu' },
+    );
     this.$('sim-menu').replaceWith(fresh);
     this.$('sim-start').disabled = !choices.length;
-    if (!choices.length) say(this.$('sim-status'), 'There is no menu yet: create one in the Menus tab.', 'info');
+    if (!choices.length)
+      say(
+        this.$('sim-status'),
+        'There is no menu yet: create one in the Menus tab.',
+        'info',
+      );
     if (this.autostart) {
       this.autostart = false;
       await this.start();
@@ -228,7 +269,8 @@ export class SimulatorTab {
   async _finishPrompt() {
     const { playing } = callState(this.result.steps, this.events);
     const count = this.autoCount.at(-1);
-    if (playing === null || this.result.phase === 'ended' || count >= MAX_AUTO_STEPS) return false;
+    if (playing === null || this.result.phase === 'ended' || count >= MAX_AUTO_STEPS)
+      return false;
     this.events.push({ type: 'prompt_done', play: playing });
     this.autoCount[this.autoCount.length - 1] = count + 1;
     if (await this.run()) return true;
@@ -258,7 +300,10 @@ export class SimulatorTab {
       box.replaceChildren();
       return;
     }
-    const label = state.playing !== null ? `Playing prompt ${prompt.play}` : `Last prompt (${prompt.play})`;
+    const label =
+      state.playing !== null
+        ? `Playing prompt ${prompt.play}`
+        : `Last prompt (${prompt.play})`;
     box.replaceChildren(h('p', { class: 'label', text: label }), promptCard(prompt));
   }
 
@@ -271,7 +316,8 @@ export class SimulatorTab {
         h('button', {
           type: 'button',
           text: `${option.digits} · ${option.label || 'option'}`,
-          onclick: () => this.send({ type: 'form', form: 'menu', fields: { choice: option.digits } }),
+          onclick: () =>
+            this.send({ type: 'form', form: 'menu', fields: { choice: option.digits } }),
         }),
       ),
     );
@@ -286,7 +332,9 @@ export class SimulatorTab {
     if (!shown) return;
     const windows = form.windows ?? [];
     this.$('sim-window-field').hidden = !windows.length;
-    this.$('sim-window').replaceChildren(...windows.map((w) => h('option', { value: w, text: w })));
+    this.$('sim-window').replaceChildren(
+      ...windows.map((w) => h('option', { value: w, text: w })),
+    );
   }
 
   _renderControls(state, phase) {
@@ -335,9 +383,13 @@ export class SimulatorTab {
       ['Offers made', (journey.offers ?? []).join(', ') || 'none'],
       ['Outcome', journey.outcome ?? 'still in the menu'],
     ];
-    if (journey.tollfree_refused) rows.push(['Toll-free refused', String(journey.tollfree_refused)]);
+    if (journey.tollfree_refused)
+      rows.push(['Toll-free refused', String(journey.tollfree_refused)]);
     this.$('sim-journey').replaceChildren(
-      ...rows.flatMap(([term, value]) => [h('dt', { text: term }), h('dd', { text: value })]),
+      ...rows.flatMap(([term, value]) => [
+        h('dt', { text: term }),
+        h('dd', { text: value }),
+      ]),
     );
   }
 
@@ -380,8 +432,15 @@ export class SimulatorTab {
     );
     // The keyboard's digit keys work as the keypad while the call has focus.
     $('sim-body').addEventListener('keydown', (event) => {
-      if (event.target.matches('input, select, textarea') || event.ctrlKey || event.metaKey || event.altKey) return;
-      if (!/^[0-9*#]$/.test(event.key) || $('sim-keypad').querySelector('button')?.disabled) return;
+      if (
+        event.target.matches('input, select, textarea') ||
+        event.ctrlKey ||
+        event.metaKey ||
+        event.altKey
+      )
+        return;
+      if (!/^[0-9*#]$/.test(event.key) || $('sim-keypad').querySelector('button')?.disabled)
+        return;
       event.preventDefault();
       this.send({ type: 'digit', digit: event.key });
     });

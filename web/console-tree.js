@@ -73,30 +73,41 @@ function excerpt(text, length = 90) {
 
 /**
  * Draws `doc` into the lists `tree` and `orphans`. `marks.selected` is the
- * open node, `marks.failing` and `marks.onPath` sets of node ids to flag.
+ * open node, `marks.failing` a set of node ids to flag, `marks.onPath` the
+ * branches of a path to show (`stepKey`, and the id of the node it starts
+ * at).
  * Returns the ids drawn in neither (none: every node is in one of them).
  */
 export function drawTree(doc, tree, orphans, marks) {
   const drawn = new Set();
   const nodes = doc.nodes ?? {};
   tree.replaceChildren();
-  if (nodes[doc.start]) tree.append(item(doc, doc.start, null, drawn, marks));
-  else tree.append(h('li', { class: 'muted', text: `The start node “${doc.start}” is missing.` }));
+  if (nodes[doc.start]) tree.append(item(doc, doc.start, null, drawn, marks, ''));
+  else
+    tree.append(
+      h('li', { class: 'muted', text: `The start node “${doc.start}” is missing.` }),
+    );
   const rest = Object.keys(nodes).filter((id) => !drawn.has(id));
-  orphans.replaceChildren(...rest.map((id) => item(doc, id, null, drawn, marks)));
+  orphans.replaceChildren(...rest.map((id) => item(doc, id, null, drawn, marks, '')));
   makeNavigable(tree, orphans, marks.selected);
   return rest;
 }
 
-function item(doc, id, edge, drawn, marks) {
+/** The key of the branch from `from` by `via`, as `marks.onPath` holds it. */
+export function stepKey(from, via) {
+  return `${from} ${via}`;
+}
+
+function item(doc, id, edge, drawn, marks, from) {
   const node = doc.nodes[id];
-  if (!node) return missingItem(id, edge);
+  const step = edge ? stepKey(from, edge.via) : id;
+  if (!node) return missingItem(id, edge, marks.onPath?.has(step));
   const repeat = drawn.has(id);
   drawn.add(id);
   const children = repeat ? [] : edges(node).filter((e) => e.to);
   const classes = ['treeitem'];
   if (marks.failing?.has(id)) classes.push('failing');
-  if (marks.onPath?.has(id)) classes.push('on-path');
+  if (marks.onPath?.has(step)) classes.push('on-path');
   if (repeat) classes.push('ref');
   const li = h(
     'li',
@@ -104,7 +115,7 @@ function item(doc, id, edge, drawn, marks) {
       role: 'treeitem',
       class: classes.join(' '),
       tabindex: '-1',
-      dataset: { node: id },
+      dataset: { node: id, step },
       'aria-selected': String(marks.selected === id),
       'aria-expanded': children.length ? 'true' : false,
     },
@@ -112,7 +123,7 @@ function item(doc, id, edge, drawn, marks) {
   );
   if (children.length) {
     const group = h('ul', { role: 'group' });
-    group.append(...children.map((e) => item(doc, e.to, e, drawn, marks)));
+    group.append(...children.map((e) => item(doc, e.to, e, drawn, marks, id)));
     li.append(group);
   }
   return li;
@@ -124,9 +135,11 @@ function row(doc, id, node, edge, repeat, marks) {
   parts.push(h('span', { class: 'node-id', text: id }));
   parts.push(h('span', { class: `kind kind-${node.kind}`, text: kindWord(node.kind) }));
   if (id === doc.start) parts.push(h('span', { class: 'tag', text: 'start' }));
-  if (marks.failing?.has(id)) parts.push(h('span', { class: 'tag danger', text: 'problem' }));
+  if (marks.failing?.has(id))
+    parts.push(h('span', { class: 'tag danger', text: 'problem' }));
   if (repeat) parts.push(h('span', { class: 'muted', text: 'shown above' }));
-  else if (node.prompt) parts.push(h('span', { class: 'excerpt', text: excerpt(node.prompt) }));
+  else if (node.prompt)
+    parts.push(h('span', { class: 'excerpt', text: excerpt(node.prompt) }));
   return h('div', { class: 'node-row' }, parts);
 }
 
@@ -135,10 +148,11 @@ function viaBadge(edge) {
   return h('span', { class: 'via', text: `${text} →` });
 }
 
-function missingItem(id, edge) {
+function missingItem(id, edge, onPath) {
+  const classes = `treeitem missing${onPath ? ' on-path' : ''}`;
   return h(
     'li',
-    { role: 'treeitem', class: 'treeitem missing', tabindex: '-1', 'aria-selected': 'false' },
+    { role: 'treeitem', class: classes, tabindex: '-1', 'aria-selected': 'false' },
     h(
       'div',
       { class: 'node-row' },
@@ -152,8 +166,13 @@ function missingItem(id, edge) {
 // Keyboard: one roving tab stop over every item of both lists.
 
 function makeNavigable(tree, orphans, selected) {
-  const items = [...tree.querySelectorAll('[role=treeitem]'), ...orphans.querySelectorAll('[role=treeitem]')];
-  const current = items.find((i) => i.dataset.node === selected && !i.classList.contains('ref'));
+  const items = [
+    ...tree.querySelectorAll('[role=treeitem]'),
+    ...orphans.querySelectorAll('[role=treeitem]'),
+  ];
+  const current = items.find(
+    (i) => i.dataset.node === selected && !i.classList.contains('ref'),
+  );
   (current ?? items[0])?.setAttribute('tabindex', '0');
 }
 

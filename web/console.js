@@ -72,7 +72,9 @@ class OperatorConsole {
 
   _start(token, user) {
     this.user = user;
-    this.api = new Api(token, () => this.signOut('Your sign-in has expired. Sign in again.'));
+    this.api = new Api(token, () =>
+      this.signOut('Your sign-in has expired. Sign in again.'),
+    );
     this.$('operator-name').textContent = user.name || user.username;
     this.$('sign-in').hidden = true;
     this.$('who').hidden = false;
