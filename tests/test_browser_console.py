@@ -153,7 +153,13 @@ async def test_operator_edits_a_node_and_publishes(
     page = await open_console(chromium, helpline, "Menus")
     await new_draft(page)
 
-    form = await open_node(page, "welcome")
+    # The keyboard walks the tree: down from the start node, Enter opens.
+    await tree_item(page, "office-hours").focus()
+    await page.keyboard.press("ArrowDown")
+    await expect(tree_item(page, "welcome")).to_be_focused()
+    await page.keyboard.press("Enter")
+    form = page.get_by_role("form", name="welcome: menu")
+    await expect(form).to_be_visible()
     await form.get_by_label("Prompt", exact=True).fill(WELCOME)
     await form.get_by_label("Attempts").fill("9")
     await button(form, "Save node").click()
@@ -457,3 +463,68 @@ async def test_console_page_is_served(helpline: RunningHelpline) -> None:
             assert "/static/console.js" in await response.text()
         async with http.get(helpline.url + "/") as response:
             assert 'href="/console"' in await response.text()
+
+
+async def test_versions_yaml_rollback_and_entry_menu(
+    helpline: RunningHelpline, demo: OperatorApi, chromium: BrowserContext
+) -> None:
+    page = await open_console(chromium, helpline, "Menus")
+    await new_draft(page)
+
+    # The draft as YAML: a bad kind is refused with its place, the text kept.
+    await page.get_by_role("tab", name="YAML").click()
+    yaml_text = page.get_by_label("The version as YAML")
+    await expect(yaml_text).to_have_value(re.compile("office-hours"), timeout=WAIT_MS)
+    text = await yaml_text.input_value()
+    broken = text.replace("kind: hangup", "kind: hang-up", 1)
+    await yaml_text.fill(broken)
+    await button(page, "Save YAML").click()
+    status = page.locator("#yaml-status")
+    await expect(status).to_contain_text(
+        re.compile("unknown node kind", re.I), timeout=WAIT_MS
+    )
+    await expect(status.locator("code").first).to_contain_text("nodes.")
+    await expect(yaml_text).to_have_value(broken)
+
+    goodbye = "Thank you for calling Northwind Appliances. Goodbye."
+    await yaml_text.fill(text.replace(goodbye, "Goodbye, and thank you."))
+    await button(page, "Save YAML").click()
+    await expect(status).to_have_text("Saved.", timeout=WAIT_MS)
+    saved = await demo.version(2)
+    assert saved["nodes"]["goodbye"]["prompt"] == "Goodbye, and thank you."
+
+    # Publish version 2, then roll back to version 1: version 3 is its copy.
+    await page.get_by_role("tab", name="Tree").click()
+    await button(page, "Publish").click()
+    await expect(page.locator("#version-status")).to_have_text(
+        "Published", timeout=WAIT_MS
+    )
+    versions = page.get_by_role("region", name=MENU_ID)
+    await versions.get_by_role("button", name=re.compile("^Version 1")).click()
+    await expect(page.locator("#version-status")).to_have_text(
+        "Archived", timeout=WAIT_MS
+    )
+    await button(page, "Roll back to this version").click()
+    await expect(page.locator("#version-title")).to_have_text(
+        f"{MENU_ID}, version 3", timeout=WAIT_MS
+    )
+    assert await demo.statuses() == {1: "archived", 2: "archived", 3: "published"}
+    copy = await demo.version(3)
+    assert copy["nodes"]["goodbye"]["prompt"] == goodbye
+
+    # A second menu, published and made the one callers enter.
+    await button(page, "New menu").click()
+    await page.get_by_label("Id of the new menu").fill("spare")
+    await button(page, "Create draft").click()
+    await expect(page.locator("#version-title")).to_have_text(
+        "spare, version 1", timeout=WAIT_MS
+    )
+    await button(page, "Publish").click()
+    await expect(page.locator("#version-status")).to_have_text(
+        "Published", timeout=WAIT_MS
+    )
+    await button(page, "Make it the entry menu").click()
+    await expect(page.locator("#version-entry")).to_be_visible(timeout=WAIT_MS)
+    entry = await demo.call("GET", "/api/menus/entry")
+    assert entry["menu_id"] == "spare"
+    await screenshot(page, "entry-menu")
