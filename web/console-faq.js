@@ -244,6 +244,10 @@ export class FaqTab {
     );
   }
 
+  get dirty() {
+    return this.drafts.size > 0 || this._dirty();
+  }
+
   _keepDraft() {
     if (this.selected === null) return;
     if (this._dirty()) this.drafts.set(this.selected, this._values());

@@ -86,6 +86,11 @@ export class HoursTab {
     list.replaceChildren();
     holidays.forEach((holiday) => this._addHoliday(holiday));
     this._renumberHolidays();
+    this.saved = JSON.stringify(this.read());
+  }
+
+  get dirty() {
+    return this.loaded && JSON.stringify(this.read()) !== this.saved;
   }
 
   _day(key, name, ranges) {

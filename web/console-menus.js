@@ -68,6 +68,10 @@ export class MenusTab {
     this.$('version-empty').hidden = false;
   }
 
+  get dirty() {
+    return this.editor.dirty;
+  }
+
   get api() {
     return this.app.api;
   }

@@ -8,7 +8,8 @@
 // The server keeps no state: the whole list of events goes with each
 // request, so undo is dropping the last event and asking again.
 
-import { h, say, sayError, select } from './console-dom.js';
+import { asSentence } from './console-api.js';
+import { clearProblems, h, say, sayError, select, showProblems } from './console-dom.js';
 
 const KEYS = [
   ['1', '1'],
@@ -159,6 +160,11 @@ function promptCard(action) {
   );
 }
 
+function choicesText(choices) {
+  const text = (c) => `${c.node}: ${c.digits}${c.label ? ` (${c.label})` : ''}`;
+  return (choices ?? []).map((c) => (typeof c === 'string' ? c : text(c))).join(', ');
+}
+
 export class SimulatorTab {
   constructor(app) {
     this.app = app;
@@ -166,6 +172,10 @@ export class SimulatorTab {
     this._buildKeypad();
     this._bind();
     this.reset();
+  }
+
+  get dirty() {
+    return false; // A simulated call is not worth keeping.
   }
 
   get api() {
@@ -291,6 +301,16 @@ export class SimulatorTab {
     this._renderControls(state, phase);
     this._renderSteps(steps);
     this._renderJourney(journey, phase);
+    this._renderNumberError(steps.at(-1));
+  }
+
+  // A number the callback check refused: its reason under the field.
+  _renderNumberError(last) {
+    const form = this.$('sim-callback');
+    clearProblems(form);
+    const event = last?.event ?? {};
+    if (!last?.error || event.type !== 'form' || event.form !== 'callback') return;
+    showProblems(form, [{ path: 'number', sentence: last.error.message }]);
   }
 
   _renderPrompt(state) {
@@ -365,6 +385,10 @@ export class SimulatorTab {
           'li',
           { class: auto ? 'step auto' : 'step' },
           h('p', { class: 'event', text: describeEvent(event ?? {}) }),
+          step.note ? h('p', { class: 'muted', text: asSentence(step.note) }) : null,
+          step.error
+            ? h('p', { class: 'field-error', text: asSentence(step.error.message) })
+            : null,
           step.actions?.length
             ? h('ul', { class: 'actions-list' }, step.actions.map(actionItem))
             : h('p', { class: 'muted', text: 'Nothing happens.' }),
@@ -379,6 +403,7 @@ export class SimulatorTab {
     const rows = [
       ['Phase', phase ?? ''],
       ['Nodes visited', (journey.nodes ?? []).map((n) => n.id ?? n).join(' → ') || 'none'],
+      ['Menu choices', choicesText(journey.choices) || 'none'],
       ['FAQ answers', answers.join(', ') || 'none'],
       ['Offers made', (journey.offers ?? []).join(', ') || 'none'],
       ['Outcome', journey.outcome ?? 'still in the menu'],

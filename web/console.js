@@ -147,6 +147,12 @@ class OperatorConsole {
         this.select(TABS[moves[event.key] % TABS.length], { focus: true });
       });
     }
+    // Closing or reloading the page with edits not saved asks first.
+    window.addEventListener('beforeunload', (event) => {
+      if (this.signedIn && Object.values(this.tabs).some((tab) => tab.dirty)) {
+        event.preventDefault();
+      }
+    });
     window.addEventListener('hashchange', () => {
       const wanted = location.hash.slice(1);
       if (this.signedIn && TABS.includes(wanted) && wanted !== this.current) {
