@@ -415,9 +415,14 @@ export class MenusTab {
     }
   }
 
+  // Edits not saved yet are simulated as they stand in the editor.
   simulate() {
-    const { id, version } = this.editor.doc;
-    this.app.tabs.simulator.choose(id, version);
+    const { doc, dirty } = this.editor;
+    this.app.tabs.simulator.choose(
+      doc.id,
+      doc.version,
+      dirty ? structuredClone(doc) : null,
+    );
     this.app.select('simulator', { focus: true });
   }
 

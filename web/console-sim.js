@@ -203,10 +203,11 @@ export class SimulatorTab {
     const menus = this.app.tabs.menus;
     await menus.loadList();
     const choices = menus.menus.flatMap((m) =>
-      m.versions.map((v) => [
-        `${m.id}@${v.version}`,
-        `${m.id}, version ${v.version} (${v.status})`,
-      ]),
+      m.versions.map((v) => {
+        const value = `${m.id}@${v.version}`;
+        const edited = this.working && value === this.wanted ? ', unsaved changes' : '';
+        return [value, `${m.id}, version ${v.version} (${v.status}${edited})`];
+      }),
     );
     const current = this.wanted ?? this.$('sim-menu').value ?? '';
     const fresh = select(
@@ -436,7 +437,6 @@ export class SimulatorTab {
     const $ = this.$;
     $('sim-setup').addEventListener('submit', (event) => {
       event.preventDefault();
-      this.working = null;
       this.start();
     });
     $('sim-prompt-done').addEventListener('click', () => {
