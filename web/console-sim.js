@@ -160,9 +160,15 @@ function promptCard(action) {
   );
 }
 
+/** Menu choices as {node, digits, label} or [node, digits]. */
 function choicesText(choices) {
-  const text = (c) => `${c.node}: ${c.digits}${c.label ? ` (${c.label})` : ''}`;
-  return (choices ?? []).map((c) => (typeof c === 'string' ? c : text(c))).join(', ');
+  const text = (choice) => {
+    const { node, digits, label } = Array.isArray(choice)
+      ? { node: choice[0], digits: choice[1], label: choice[2] }
+      : choice;
+    return `${node}: ${digits}${label ? ` (${label})` : ''}`;
+  };
+  return (choices ?? []).map(text).join(', ');
 }
 
 export class SimulatorTab {
