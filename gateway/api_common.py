@@ -50,13 +50,19 @@ async def require_operator(request: web.Request, accounts: Accounts) -> User:
     return user
 
 
-async def read_json(request: web.Request, limit: int = MAX_JSON_BYTES) -> Any:
-    """The request's JSON body, or a 413 / 400 JSON error."""
+async def read_body(request: web.Request, limit: int) -> bytes:
+    """The request's body, or a 413 JSON error past `limit` bytes."""
     if (request.content_length or 0) > limit:
         raise ApiError(413, "too-large", f"the body is over {limit} bytes")
     raw = await request.content.read(limit + 1)
     if len(raw) > limit:
         raise ApiError(413, "too-large", f"the body is over {limit} bytes")
+    return raw
+
+
+async def read_json(request: web.Request, limit: int = MAX_JSON_BYTES) -> Any:
+    """The request's JSON body, or a 413 / 400 JSON error."""
+    raw = await read_body(request, limit)
     try:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError):

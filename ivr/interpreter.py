@@ -31,6 +31,12 @@ the first faq node, then the first callback node, whichever offer is
 missing; if the menu has neither, to its first queue node once; failing
 all that it hangs up. A published menu never needs this (the validator
 refuses such menus); a draft under test may.
+
+Callback numbers go through ``check_number`` when one is given (e.g.
+``ivr.numbers.check_callback_number``): the number it returns is the one
+requested, and one it refuses counts as an invalid entry (keypad) or is
+ignored (form). Without it a keyed number is taken as typed and a form's
+only if it looks like digits.
 """
 
 from __future__ import annotations
@@ -57,6 +63,7 @@ from ivr.menu import (
     QueueNode,
     TollFreeNode,
 )
+from signaling.errors import IvrError
 
 logger = logging.getLogger(__name__)
 
@@ -243,13 +250,8 @@ class Journey:
 
 
 HoursFunction: TypeAlias = Callable[[datetime], str]
-#: Checks a callback number: the number as it will be dialled, or None.
-NumberCheck: TypeAlias = Callable[[str], str | None]
-
-
-def loose_number_check(number: str) -> str | None:
-    """Digits with an optional +; the adapters pass the real policy."""
-    return number if _FORM_NUMBER.fullmatch(number) else None
+#: Checks a callback number: the number to dial, or an IvrError.
+NumberCheck: TypeAlias = Callable[[str], str]
 
 
 class Interpreter:
@@ -262,14 +264,14 @@ class Interpreter:
         call_id: str,
         hours_state: HoursFunction,
         clock: Callable[[], datetime],
-        check_number: NumberCheck = loose_number_check,
+        check_number: NumberCheck | None = None,
     ) -> None:
         self.menu = menu
-        self._check_number = check_number
         self.call_id = call_id
         self.phase = Phase.IDLE
         self._hours_state = hours_state
         self._clock = clock
+        self._check_number = check_number
         self._extra = {"call_id": call_id}
         self._out: list[Action] = []
         self._node: Node | None = None
@@ -624,13 +626,11 @@ class Interpreter:
             return
         node = self._node
         assert isinstance(node, CallbackNode)
-        number = self._check_number(self._number)
+        number = self._valid_number(self._number, form=False)
         self._number = ""
         if number is None:
-            logger.info("callback number refused", extra=self._extra)
             self._retry(timed_out=False)
-            return
-        if node.windows:
+        elif node.windows:
             self._captured = number
             self._ask(Mode.WINDOW)
         else:
@@ -701,8 +701,8 @@ class Interpreter:
         if "decline" in fields:
             self._enter(node.declined)
             return True
-        number = self._check_number(_field(fields, "number"))
         window = _field(fields, "window") or None
+        number = self._valid_number(_field(fields, "number"), form=True)
         if number is None:
             return False
         if window is not None and window not in node.windows:
@@ -710,6 +710,18 @@ class Interpreter:
         self._stop_prompt()
         self._request(number, window)
         return True
+
+    def _valid_number(self, raw: str, *, form: bool) -> str | None:
+        """The number to call back, or None; without a `check_number`, a
+        keyed number as typed and a form's if it looks like digits."""
+        if self._check_number is None:
+            return raw if not form or _FORM_NUMBER.fullmatch(raw) else None
+        try:
+            return self._check_number(raw)
+        except IvrError as exc:
+            extra = {**self._extra, "number": raw, "code": exc.code}
+            logger.info("callback number refused: %s", exc, extra=extra)
+            return None
 
     # The queue and the end of the call.
 

@@ -601,6 +601,7 @@ def test_malformed_input_from_the_page_changes_nothing(event: Event) -> None:
 def test_the_ivr_package_imports_nothing_that_does_io() -> None:
     code = (
         "import sys, ivr.menu, ivr.validator, ivr.interpreter\n"
+        "import ivr.hours, ivr.numbers, ivr.simulator\n"
         "io = {'asyncio', 'aiohttp', 'redis', 'aiortc', 'pjsua2', 'socket'}\n"
         "print(sorted({m.split('.')[0] for m in sys.modules} & io))\n"
     )

@@ -1,0 +1,294 @@
+"""Web callers walk the IVR over real sockets, on running nodes and a real
+Redis, with the demo menu and FAQ published and prompts rendered by
+espeak-ng. Each test runs on redis-server and on the embedded Redis."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from gateway.menus import MenuStore
+from ivr.hours import always_open
+from ivr.menu import Menu
+from tests.fixtures.app import ClientFactory, NodeFactory, RunningHelpline, WsClient
+from tests.test_signaling import agent, customer
+
+Event = dict[str, Any]
+
+
+async def publish_demo(node: RunningHelpline) -> None:
+    """The demo FAQ and menu, published, and hours that are always open."""
+    await node.node.faq.seed_demo()
+    assert await node.node.menus.seed_demo(await node.node.faq.ids())
+    await node.node.hours.set_calendar(always_open())
+
+
+async def enter_ivr(client: WsClient) -> str:
+    await client.send({"type": "call.place", "caller": {"topic": "web"}})
+    state = await client.call_state("ivr")
+    call_id: str = state["call_id"]
+    return call_id
+
+
+async def walk(
+    client: WsClient, until: Callable[[Event], bool], within: float = 10.0
+) -> Event:
+    """Play the page: report each prompt finished, until `until` matches."""
+
+    def step(event: Event) -> bool:
+        return until(event) or event.get("type") == "ivr.prompt"
+
+    while True:
+        event = await client.expect(step, within)
+        if until(event):
+            return event
+        await client.send(
+            {
+                "type": "ivr.prompt_done",
+                "call_id": event["call_id"],
+                "play": event["play"],
+            }
+        )
+
+
+def menu_at(node: str) -> Callable[[Event], bool]:
+    return lambda e: e.get("type") == "ivr.menu" and e["node"] == node
+
+
+def of_type(kind: str) -> Callable[[Event], bool]:
+    return lambda e: e.get("type") == kind
+
+
+def state_is(state: str) -> Callable[[Event], bool]:
+    return lambda e: e.get("type") == "call.state" and e.get("state") == state
+
+
+async def test_keypad_through_faq_answers_to_an_agent_who_sees_the_journey(
+    helpline: RunningHelpline, ws_clients: ClientFactory
+) -> None:
+    await publish_demo(helpline)
+    billing = await agent(helpline, ws_clients, "Bill")
+    await helpline.node.routing.set_skills(billing.welcome["agent"]["id"], ("billing",))
+    ada = await customer(helpline, ws_clients)
+    call_id = await enter_ivr(ada)
+
+    welcome = await ada.expect("ivr.prompt")
+    assert welcome["node"] == "welcome" and welcome["interruptible"]
+    assert welcome["audio"].startswith("/api/prompts/")
+    assert welcome["duration_s"] > 3
+    menu = await ada.expect(menu_at("welcome"))
+    assert {"digits": "1", "label": "Billing and payments"} in menu["options"]
+
+    await ada.send({"type": "ivr.digit", "call_id": call_id, "digit": "1"})
+    stopped = await ada.expect("ivr.stop_prompt")
+    assert stopped["play"] == welcome["play"]
+
+    answers: list[Event] = []
+
+    def collect_faq(event: Event) -> bool:
+        if event.get("type") == "ivr.prompt" and "faq" in event:
+            answers.append(event)
+        return menu_at("billing-next")(event)
+
+    await walk(ada, collect_faq)
+    assert [a["faq"]["id"] for a in answers] == [
+        "faq-billing-payment-methods",
+        "faq-billing-invoice-copy",
+    ]
+    assert all(a["text"] and a["audio"] for a in answers)
+
+    await ada.send({"type": "ivr.digit", "call_id": call_id, "digit": "3"})
+    queued = await walk(ada, state_is("queued"))
+    assert queued["position"] == 1
+
+    ringing = await billing.call_state("ringing")
+    journey = ringing["journey"]
+    assert journey["skill"] == "billing"
+    assert journey["choices"] == [
+        {"node": "welcome", "digits": "1", "label": "Billing and payments"},
+        {"node": "billing-next", "digits": "3", "label": "Wait for an agent"},
+    ]
+    assert [f["id"] for f in journey["faq"]] == [a["faq"]["id"] for a in answers]
+    assert journey["faq"][0]["question"] == answers[0]["faq"]["question"]
+    assert journey["offers"] == ["faq"]
+
+    await billing.send({"type": "call.accept", "call_id": call_id})
+    await ada.call_state("answered")
+
+
+async def test_a_callback_from_the_form_refuses_a_bad_number_then_is_kept(
+    helpline: RunningHelpline, ws_clients: ClientFactory
+) -> None:
+    await publish_demo(helpline)
+    ada = await customer(helpline, ws_clients)
+    call_id = await enter_ivr(ada)
+    await ada.expect(menu_at("welcome"))
+    await ada.send(
+        {"type": "ivr.choose", "call_id": call_id, "node": "welcome", "digits": "2"}
+    )
+    await walk(ada, menu_at("shipping-next"))
+    await ada.send({"type": "ivr.digit", "call_id": call_id, "digit": "2"})
+    form = await walk(ada, of_type("ivr.callback_form"))
+    assert form["node"] == "shipping-callback"
+    assert form["countries"] == ["US", "CA"]
+    request = {"type": "ivr.callback", "call_id": call_id, "node": form["node"]}
+
+    await ada.send({**request, "id": "r1", "number": "+1 900 555 0100"})
+    refused = await ada.expect("error")
+    assert (refused["code"], refused["ref"]) == ("invalid-number", "r1")
+    assert "900" in refused["message"] or "premium" in refused["message"]
+
+    await ada.send(
+        {**request, "number": "(212) 555-0134", "window": form["windows"][1]}
+    )
+    done = await ada.expect("ivr.callback_requested")
+    assert done["window"] == form["windows"][1]
+    ended = await walk(ada, state_is("ended"))
+    assert ended["reason"] == "callback-requested"
+
+    redis = helpline.node.routing.redis
+    entries = await redis.xrange(helpline.node.routing.key("callbacks"))
+    assert [(e["call_id"], e["number"]) for _, e in entries] == [
+        (call_id, "+12125550134")
+    ]
+
+
+async def test_type_ahead_during_a_menu_prompt_and_digits_after_the_end(
+    helpline: RunningHelpline, ws_clients: ClientFactory
+) -> None:
+    await publish_demo(helpline)
+    ada = await customer(helpline, ws_clients)
+    call_id = await enter_ivr(ada)
+    await ada.expect(menu_at("welcome"))
+    # Two keys while the welcome prompt plays: 3 interrupts it and is kept;
+    # 2 lands in the FAQ announcement that follows and is dropped there.
+    await ada.send({"type": "ivr.digit", "call_id": call_id, "digit": "3"})
+    await ada.send({"type": "ivr.digit", "call_id": call_id, "digit": "2"})
+    first = await ada.expect(lambda e: e.get("type") == "ivr.prompt" and "faq" in e)
+    assert first["node"] == "returns-answers"
+
+    await ada.send({"type": "call.hangup", "call_id": call_id})
+    await ada.call_state("ended")
+    await ada.send({"type": "ivr.digit", "call_id": call_id, "digit": "1"})
+    await ada.send({"type": "ping"})
+    await ada.expect("pong")
+    assert not [e for e in ada.received if e.get("type") == "error"]
+
+
+async def test_a_choice_for_a_menu_the_call_has_left_is_refused(
+    helpline: RunningHelpline, ws_clients: ClientFactory
+) -> None:
+    await publish_demo(helpline)
+    ada = await customer(helpline, ws_clients)
+    call_id = await enter_ivr(ada)
+    await ada.expect(menu_at("welcome"))
+    await ada.send({"type": "ivr.digit", "call_id": call_id, "digit": "1"})
+    await ada.expect("ivr.stop_prompt")
+    await ada.send(
+        {
+            "type": "ivr.choose",
+            "id": "late",
+            "call_id": call_id,
+            "node": "welcome",
+            "digits": "2",
+        }
+    )
+    error = await ada.expect("error")
+    assert (error["code"], error["ref"]) == ("bad-state", "late")
+
+
+async def test_a_page_that_never_reports_prompts_still_moves_on(
+    helpline: RunningHelpline, ws_clients: ClientFactory
+) -> None:
+    await publish_demo(helpline)
+    ada = await customer(helpline, ws_clients)
+    call_id = await enter_ivr(ada)
+    await ada.expect(menu_at("welcome"))
+    await ada.send({"type": "ivr.digit", "call_id": call_id, "digit": "2"})
+    # No ivr.prompt_done is ever sent: each prompt's guard timer ends it.
+    await ada.expect(menu_at("shipping-next"), within=90)
+    played = [e["node"] for e in ada.received if e.get("type") == "ivr.prompt"]
+    assert played.count("shipping-answers") == 3  # the intro and two answers
+
+
+async def test_the_ivr_goes_on_on_another_node_after_a_resume(
+    helpline_factory: NodeFactory, ws_clients: ClientFactory
+) -> None:
+    first = await helpline_factory()
+    second = await helpline_factory()
+    await publish_demo(first)
+    ada = await customer(first, ws_clients)
+    call_id = await enter_ivr(ada)
+    await ada.expect(menu_at("welcome"))
+    resume = {
+        "session_id": ada.welcome["session_id"],
+        "resume_token": ada.welcome["resume_token"],
+        "last_seq": ada.last_seq,
+    }
+    await ada.close()
+
+    again = await ws_clients(second.ws_url, {"role": "customer", "resume": resume})
+    assert again.welcome["resumed"]
+    await again.send({"type": "ivr.digit", "call_id": call_id, "digit": "3"})
+    await walk(again, menu_at("returns-next"))
+
+
+async def test_an_overflowing_queue_goes_back_to_the_ivr(
+    helpline: RunningHelpline, ws_clients: ClientFactory
+) -> None:
+    menu = Menu.from_yaml(
+        """
+id: tiny
+version: 1
+start: answers
+faq_ids: [faq-opening-hours]
+nodes:
+  answers:
+    kind: faq
+    answers: [faq-opening-hours]
+    next: wait
+  wait:
+    kind: queue
+    skill: general
+    max_wait_seconds: 1
+    overflow: offer
+  offer:
+    kind: callback
+    prompt: Press 1 for a callback, 2 to hang up.
+    number_prompt: Your number, then hash.
+    next: bye
+    declined: bye
+  bye:
+    kind: hangup
+    prompt: Goodbye.
+"""
+    )
+    await helpline.node.faq.seed_demo()
+    store: MenuStore = helpline.node.menus
+    created = await store.create(menu)
+    await store.publish(created.id, created.version, await helpline.node.faq.ids())
+    await helpline.node.hours.set_calendar(always_open())
+
+    ada = await customer(helpline, ws_clients)
+    call_id = await enter_ivr(ada)
+    await walk(ada, state_is("queued"))
+    await ada.call_state("ivr", within=10)
+    form = await walk(ada, of_type("ivr.callback_form"))
+    assert form["node"] == "offer"
+    call = await helpline.node.routing.get_call(call_id)
+    assert call is not None and call.state == "ivr"
+
+
+@pytest.mark.parametrize("digit", ["A", "12", "", " "])
+async def test_keys_that_are_not_dtmf_get_a_clear_error(
+    helpline: RunningHelpline, ws_clients: ClientFactory, digit: str
+) -> None:
+    await publish_demo(helpline)
+    ada = await customer(helpline, ws_clients)
+    call_id = await enter_ivr(ada)
+    await ada.send({"type": "ivr.digit", "call_id": call_id, "digit": digit})
+    error = await ada.expect("error")
+    assert error["code"] == "invalid-message" and "digit" in error["message"]
+    await ada.expect(menu_at("welcome"))
