@@ -177,9 +177,23 @@ export function say(box, message, kind = 'error') {
   box.append(...(Array.isArray(message) ? message : [message]));
 }
 
+/**
+ * What an error says in a sentence. A refusal that lists its problems is
+ * summed up (the server's message repeats them), saying where they show:
+ * at the fields marked, in a list below, or both.
+ */
+export function errorText(error, unplaced = error.problems ?? []) {
+  const count = error.problems?.length ?? 0;
+  if (!count) return error.message;
+  const problems = `${count} ${count === 1 ? 'problem' : 'problems'}`;
+  if (unplaced.length === count) return `Not saved: ${problems}.`;
+  const where = unplaced.length ? 'at the fields marked and below' : 'at the fields marked';
+  return `Not saved: ${problems}, shown ${where}.`;
+}
+
 /** Shows an error from the API in `box`: its message and any problems. */
 export function sayError(box, error, unplaced = error.problems ?? []) {
-  const parts = [h('p', { text: error.message })];
+  const parts = [h('p', { text: errorText(error, unplaced) })];
   if (unplaced.length) parts.push(problemList(unplaced));
   say(box, parts, 'error');
 }

@@ -9,6 +9,7 @@
 import {
   busy,
   clearProblems,
+  errorText,
   h,
   problemList,
   say,
@@ -174,8 +175,9 @@ export class MenuEditor {
     const own = error.problems.filter((p) => String(p.path).startsWith(prefix));
     const others = error.problems.filter((p) => !String(p.path).startsWith(prefix));
     const left = this.node ? showProblems(this.form, own, prefix) : [];
-    const parts = [h('p', { text: error.message })];
-    if (left.length || others.length) parts.push(this._problemLinks([...left, ...others]));
+    const unplaced = [...left, ...others];
+    const parts = [h('p', { text: errorText(error, unplaced) })];
+    if (unplaced.length) parts.push(this._problemLinks(unplaced));
     say(this.$('node-status'), parts);
     if (this.form.hidden) this.tab.say(parts);
   }
@@ -316,10 +318,7 @@ export class MenuEditor {
       say(status, 'Saved.', 'ok');
       this.tab.saved();
     } catch (error) {
-      say(status, [
-        h('p', { text: error.message }),
-        error.problems.length ? problemList(error.problems) : null,
-      ]);
+      sayError(status, error);
     }
   }
 

@@ -10,7 +10,6 @@ import {
   clearProblems,
   download,
   h,
-  problemList,
   say,
   sayError,
   showProblems,
@@ -454,10 +453,7 @@ export class MenusTab {
         error.problems.filter((p) => p.path === 'id'),
       );
       const rest = [...left, ...error.problems.filter((p) => p.path !== 'id')];
-      say(status, [
-        h('p', { text: error.message }),
-        rest.length ? problemList(rest) : null,
-      ]);
+      sayError(status, error, rest);
     }
   }
 
