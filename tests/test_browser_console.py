@@ -9,7 +9,11 @@ goes in through the same REST API. Screenshots of each step are saved in
 
 from __future__ import annotations
 
+import io
+import math
 import re
+import struct
+import wave
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +21,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from playwright.async_api import BrowserContext, Locator, Page, expect
+from playwright.async_api import BrowserContext, FilePayload, Locator, Page, expect
 
 from gateway import api_faq, api_menus
 from gateway.accounts import Accounts
@@ -103,6 +107,21 @@ async def demo(helpline: RunningHelpline, operator: OperatorApi) -> OperatorApi:
     version = created.get("menu", created)["version"]
     await operator.call("POST", f"/api/menus/{MENU_ID}/versions/{version}/publish", {})
     return operator
+
+
+def tone_wav(seconds: float = 1.0, rate: int = 16_000) -> bytes:
+    """A 440 Hz tone as a WAV file, for an operator's recording."""
+    frames = b"".join(
+        struct.pack("<h", int(8000 * math.sin(2 * math.pi * 440 * i / rate)))
+        for i in range(int(seconds * rate))
+    )
+    out = io.BytesIO()
+    with wave.open(out, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(rate)
+        wav.writeframes(frames)
+    return out.getvalue()
 
 
 async def screenshot(page: Page, name: str) -> None:
@@ -381,6 +400,26 @@ async def test_faq_add_edit_search_and_delete(
     async with operator.http.get(helpline.url + source) as got:
         assert got.status == 200
         assert len(await got.read()) > 1000
+
+    # A file that is not audio is refused at the recording; a tone is taken.
+    upload = form.get_by_label("Upload a recording…")
+    await upload.set_input_files(
+        files=FilePayload(name="notes.txt", mimeType="text/plain", buffer=b"hi" * 500)
+    )
+    recording = form.locator('[data-path="recording"]')
+    await expect(recording.locator("#faq-audio")).to_have_attribute(
+        "data-kind", "error", timeout=WAIT_MS
+    )
+    await upload.set_input_files(
+        files=FilePayload(name="answer.wav", mimeType="audio/wav", buffer=tone_wav())
+    )
+    await expect(recording).to_contain_text(
+        "Callers hear the uploaded recording.", timeout=WAIT_MS
+    )
+    assert (await operator.faq())["faq-gift-cards"]["recording"]
+    await button(form, "Remove the recording").click()
+    await expect(recording).to_contain_text("None: callers hear", timeout=WAIT_MS)
+    assert not (await operator.faq())["faq-gift-cards"]["recording"]
 
     await button(form, "Delete").click()
     await button(page, "Delete for good").click()
