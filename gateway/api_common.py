@@ -54,10 +54,12 @@ async def read_body(request: web.Request, limit: int) -> bytes:
     """The request's body, or a 413 JSON error past `limit` bytes."""
     if (request.content_length or 0) > limit:
         raise ApiError(413, "too-large", f"the body is over {limit} bytes")
-    raw = await request.content.read(limit + 1)
-    if len(raw) > limit:
-        raise ApiError(413, "too-large", f"the body is over {limit} bytes")
-    return raw
+    body = bytearray()
+    while chunk := await request.content.read(limit + 1 - len(body)):
+        body += chunk
+        if len(body) > limit:
+            raise ApiError(413, "too-large", f"the body is over {limit} bytes")
+    return bytes(body)
 
 
 async def read_json(request: web.Request, limit: int = MAX_JSON_BYTES) -> Any:

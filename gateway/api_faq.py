@@ -59,8 +59,8 @@ def add_routes(app: web.Application) -> None:
     from gateway.app import NODE
 
     node = app[NODE]
-    app[FAQ] = FaqStore(node.store)
-    app[PROMPTS] = Prompts(node.settings.data_dir / "prompts", node.settings.tts_voice)
+    app[FAQ] = node.faq
+    app[PROMPTS] = node.prompts
     app.on_cleanup.append(_close_prompts)
     add = app.router
     # The fixed paths first: they would otherwise read as entry ids.

@@ -32,14 +32,26 @@ def _refused(description: str) -> dict[str, Any]:
     return _json(_ref("FaqRefused"), description)
 
 
-def _operator(op: dict[str, Any]) -> dict[str, Any]:
-    """An operator's endpoint: the bearer token, and its two refusals."""
-    responses = {
-        **op["responses"],
+def _operator(summary: str, responses: dict[str, Any], **more: Any) -> dict[str, Any]:
+    """An operator's endpoint: the bearer token, and its two refusals.
+
+    `more` holds the other fields of the operation (``requestBody``...).
+    """
+    refusals = {
         "401": _error("No valid token"),
         "403": _error("The token is not an operator's"),
     }
-    return {**op, "security": _BEARER, "responses": responses}
+    return {
+        "summary": summary,
+        **more,
+        "security": _BEARER,
+        "responses": responses | refusals,
+    }
+
+
+def _query(name: str, schema: dict[str, Any], about: str = "") -> dict[str, Any]:
+    parameter = {"name": name, "in": "query", "schema": schema}
+    return parameter | ({"description": about} if about else {})
 
 
 _ID_PARAM: Final = {"name": "id", "in": "path", "required": True, "schema": _ID}
@@ -54,17 +66,12 @@ PATHS: dict[str, Any] = {
         "get": {
             "summary": "Ranked search of the FAQ, as the customer types (public)",
             "parameters": [
-                {
-                    "name": "q",
-                    "in": "query",
-                    "schema": {"type": "string", "maxLength": MAX_QUERY_CHARS},
-                    "description": "The words typed; the last one may be unfinished",
-                },
-                {
-                    "name": "limit",
-                    "in": "query",
-                    "schema": {"type": "integer", "minimum": 1, "maximum": 20},
-                },
+                _query(
+                    "q",
+                    {"type": "string", "maxLength": MAX_QUERY_CHARS},
+                    "The words typed; the last one may be unfinished",
+                ),
+                _query("limit", {"type": "integer", "minimum": 1, "maximum": 20}),
             ],
             "responses": {
                 "200": _json(
@@ -83,31 +90,27 @@ PATHS: dict[str, Any] = {
     },
     "/api/faq": {
         "get": _operator(
+            "Every FAQ entry",
             {
-                "summary": "Every FAQ entry",
-                "responses": {
-                    "200": _json(
-                        {
-                            "type": "object",
-                            "properties": {
-                                "entries": {"type": "array", "items": _ref("FaqEntry")}
-                            },
+                "200": _json(
+                    {
+                        "type": "object",
+                        "properties": {
+                            "entries": {"type": "array", "items": _ref("FaqEntry")}
                         },
-                        "The entries, by id",
-                    )
-                },
-            }
+                    },
+                    "The entries, by id",
+                )
+            },
         ),
         "post": _operator(
+            "Create an FAQ entry",
             {
-                "summary": "Create an FAQ entry",
-                "requestBody": _ENTRY_BODY,
-                "responses": {
-                    "201": _json(_ref("FaqEntry"), "The entry as saved"),
-                    "409": _error("The id exists already, or the FAQ is full"),
-                    "422": _refused("The entry is refused; problems say where"),
-                },
-            }
+                "201": _json(_ref("FaqEntry"), "The entry as saved"),
+                "409": _error("The id exists already, or the FAQ is full"),
+                "422": _refused("The entry is refused; problems say where"),
+            },
+            requestBody=_ENTRY_BODY,
         ),
     },
     "/api/faq/{id}": {
@@ -120,27 +123,23 @@ PATHS: dict[str, Any] = {
             },
         },
         "put": _operator(
+            "Change an FAQ entry",
             {
-                "summary": "Change an FAQ entry",
-                "requestBody": _ENTRY_BODY,
-                "responses": {
-                    "200": _json(_ref("FaqEntry"), "The entry as saved"),
-                    "404": _error("No such entry"),
-                    "422": _refused("The entry is refused; problems say where"),
-                },
-            }
+                "200": _json(_ref("FaqEntry"), "The entry as saved"),
+                "404": _error("No such entry"),
+                "422": _refused("The entry is refused; problems say where"),
+            },
+            requestBody=_ENTRY_BODY,
         ),
         "delete": _operator(
+            "Delete an FAQ entry",
             {
-                "summary": "Delete an FAQ entry",
-                "responses": {
-                    "200": {"description": "Deleted"},
-                    "404": _error("No such entry"),
-                    "409": _json(
-                        _ref("FaqInUse"), "Published menus play it; menus names them"
-                    ),
-                },
-            }
+                "200": {"description": "Deleted"},
+                "404": _error("No such entry"),
+                "409": _json(
+                    _ref("FaqInUse"), "Published menus play it; menus names them"
+                ),
+            },
         ),
     },
     "/api/faq/{id}/audio.ogg": {
@@ -158,116 +157,105 @@ PATHS: dict[str, Any] = {
     "/api/faq/{id}/recording": {
         "parameters": [_ID_PARAM],
         "post": _operator(
+            "Play an uploaded recording as this entry's answer",
             {
-                "summary": "Play an uploaded recording as this entry's answer",
-                "requestBody": _object_body(
-                    "key",
-                    {
-                        "key": {
-                            "type": ["string", "null"],
-                            "pattern": f"^{KEY_PATTERN}$",
-                            "description": "From POST /api/prompts/upload; "
-                            "null speaks the answer again",
-                        }
-                    },
-                ),
-                "responses": {
-                    "200": _json(_ref("FaqEntry"), "The entry as saved"),
-                    "404": _error("No such entry"),
-                    "422": _error("No uploaded prompt has that key"),
+                "200": _json(_ref("FaqEntry"), "The entry as saved"),
+                "404": _error("No such entry"),
+                "422": _error("No uploaded prompt has that key"),
+            },
+            requestBody=_object_body(
+                "key",
+                {
+                    "key": {
+                        "type": ["string", "null"],
+                        "pattern": f"^{KEY_PATTERN}$",
+                        "description": "From POST /api/prompts/upload; "
+                        "null speaks the answer again",
+                    }
                 },
-            }
+            ),
         ),
     },
     "/api/faq/import": {
         "post": _operator(
+            "Import a YAML list of entries: all saved, or none",
             {
-                "summary": "Import a YAML list of entries: all saved, or none",
-                "parameters": [
+                "200": _json(
                     {
-                        "name": "replace",
-                        "in": "query",
-                        "schema": {"type": "boolean", "default": False},
-                        "description": "Delete the entries the list does not have",
-                    }
-                ],
-                "requestBody": {
-                    "required": True,
-                    "content": {"application/yaml": {"schema": {"type": "string"}}},
-                },
-                "responses": {
-                    "200": _json(
-                        {
-                            "type": "object",
-                            "properties": {
-                                "imported": {"type": "integer"},
-                                "ids": {"type": "array", "items": {"type": "string"}},
-                            },
+                        "type": "object",
+                        "properties": {
+                            "imported": {"type": "integer"},
+                            "ids": {"type": "array", "items": {"type": "string"}},
                         },
-                        "Every entry saved",
-                    ),
-                    "409": _error("Too many entries, or dropped ones are in use"),
-                    "413": _error("The body is too large"),
-                    "422": _refused("Nothing saved; problems say where"),
-                },
-            }
+                    },
+                    "Every entry saved",
+                ),
+                "409": _error("Too many entries, or dropped ones are in use"),
+                "413": _error("The body is too large"),
+                "422": _refused("Nothing saved; problems say where"),
+            },
+            parameters=[
+                _query(
+                    "replace",
+                    {"type": "boolean", "default": False},
+                    "Delete the entries the list does not have",
+                )
+            ],
+            requestBody={
+                "required": True,
+                "content": {"application/yaml": {"schema": {"type": "string"}}},
+            },
         ),
     },
     "/api/faq/export": {
         "get": _operator(
+            "Every entry as a YAML list that import reads back",
             {
-                "summary": "Every entry as a YAML list that import reads back",
-                "responses": {
-                    "200": {
-                        "description": "The YAML",
-                        "content": {"application/yaml": {"schema": {"type": "string"}}},
-                    }
-                },
-            }
+                "200": {
+                    "description": "The YAML",
+                    "content": {"application/yaml": {"schema": {"type": "string"}}},
+                }
+            },
         ),
     },
     "/api/prompts/preview": {
         "post": _operator(
+            "Render a text prompt (cached by content)",
             {
-                "summary": "Render a text prompt (cached by content)",
-                "requestBody": _object_body(
-                    "text", {"text": {"type": "string", "maxLength": MAX_TEXT_CHARS}}
-                ),
-                "responses": {
-                    "200": _PROMPT_OK,
-                    "400": _error("The body is not the JSON asked for"),
-                    "503": _error("No audio can be made, not even the fallback"),
-                },
-            }
+                "200": _PROMPT_OK,
+                "400": _error("The body is not the JSON asked for"),
+                "503": _error("No audio can be made, not even the fallback"),
+            },
+            requestBody=_object_body(
+                "text", {"text": {"type": "string", "maxLength": MAX_TEXT_CHARS}}
+            ),
         ),
     },
     "/api/prompts/upload": {
         "post": _operator(
+            "Upload a recording (WAV, Ogg, WebM, MP3, MP4, FLAC): "
+            "the raw body, or the first file of a multipart form",
             {
-                "summary": "Upload a recording (WAV, Ogg, WebM, MP3, MP4, FLAC): "
-                "the raw body, or the first file of a multipart form",
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "audio/*": {"schema": {"type": "string", "format": "binary"}},
-                        "multipart/form-data": {
-                            "schema": {
-                                "type": "object",
-                                "properties": {
-                                    "file": {"type": "string", "format": "binary"}
-                                },
-                            }
-                        },
+                "201": _PROMPT_OK,
+                "413": _error(f"Over {MAX_UPLOAD_BYTES} bytes (code too-large)"),
+                "422": _error(
+                    "Refused: code not-audio, too-long (over 120 s) or silent"
+                ),
+            },
+            requestBody={
+                "required": True,
+                "content": {
+                    "audio/*": {"schema": {"type": "string", "format": "binary"}},
+                    "multipart/form-data": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {
+                                "file": {"type": "string", "format": "binary"}
+                            },
+                        }
                     },
                 },
-                "responses": {
-                    "201": _PROMPT_OK,
-                    "413": _error(f"Over {MAX_UPLOAD_BYTES} bytes (code too-large)"),
-                    "422": _error(
-                        "Refused: code not-audio, too-long (over 120 s) or silent"
-                    ),
-                },
-            }
+            },
         ),
     },
     "/api/prompts/{file}": {

@@ -91,10 +91,10 @@ def add_routes(app: web.Application) -> None:
     """Add this module's routes; app[NODE] is the web node."""
     from gateway.app import NODE
 
-    store = app[NODE].store
-    app[MENUS] = MenuStore(store)
-    app[HOURS] = HoursStore(store)
-    app[FAQ] = FaqHook()
+    node = app[NODE]
+    app[MENUS] = node.menus
+    app[HOURS] = node.hours
+    app[FAQ] = FaqHook(node.faq.get_many)
     for method, path, handler in _ROUTES:
         app.router.add_route(method, path, _operator(handler))
 

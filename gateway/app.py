@@ -14,6 +14,7 @@ import logging
 import os
 import signal
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
@@ -23,10 +24,15 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from gateway import __version__, api_faq, api_menus, openapi
 from gateway.accounts import Accounts
 from gateway.config import Settings
+from gateway.faq import FaqStore
+from gateway.ivr_calls import IvrCalls, Sources
+from gateway.menus import HoursStore, MenuStore
 from gateway.metrics import Metrics
+from gateway.prompts import Prompts
 from gateway.routing import Routing
 from gateway.store import Store
 from gateway.switchboard import Switchboard
+from ivr.numbers import check_callback_number
 from signaling.bus import Bus
 from signaling.errors import ConfigError
 from signaling.protocol import json_schema
@@ -64,6 +70,13 @@ class Node:
         self.routing = Routing(store.redis, ring_timeout_s=settings.ring_timeout_s)
         self.switchboard = Switchboard(self.bus, self.routing, grace_s=settings.grace_s)
         self.switchboard.observe_state = self._count_state
+        self.menus = MenuStore(store)
+        self.hours = HoursStore(store)
+        self.faq = FaqStore(store, in_use=self.menus.using_faq)
+        self.prompts = Prompts(settings.data_dir / "prompts", settings.tts_voice)
+        self.ivr = IvrCalls(store.redis, self.routing, self.bus, self._ivr_sources())
+        self.ivr.apply = self.switchboard.apply_for_ivr
+        self.switchboard.ivr = self.ivr
         self.endpoint = Endpoint(
             self.bus,
             self.switchboard,
@@ -87,6 +100,18 @@ class Node:
         await self.switchboard.close()
         await self.bus.close()
 
+    def _ivr_sources(self) -> Sources:
+        countries = self.settings.callback_countries
+        return Sources(
+            menus=self.menus,
+            hours=_HoursNow(self.hours),
+            faq=self.faq,
+            prompts=self.prompts,
+            number_policy=lambda raw: check_callback_number(raw, countries),
+            countries=countries,
+            tollfree_number=tollfree_number(self.settings.tollfree_uri),
+        )
+
     async def authenticate(self, token: str) -> Identity | None:
         user = await self.accounts.user_for_token(token)
         if user is None or user.role not in ("agent", "operator"):
@@ -102,6 +127,24 @@ class Node:
         self.metrics.requests.labels(kind).inc()
         self.metrics.request_seconds.observe(seconds)
         self.metrics.sockets.set(len(self.endpoint.sockets))
+
+
+class _HoursNow:
+    """The hours state at this moment, from the calendar operators edit."""
+
+    def __init__(self, hours: HoursStore) -> None:
+        self.hours = hours
+
+    async def state_now(self) -> str:
+        calendar = await self.hours.calendar()
+        return str(calendar.state_at(datetime.now(UTC)))
+
+
+def tollfree_number(uri: str) -> str:
+    """What to show web callers for the toll-free line: the user part of
+    its SIP URI (``sip:+18005550100@trunk`` -> ``+18005550100``)."""
+    user = uri.partition(":")[2].partition("@")[0]
+    return user if "@" in uri else ""
 
 
 @web.middleware

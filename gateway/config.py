@@ -265,9 +265,12 @@ def parse_countries(raw: object) -> tuple[str, ...]:
     else:
         items = _text(raw, fix).split(",")
     codes = tuple(item.strip().upper() for item in items if item.strip())
+    from ivr.numbers import COUNTRIES
+
     for code in codes:
-        if not re.fullmatch(r"[A-Z]{2}", code):
-            raise _Bad(f"has {code!r}, which is not a two-letter country code", fix)
+        if code not in COUNTRIES:
+            known = ", ".join(sorted(COUNTRIES))
+            raise _Bad(f"has {code!r}, which is not one of {known}", fix)
     if not codes:
         raise _Bad("is empty", fix)
     return codes

@@ -60,6 +60,7 @@ from ivr.interpreter import (
     TransferToTollFree,
 )
 from ivr.menu import CallbackNode, Menu, MenuNode
+from ivr.numbers import NumberError
 from signaling.bus import Bus, Session
 from signaling.calls import CallEvent, CallState
 from signaling.protocol import Message, ProtocolError
@@ -67,6 +68,8 @@ from signaling.protocol import Message, ProtocolError
 logger = logging.getLogger(__name__)
 
 MAX_RACES: Final = 8
+#: Events one call's IVR takes at most; each event replays the ones before.
+MAX_EVENTS: Final = 1000
 PROMPT_SLACK_S: Final = 3.0
 READING_WORDS_PER_S: Final = 3.0
 RINGING_RETRY_S: Final = 5.0
@@ -117,11 +120,7 @@ class PromptSource(Protocol):
     async def for_faq(self, entry: Any) -> Any: ...
 
 
-class NumberRefused(Exception):
-    """A callback number the policy refuses; the sentence says why."""
-
-
-#: The callback policy: the number as it will be dialled, or NumberRefused.
+#: The callback policy: the number as it will be dialled, or NumberError.
 NumberPolicy = Callable[[str], str]
 ApplyEvent = Callable[[str, CallEvent], Awaitable[None]]
 
@@ -192,7 +191,7 @@ class IvrCalls:
     def _checked_number(self, message: Message) -> str:
         try:
             return self.sources.number_policy(message.get("number", ""))
-        except NumberRefused as refused:
+        except NumberError as refused:
             raise ProtocolError(
                 "invalid-number", str(refused), message.get("id")
             ) from None
@@ -252,41 +251,35 @@ class IvrCalls:
                 )
                 return
             log = [str(item) for item in await self.redis.lrange(key, 0, -1)]
+            if len(log) >= MAX_EVENTS:
+                await self._too_long(call)
+                return
             interp, timers = await self._replay(call, log)
             event = decide(interp, timers)
             if event is None:
                 return
             actions = interp.handle(event)
-            entry = json.dumps(_encode(event))
+            entry = json.dumps(encode_event(event))
             if await self._append(keys=[key], args=[len(log), entry, LOG_TTL_S]):
                 await self._carry_out(call, interp, actions, len(log))
                 return
         raise RuntimeError(f"IVR of call {call_id} kept changing under an event")
+
+    async def _too_long(self, call: Call) -> None:
+        """A call that has sent the IVR more events than any caller needs
+        (a stuck or hostile page): the IVR ends it rather than grow."""
+        logger.warning(
+            "IVR ended after %d events", MAX_EVENTS, extra={"call_id": call.id}
+        )
+        if call.state == CallState.IVR:
+            await self.apply(call.id, CallEvent.IVR_HANGUP)
 
     async def _replay(
         self, call: Call, log: list[str]
     ) -> tuple[Interpreter, dict[str, int]]:
         menu = await self._menu(call.menu)
         hours = call_field(call, "hours") or "open"
-        interp = Interpreter(
-            menu,
-            call_id=call.id,
-            hours_state=lambda _: hours,
-            clock=lambda: _EPOCH,
-            check_number=self._quiet_check,
-        )
-        timers: dict[str, int] = {}
-        with _replaying():
-            for index, raw in enumerate(log):
-                for action in interp.handle(_decode(json.loads(raw))):
-                    _track(timers, action, index)
-        return interp, timers
-
-    def _quiet_check(self, number: str) -> str | None:
-        try:
-            return self.sources.number_policy(number)
-        except NumberRefused:
-            return None
+        return replay(menu, call.id, hours, log, self.sources.number_policy)
 
     async def _menu(self, ref: str) -> Menu:
         menu = self._menus.get(ref)
@@ -575,10 +568,34 @@ _REQUESTS: Final[dict[str, Callable[[Message], Callable[..., Event | None]]]] = 
 }
 
 
+def replay(
+    menu: Menu,
+    call_id: str,
+    hours: str,
+    log: list[str],
+    number_policy: NumberPolicy,
+) -> tuple[Interpreter, dict[str, int]]:
+    """A call's interpreter rebuilt from its event log, and its running
+    timers (name -> index of the event that started each)."""
+    interp = Interpreter(
+        menu,
+        call_id=call_id,
+        hours_state=lambda _: hours,
+        clock=lambda: _EPOCH,
+        check_number=number_policy,
+    )
+    timers: dict[str, int] = {}
+    with _replaying():
+        for index, raw in enumerate(log):
+            for action in interp.handle(decode_event(json.loads(raw))):
+                _track(timers, action, index)
+    return interp, timers
+
+
 # The event log's format.
 
 
-def _encode(event: Event) -> dict[str, Any]:
+def encode_event(event: Event) -> dict[str, Any]:
     match event:
         case Digit(digit):
             return {"k": "digit", "d": digit}
@@ -595,7 +612,7 @@ def _encode(event: Event) -> dict[str, Any]:
     return {"k": "start"}
 
 
-def _decode(data: dict[str, Any]) -> Event:
+def decode_event(data: dict[str, Any]) -> Event:
     kind = data["k"]
     if kind == "digit":
         return Digit(data["d"])

@@ -14,13 +14,16 @@ import multiprocessing
 import os
 import signal
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 
 from gateway.accounts import Accounts
 from gateway.config import Settings
+from gateway.faq import FaqStore
 from gateway.logs import setup_logging
-from gateway.store import open_store, start_embedded
+from gateway.menus import HoursStore, MenuStore
+from gateway.store import Store, open_store, start_embedded
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +54,7 @@ async def _prepare(settings: Settings, url: str) -> list[str]:
     store = await open_store(settings, url=url)
     try:
         created = await Accounts(store).ensure_demo_users()
+        content = await seed_demo_content(store)
     finally:
         await store.close()
 
@@ -62,10 +66,28 @@ async def _prepare(settings: Settings, url: str) -> list[str]:
         path.write_text("\n".join(lines) + "\n")
         path.chmod(0o600)
     if path.exists():
-        return path.read_text().splitlines()
+        return [*path.read_text().splitlines(), content]
     return [
-        "demo accounts exist; set a password with: helpline add-user NAME --role agent"
+        "demo accounts exist; set a password with: helpline add-user NAME --role agent",
+        content,
     ]
+
+
+async def seed_demo_content(store: Store) -> str:
+    """The demo FAQ, menu and opening hours, each only where none is set
+    (an operator's edits survive a restart); returns a line for the banner."""
+    faq = FaqStore(store)
+    await faq.seed_demo()
+    menus = MenuStore(store)
+    await menus.seed_demo(await faq.ids())
+    hours = HoursStore(store)
+    await hours.seed_demo()
+    calendar = await hours.calendar()
+    now = calendar.state_at(datetime.now(UTC))
+    return (
+        f"demo IVR menu and FAQ published; the line is {now} now "
+        f"({calendar.time_zone}; change the hours in the console)"
+    )
 
 
 def _print_banner(settings: Settings, accounts: list[str], embedded: bool) -> None:
@@ -77,6 +99,7 @@ def _print_banner(settings: Settings, accounts: list[str], embedded: bool) -> No
         f"Helpline is running (Redis {redis}; {settings.workers} worker(s)).",
         f"  demo site with the Call us button: {base}/demo",
         f"  agent softphone:                   {base}/agent",
+        f"  operator console:                  {base}/console",
         f"  health:                            {base}/healthz",
         *(f"  {line}" for line in accounts),
         "Press Ctrl+C to stop.",

@@ -321,7 +321,11 @@ def load_yaml(text: str) -> object:
     """Plain data from a YAML document, refused with the place of a fault."""
     if len(text) > MAX_DOCUMENT_CHARS:
         raise MenuError([Problem("", f"over {MAX_DOCUMENT_CHARS} characters")])
-    loader = yaml.SafeLoader(text)
+    try:
+        # The reader checks the characters as soon as it is made.
+        loader = yaml.SafeLoader(text)
+    except yaml.YAMLError as exc:
+        raise MenuError([Problem("", f"not valid YAML ({_mark(exc)})")]) from None
     try:
         root = loader.get_single_node()
         problems: list[Problem] = []

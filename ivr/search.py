@@ -18,6 +18,8 @@ same list.
 from __future__ import annotations
 
 import bisect
+import functools
+import heapq
 import math
 import re
 import unicodedata
@@ -100,6 +102,7 @@ def words(text: str) -> list[str]:
     return _WORD.findall(fold(text))
 
 
+@functools.lru_cache(maxsize=65_536)
 def stem(word: str) -> str:
     """A light English stemmer: plurals, -ing, -ed, -ment, -ation, final e/y.
 
@@ -162,7 +165,9 @@ class FaqIndex:
         self._postings: dict[str, dict[int, float]] = defaultdict(dict)
         # the folded words as written, sorted, for prefixes; word -> term
         self._surface: dict[str, str] = {}
-        self._answer_tokens = [_tokens(e.answer) for e in self.entries]
+        self._ids = [e.id for e in self.entries]
+        # The answers' words with their places, made when first shown.
+        self._answer_tokens: dict[int, list[_Token]] = {}
         self._build()
         self._sorted_surface = sorted(self._surface)
 
@@ -200,23 +205,21 @@ class FaqIndex:
         limit = max(0, min(limit, MAX_LIMIT))
         groups = self._query_groups(query[:MAX_QUERY_CHARS])
         scores: dict[int, float] = defaultdict(float)
-        matched: dict[int, set[str]] = defaultdict(set)
         for group in groups:
-            self._score_group(group, scores, matched)
-        ranked = sorted(
-            scores, key=lambda n: (-round(scores[n], 9), self.entries[n].id)
-        )
-        return [self._hit(n, scores[n], matched[n]) for n in ranked[:limit]]
+            self._score_group(group, scores)
+        ids = self._ids
+        best = heapq.nsmallest(limit, scores, key=lambda n: (-scores[n], ids[n]))
+        return [self._hit(n, scores[n], groups) for n in best]
 
-    def _query_groups(self, query: str) -> list[frozenset[str]]:
-        """One set of terms per query word; a set scores as one term."""
+    def _query_groups(self, query: str) -> list[tuple[str, ...]]:
+        """The terms of each query word, sorted; a group scores as one term."""
         typed = words(query)
         typing = bool(typed) and bool(query) and query[-1].isalnum()
         whole = typed[:-1] if typing else typed
         groups = {frozenset({stem(w)}) for w in whole if _indexed(w)}
         if typing:
             groups.add(self._expand(typed[-1]))
-        return sorted((g for g in groups if g), key=sorted)
+        return sorted(tuple(sorted(g)) for g in groups if g)
 
     def _expand(self, prefix: str) -> frozenset[str]:
         """The terms of the words that start with `prefix`, and its own."""
@@ -230,17 +233,16 @@ class FaqIndex:
             found.add(self._surface[word])
         return frozenset(found)
 
-    def _score_group(
-        self,
-        group: frozenset[str],
-        scores: dict[int, float],
-        matched: dict[int, set[str]],
-    ) -> None:
+    def _score_group(self, group: Sequence[str], scores: dict[int, float]) -> None:
+        """Add one query word's BM25 part to each entry that has it.
+
+        The terms are summed in a fixed order, so equal entries get equal
+        scores to the last bit and ties fall to the id.
+        """
         frequencies: dict[int, float] = defaultdict(float)
         for term in group:
             for number, tf in self._postings.get(term, {}).items():
                 frequencies[number] += tf
-                matched[number].add(term)
         if not frequencies:
             return
         count = len(self.entries)
@@ -249,9 +251,18 @@ class FaqIndex:
         for number, tf in frequencies.items():
             scores[number] += idf * tf * (K1 + 1) / (tf + K1)
 
-    def _hit(self, number: int, score: float, matched: set[str]) -> Hit:
+    def _hit(self, number: int, score: float, groups: list[tuple[str, ...]]) -> Hit:
         entry = self.entries[number]
-        snippet = _snippet(entry.answer, self._answer_tokens[number], matched)
+        matched = {
+            term
+            for group in groups
+            for term in group
+            if number in self._postings.get(term, {})
+        }
+        tokens = self._answer_tokens.get(number)
+        if tokens is None:
+            tokens = self._answer_tokens[number] = _tokens(entry.answer)
+        snippet = _snippet(entry.answer, tokens, matched)
         return Hit(entry, round(score, 6), snippet)
 
 
@@ -260,12 +271,14 @@ def _by_id(entry: FaqEntry) -> str:
 
 
 def _tokens(text: str) -> list[_Token]:
-    out = []
-    for match in _WORD.finditer(text):
-        word = fold(match.group())
-        term = stem(word) if _indexed(word) else ""
-        out.append(_Token(match.start(), match.end(), term))
-    return out
+    return [_Token(m.start(), m.end(), _term(m.group())) for m in _WORD.finditer(text)]
+
+
+@functools.lru_cache(maxsize=65_536)
+def _term(raw: str) -> str:
+    """The index term of one word as written; "" for a stop word."""
+    word = fold(raw)
+    return stem(word) if _indexed(word) else ""
 
 
 def _snippet(text: str, tokens: Sequence[_Token], matched: set[str]) -> str:

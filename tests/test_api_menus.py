@@ -5,6 +5,7 @@ demo menu to a queue and to a callback."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from importlib import resources
@@ -18,6 +19,7 @@ from referencing.jsonschema import DRAFT202012
 
 from gateway.accounts import Accounts, Role
 from gateway.api_menus import FAQ
+from ivr.menu import Menu
 from ivr.simulator import FaqText
 from tests.fixtures.app import NodeFactory, RunningHelpline
 from tests.test_menus_store import GOOD
@@ -83,7 +85,7 @@ async def api(helpline: RunningHelpline) -> AsyncIterator[Api]:
 
 
 def with_faq(helpline: RunningHelpline, questions: Mapping[str, str]) -> None:
-    """Plug a FAQ in where the FAQ store will be."""
+    """Stand a FAQ of the test's own in for the node's FAQ store."""
 
     async def lookup(ids: list[str]) -> Mapping[str, FaqText]:
         return {
@@ -661,3 +663,20 @@ async def test_the_openapi_document_describes_what_is_served(demo: Api) -> None:
     check("Problems", (await demo.call("PUT", "/api/hours", json={}))[1])
     with pytest.raises(ValidationError):
         check("MenuNode", {"kind": "teleport"})
+
+
+async def test_a_json_body_that_arrives_in_pieces_is_read_whole(
+    api: Api, helpline: RunningHelpline
+) -> None:
+    document = json.dumps(Menu.from_yaml(DEMO_YAML).to_dict()).encode()
+
+    async def pieces() -> AsyncIterator[bytes]:
+        for start in range(0, len(document), 20):
+            yield document[start : start + 20]
+
+    headers = {"Authorization": f"Bearer {api.token}"}
+    async with api.http.post(
+        helpline.url + "/api/menus", data=pieces(), headers=headers
+    ) as response:
+        assert response.status == 201, await response.text()
+        assert (await response.json())["id"] == "northwind-main"

@@ -10,16 +10,24 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 
-def test_signaling_benchmark_quick_run(tmp_path: Path) -> None:
-    out = tmp_path / "results.json"
+def quick_run(
+    module: str, out: Path, timeout: float
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m module --quick --json out``; fail with its output."""
     done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.signaling", "--quick", "--json", str(out)],
+        [sys.executable, "-m", module, "--quick", "--json", str(out)],
         cwd=REPO,
         capture_output=True,
         text=True,
-        timeout=90,
+        timeout=timeout,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done
+
+
+def test_signaling_benchmark_quick_run(tmp_path: Path) -> None:
+    out = tmp_path / "results.json"
+    done = quick_run("benchmarks.signaling", out, timeout=90)
 
     results = json.loads(out.read_text())
     assert [r["workers"] for r in results] == [1, 2]
@@ -31,3 +39,16 @@ def test_signaling_benchmark_quick_run(tmp_path: Path) -> None:
         assert result["setups"]["place_to_answered"]["count"] > 0
         assert result["relay"]["relayed"] > 0
     assert "| workers | sessions held | set-ups/s" in done.stdout
+
+
+def test_faq_search_benchmark_quick_run(tmp_path: Path) -> None:
+    out = tmp_path / "faq.json"
+    done = quick_run("benchmarks.faq_search", out, timeout=60)
+
+    result = json.loads(out.read_text())
+    assert result["entries"] == 500
+    for name in ("index", "naive"):
+        assert result[name]["searches"] > 0
+        assert result[name]["per_second"] > 0
+    assert result["ratio"] > 0
+    assert "| index |" in done.stdout and "index / naive: x" in done.stdout

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import logging
 import os
 import pty
@@ -296,6 +297,10 @@ def test_run_serves_until_sigterm(tmp_path: Path) -> None:
     try:
         body = _get_when_up(f"http://127.0.0.1:{port}/healthz", process)
         assert b"embedded" in body
+        search = f"http://127.0.0.1:{port}/api/faq/search?q=return+label"
+        with urllib.request.urlopen(search, timeout=5) as response:
+            results = json.loads(response.read())["results"]
+        assert results[0]["id"] == "faq-returns-label"  # the demo FAQ is seeded
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -306,6 +311,8 @@ def test_run_serves_until_sigterm(tmp_path: Path) -> None:
             pytest.fail(f"helpline run ignored SIGTERM; it said:\n{err.decode()}")
     assert process.returncode == 0, err.decode()
     assert not (tmp_path / "redis" / "redis.sock").exists()  # Redis stopped too
+    assert b"demo IVR menu and FAQ published" in out
+    assert f"127.0.0.1:{port}/console".encode() in out
 
 
 def _get_when_up(url: str, process: subprocess.Popen[bytes]) -> bytes:

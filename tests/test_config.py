@@ -211,6 +211,9 @@ BAD_ENV = [
     ("HELPLINE_GRACE", "3601", "from 0 to 3600"),
     ("HELPLINE_CUSTOMER_SESSIONS_PER_MINUTE", "0", "from 1 to 10000"),
     ("HELPLINE_MAX_FRAME_BYTES", "100", "from 1024 to 1048576"),
+    ("HELPLINE_CALLBACK_COUNTRIES", "US,ZZ", "'ZZ', which is not one of AU, CA"),
+    ("HELPLINE_CALLBACK_COUNTRIES", " , ", "is empty"),
+    ("HELPLINE_TTS_VOICE", "en us; rm", "is not a voice name"),
 ]
 
 

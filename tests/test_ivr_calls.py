@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from gateway import ivr_calls
 from gateway.menus import MenuStore
 from ivr.hours import always_open
 from ivr.menu import Menu
@@ -23,6 +24,32 @@ async def publish_demo(node: RunningHelpline) -> None:
     await node.node.faq.seed_demo()
     assert await node.node.menus.seed_demo(await node.node.faq.ids())
     await node.node.hours.set_calendar(always_open())
+
+
+async def publish(node: RunningHelpline, yaml_text: str) -> None:
+    """A menu of a test's own, published as the entry, with the demo FAQ."""
+    await node.node.faq.seed_demo()
+    store: MenuStore = node.node.menus
+    created = await store.create(Menu.from_yaml(yaml_text))
+    await store.publish(created.id, created.version, await node.node.faq.ids())
+    await store.set_entry(created.id)
+    await node.node.hours.set_calendar(always_open())
+
+
+SHORT_MENU = """
+id: short
+version: 1
+start: answers
+faq_ids: [faq-opening-hours]
+nodes:
+  answers:
+    kind: faq
+    answers: [faq-opening-hours]
+    next: bye
+  bye:
+    kind: hangup
+    prompt: Goodbye.
+"""
 
 
 async def enter_ivr(client: WsClient) -> str:
@@ -74,25 +101,22 @@ async def test_keypad_through_faq_answers_to_an_agent_who_sees_the_journey(
     ada = await customer(helpline, ws_clients)
     call_id = await enter_ivr(ada)
 
+    menu = await ada.expect(menu_at("welcome"))
+    assert {"digits": "1", "label": "Billing and payments"} in menu["options"]
     welcome = await ada.expect("ivr.prompt")
     assert welcome["node"] == "welcome" and welcome["interruptible"]
     assert welcome["audio"].startswith("/api/prompts/")
     assert welcome["duration_s"] > 3
-    menu = await ada.expect(menu_at("welcome"))
-    assert {"digits": "1", "label": "Billing and payments"} in menu["options"]
+    async with ada.http.get(helpline.url + welcome["audio"]) as audio:
+        assert audio.status == 200
+        assert (await audio.read()).startswith(b"OggS")
 
     await ada.send({"type": "ivr.digit", "call_id": call_id, "digit": "1"})
     stopped = await ada.expect("ivr.stop_prompt")
     assert stopped["play"] == welcome["play"]
 
-    answers: list[Event] = []
-
-    def collect_faq(event: Event) -> bool:
-        if event.get("type") == "ivr.prompt" and "faq" in event:
-            answers.append(event)
-        return menu_at("billing-next")(event)
-
-    await walk(ada, collect_faq)
+    await walk(ada, menu_at("billing-next"))
+    answers = [e for e in ada.received if e.get("type") == "ivr.prompt" and "faq" in e]
     assert [a["faq"]["id"] for a in answers] == [
         "faq-billing-payment-methods",
         "faq-billing-invoice-copy",
@@ -149,7 +173,7 @@ async def test_a_callback_from_the_form_refuses_a_bad_number_then_is_kept(
     assert ended["reason"] == "callback-requested"
 
     redis = helpline.node.routing.redis
-    entries = await redis.xrange(helpline.node.routing.key("callbacks"))
+    entries: Any = await redis.xrange(helpline.node.routing.key("callbacks"))
     assert [(e["call_id"], e["number"]) for _, e in entries] == [
         (call_id, "+12125550134")
     ]
@@ -166,8 +190,9 @@ async def test_type_ahead_during_a_menu_prompt_and_digits_after_the_end(
     # 2 lands in the FAQ announcement that follows and is dropped there.
     await ada.send({"type": "ivr.digit", "call_id": call_id, "digit": "3"})
     await ada.send({"type": "ivr.digit", "call_id": call_id, "digit": "2"})
-    first = await ada.expect(lambda e: e.get("type") == "ivr.prompt" and "faq" in e)
+    first = await walk(ada, lambda e: e.get("type") == "ivr.prompt" and "faq" in e)
     assert first["node"] == "returns-answers"
+    assert not [e for e in ada.received if menu_at("shipping-next")(e)]
 
     await ada.send({"type": "call.hangup", "call_id": call_id})
     await ada.call_state("ended")
@@ -202,15 +227,14 @@ async def test_a_choice_for_a_menu_the_call_has_left_is_refused(
 async def test_a_page_that_never_reports_prompts_still_moves_on(
     helpline: RunningHelpline, ws_clients: ClientFactory
 ) -> None:
-    await publish_demo(helpline)
+    await publish(helpline, SHORT_MENU)
     ada = await customer(helpline, ws_clients)
-    call_id = await enter_ivr(ada)
-    await ada.expect(menu_at("welcome"))
-    await ada.send({"type": "ivr.digit", "call_id": call_id, "digit": "2"})
+    await enter_ivr(ada)
     # No ivr.prompt_done is ever sent: each prompt's guard timer ends it.
-    await ada.expect(menu_at("shipping-next"), within=90)
+    ended = await ada.call_state("ended", within=30)
+    assert ended["reason"] == "ivr-hangup"
     played = [e["node"] for e in ada.received if e.get("type") == "ivr.prompt"]
-    assert played.count("shipping-answers") == 3  # the intro and two answers
+    assert played == ["answers", "bye"]
 
 
 async def test_the_ivr_goes_on_on_another_node_after_a_resume(
@@ -238,7 +262,8 @@ async def test_the_ivr_goes_on_on_another_node_after_a_resume(
 async def test_an_overflowing_queue_goes_back_to_the_ivr(
     helpline: RunningHelpline, ws_clients: ClientFactory
 ) -> None:
-    menu = Menu.from_yaml(
+    await publish(
+        helpline,
         """
 id: tiny
 version: 1
@@ -252,7 +277,7 @@ nodes:
   wait:
     kind: queue
     skill: general
-    max_wait_seconds: 1
+    max_wait_seconds: 10
     overflow: offer
   offer:
     kind: callback
@@ -263,18 +288,13 @@ nodes:
   bye:
     kind: hangup
     prompt: Goodbye.
-"""
+""",
     )
-    await helpline.node.faq.seed_demo()
-    store: MenuStore = helpline.node.menus
-    created = await store.create(menu)
-    await store.publish(created.id, created.version, await helpline.node.faq.ids())
-    await helpline.node.hours.set_calendar(always_open())
 
     ada = await customer(helpline, ws_clients)
     call_id = await enter_ivr(ada)
     await walk(ada, state_is("queued"))
-    await ada.call_state("ivr", within=10)
+    await ada.call_state("ivr", within=20)
     form = await walk(ada, of_type("ivr.callback_form"))
     assert form["node"] == "offer"
     call = await helpline.node.routing.get_call(call_id)
@@ -288,7 +308,27 @@ async def test_keys_that_are_not_dtmf_get_a_clear_error(
     await publish_demo(helpline)
     ada = await customer(helpline, ws_clients)
     call_id = await enter_ivr(ada)
+    await ada.expect(menu_at("welcome"))
     await ada.send({"type": "ivr.digit", "call_id": call_id, "digit": digit})
     error = await ada.expect("error")
     assert error["code"] == "invalid-message" and "digit" in error["message"]
+    await ada.send({"type": "ivr.digit", "call_id": call_id, "digit": "1"})
+    await ada.expect("ivr.stop_prompt")
+
+
+async def test_a_page_that_floods_the_ivr_has_its_call_ended(
+    helpline: RunningHelpline,
+    ws_clients: ClientFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(ivr_calls, "MAX_EVENTS", 20)
+    await publish_demo(helpline)
+    ada = await customer(helpline, ws_clients)
+    call_id = await enter_ivr(ada)
     await ada.expect(menu_at("welcome"))
+    for _ in range(25):  # stale prompt numbers: each is logged, none acts
+        await ada.send({"type": "ivr.prompt_done", "call_id": call_id, "play": 99})
+    ended = await ada.call_state("ended")
+    assert ended["reason"] == "ivr-hangup"
+    key = helpline.node.routing.key("call", call_id, "ivr")
+    assert await helpline.node.routing.redis.llen(key) == 20

@@ -227,6 +227,11 @@ def test_duplicate_digit_in_yaml_is_refused_with_both_lines() -> None:
     ]
 
 
+@pytest.mark.parametrize("text", ["\x08", "id: a\x00", "\ufeff\x07: 1"])
+def test_characters_yaml_cannot_hold_are_refused_as_a_menu_error(text: str) -> None:
+    assert yaml_problems(text)[0].startswith(": not valid YAML")
+
+
 def test_duplicate_node_in_yaml_is_refused() -> None:
     text = SMALL + "  main:\n    kind: hangup\n"
     assert yaml_problems(text) == ["nodes: key 'main' appears twice (lines 6 and 37)"]

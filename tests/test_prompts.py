@@ -30,9 +30,16 @@ from ivr.prompts import (
     rms_dbfs,
 )
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("espeak-ng") is None, reason="espeak-ng is not installed"
-)
+
+@pytest.fixture(autouse=True)
+def espeak_installed() -> None:
+    if shutil.which("espeak-ng") is None:
+        pytest.fail(
+            "espeak-ng is not installed: run ./scripts/setup as root "
+            "(it installs the Debian package espeak-ng)"
+        )
+
+
 FALLBACK_KEY = check_text(FALLBACK_TEXT, FALLBACK_VOICE).key
 Wrapper = Callable[..., str]
 
