@@ -23,7 +23,6 @@ import aiohttp
 import pytest
 from playwright.async_api import BrowserContext, FilePayload, Locator, Page, expect
 
-from gateway import api_faq, api_menus
 from gateway.accounts import Accounts
 from tests.fixtures.app import RunningHelpline
 
@@ -88,18 +87,9 @@ async def operator(helpline: RunningHelpline) -> AsyncIterator[OperatorApi]:
         yield OperatorApi(helpline.url, token, http)
 
 
-def plug_faq_into_menus(helpline: RunningHelpline) -> None:
-    """Let the menus API see the FAQ store, where the node has not yet."""
-    hook = helpline.runner.app[api_menus.FAQ]
-    # TODO(gateway.app plugs the FAQ store into api_menus.FAQ): drop this.
-    if hook.lookup is api_menus.no_faq:
-        hook.lookup = helpline.runner.app[api_faq.FAQ].get_many
-
-
 @pytest.fixture
-async def demo(helpline: RunningHelpline, operator: OperatorApi) -> OperatorApi:
+async def demo(operator: OperatorApi) -> OperatorApi:
     """The demo FAQ, and the demo menu published as version 1."""
-    plug_faq_into_menus(helpline)
     faq = (ROOT / "ivr" / "demo_faq.yaml").read_text()
     await operator.call("POST", "/api/faq/import", yaml=faq)
     menu = (ROOT / "ivr" / "demo_menu.yaml").read_text()
