@@ -9,11 +9,7 @@ goes in through the same REST API. Screenshots of each step are saved in
 
 from __future__ import annotations
 
-import io
-import math
 import re
-import struct
-import wave
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +21,7 @@ from playwright.async_api import BrowserContext, FilePayload, Locator, Page, exp
 
 from gateway.accounts import Accounts
 from tests.fixtures.app import RunningHelpline
+from tests.test_api_faq import sine_wav
 
 pytestmark = pytest.mark.browser
 
@@ -97,21 +94,6 @@ async def demo(operator: OperatorApi) -> OperatorApi:
     version = created.get("menu", created)["version"]
     await operator.call("POST", f"/api/menus/{MENU_ID}/versions/{version}/publish", {})
     return operator
-
-
-def tone_wav(seconds: float = 1.0, rate: int = 16_000) -> bytes:
-    """A 440 Hz tone as a WAV file, for an operator's recording."""
-    frames = b"".join(
-        struct.pack("<h", int(8000 * math.sin(2 * math.pi * 440 * i / rate)))
-        for i in range(int(seconds * rate))
-    )
-    out = io.BytesIO()
-    with wave.open(out, "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(2)
-        wav.setframerate(rate)
-        wav.writeframes(frames)
-    return out.getvalue()
 
 
 async def screenshot(page: Page, name: str) -> None:
@@ -401,7 +383,7 @@ async def test_faq_add_edit_search_and_delete(
         "data-kind", "error", timeout=WAIT_MS
     )
     await upload.set_input_files(
-        files=FilePayload(name="answer.wav", mimeType="audio/wav", buffer=tone_wav())
+        files=FilePayload(name="answer.wav", mimeType="audio/wav", buffer=sine_wav(1.0))
     )
     await expect(recording).to_contain_text(
         "Callers hear the uploaded recording.", timeout=WAIT_MS
