@@ -45,6 +45,7 @@ PAGES: Final = {
     "/": "index.html",
     "/demo": "demo.html",
     "/agent": "softphone.html",
+    "/console": "console.html",
     "/widget.js": "widget.js",
 }
 #: What the widget loads from a page of another site.
