@@ -52,3 +52,32 @@ def test_faq_search_benchmark_quick_run(tmp_path: Path) -> None:
         assert result[name]["per_second"] > 0
     assert result["ratio"] > 0
     assert "| index |" in done.stdout and "index / naive: x" in done.stdout
+
+
+def test_ivr_benchmark_quick_run(tmp_path: Path) -> None:
+    out = tmp_path / "ivr.json"
+    done = quick_run("benchmarks.ivr", out, timeout=60)
+
+    result = json.loads(out.read_text())
+    replays = result["in_process"]
+    assert [r["length"] for r in replays] == [10, 50, 200, 1000]
+    for r in replays:
+        assert r["runs"] >= 20
+        assert r["replay_path"]["p50_us"] > r["in_memory"]["p50_us"] > 0
+    # Each event replays the log before it: the cost grows with the log.
+    assert replays[-1]["replay_path"]["cpu_us"] > replays[0]["replay_path"]["cpu_us"]
+    assert result["whole_call"]["replayed_cpu_s"] > 0
+
+    cells = result["through_redis"]
+    assert [(c["length"], c["concurrency"]) for c in cells] == [
+        (10, 1),
+        (10, 50),
+        (200, 1),
+        (200, 50),
+    ]
+    for c in cells:
+        assert c["events"] > 0 and c["per_second"] > 0
+        for name in ("hgetall", "lrange", "evalsha"):
+            assert c["round_trips"][name] == 1
+        assert c["in_script"] == {"expire": 1, "llen": 1, "rpush": 1}
+    assert "| log length | calls at once | events/s" in done.stdout
