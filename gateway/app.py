@@ -153,6 +153,10 @@ async def embeddable(request: web.Request, handler: Any) -> web.StreamResponse:
     response: web.StreamResponse = await handler(request)
     if request.path in EMBEDDABLE or request.path.startswith(EMBEDDABLE_PREFIXES):
         response.headers["Access-Control-Allow-Origin"] = "*"
+    if request.path.startswith("/static/"):
+        # Pages and modules change with upgrades: browsers ask each time
+        # and get 304 when nothing changed.
+        response.headers.setdefault("Cache-Control", "no-cache")
     return response
 
 

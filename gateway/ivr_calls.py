@@ -11,7 +11,10 @@ node that lost the race reads again. So any node serves any call, a node
 that dies loses no IVR state, and two events of one call never interleave.
 The replay is deterministic: the hours state is fixed when the call starts
 (a caller who came in while open is not thrown out at closing time) and
-the menu version is fixed for the call.
+the menu version is fixed for the call. A node keeps the interpreter of
+each call it served last; while the list has not grown since (one LLEN
+says so) it goes on from there instead of replaying, so a replay happens
+only when another node took the call's last event.
 
 Timers go into the routing timers set, which the sweep of exactly one node
 claims, as ``ivr:<call>:<name>:<gen>``; ``gen`` is the index of the event
@@ -68,8 +71,10 @@ from signaling.protocol import Message, ProtocolError
 logger = logging.getLogger(__name__)
 
 MAX_RACES: Final = 8
-#: Events one call's IVR takes at most; each event replays the ones before.
+#: Events one call's IVR takes at most (a replay reads them all).
 MAX_EVENTS: Final = 1000
+#: Calls whose interpreter a node keeps between events.
+MAX_KEPT: Final = 10_000
 PROMPT_SLACK_S: Final = 3.0
 READING_WORDS_PER_S: Final = 3.0
 RINGING_RETRY_S: Final = 5.0
@@ -149,6 +154,9 @@ class IvrCalls:
         self.apply: ApplyEvent = _no_apply
         self._append = redis.register_script(_APPEND)
         self._menus: dict[str, Menu] = {}
+        #: Per call: (log length, interpreter, timers) after this node's
+        #: last event; taken out while in use, so it is never shared.
+        self._kept: dict[str, tuple[int, Interpreter, dict[str, int]]] = {}
 
     async def entry_menu(self) -> Menu | None:
         """The published menu a new call enters, if there is one."""
@@ -173,6 +181,7 @@ class IvrCalls:
 
     async def ended(self, call_id: str) -> None:
         await self._feed(call_id, lambda *_: CallEnded(), _ANY_STATE)
+        self._kept.pop(call_id, None)
 
     # Requests from the page
 
@@ -250,20 +259,42 @@ class IvrCalls:
                     extra={"call_id": call_id},
                 )
                 return
-            log = [str(item) for item in await self.redis.lrange(key, 0, -1)]
-            if len(log) >= MAX_EVENTS:
+            length, interp, timers = await self._state(call, key)
+            if length >= MAX_EVENTS:
                 await self._too_long(call)
                 return
-            interp, timers = await self._replay(call, log)
             event = decide(interp, timers)
             if event is None:
+                self._keep(call_id, length, interp, timers)
                 return
             actions = interp.handle(event)
             entry = json.dumps(encode_event(event))
-            if await self._append(keys=[key], args=[len(log), entry, LOG_TTL_S]):
-                await self._carry_out(call, interp, actions, len(log))
+            if await self._append(keys=[key], args=[length, entry, LOG_TTL_S]):
+                for action in actions:
+                    _track(timers, action, length)
+                self._keep(call_id, length + 1, interp, timers)
+                await self._carry_out(call, interp, actions, length)
                 return
         raise RuntimeError(f"IVR of call {call_id} kept changing under an event")
+
+    async def _state(
+        self, call: Call, key: str
+    ) -> tuple[int, Interpreter, dict[str, int]]:
+        """The call's interpreter as of its whole log: the one this node
+        kept after the last event, if the log has not grown since (the
+        usual case: one LLEN), else replayed from the log."""
+        kept = self._kept.pop(call.id, None)
+        if kept is not None and kept[0] == await self.redis.llen(key):
+            return kept
+        log = [str(item) for item in await self.redis.lrange(key, 0, -1)]
+        return (len(log), *await self._replay(call, log))
+
+    def _keep(
+        self, call_id: str, length: int, interp: Interpreter, timers: dict[str, int]
+    ) -> None:
+        if len(self._kept) >= MAX_KEPT:
+            self._kept.pop(next(iter(self._kept)))  # the oldest
+        self._kept[call_id] = (length, interp, timers)
 
     async def _too_long(self, call: Call) -> None:
         """A call that has sent the IVR more events than any caller needs

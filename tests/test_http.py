@@ -118,6 +118,7 @@ async def test_login_refuses_bad_bodies_clearly(
         ("/agent", "softphone"),
         ("/widget.js", "import"),
         ("/static/client.js", "export"),
+        ("/console", "console"),
     ],
 )
 async def test_pages_are_served(
@@ -130,6 +131,17 @@ async def test_pages_are_served(
     assert marker in text
     embeddable = path == "/widget.js" or path.startswith("/static/")
     assert (response.headers.get("Access-Control-Allow-Origin") == "*") == embeddable
+    assert response.headers["Cache-Control"] == "no-cache"
+
+
+async def test_static_modules_are_revalidated(helpline: RunningHelpline) -> None:
+    async with aiohttp.ClientSession() as http:
+        url = helpline.url + "/static/widget-ivr.js"
+        async with http.get(url) as first:
+            modified = first.headers["Last-Modified"]
+        headers = {"If-Modified-Since": modified}
+        async with http.get(url, headers=headers) as again:
+            assert again.status == 304
 
 
 async def test_static_files_stay_inside_the_web_folder(

@@ -258,6 +258,14 @@ async def test_the_ivr_goes_on_on_another_node_after_a_resume(
     await again.send({"type": "ivr.digit", "call_id": call_id, "digit": "3"})
     await walk(again, menu_at("returns-next"))
 
+    # Back on the first node, whose own copy of the IVR is now behind.
+    resume["last_seq"] = again.last_seq
+    await again.close()
+    back = await ws_clients(first.ws_url, {"role": "customer", "resume": resume})
+    await back.send({"type": "ivr.digit", "call_id": call_id, "digit": "2"})
+    form = await walk(back, of_type("ivr.callback_form"))
+    assert form["node"] == "returns-callback"
+
 
 async def test_an_overflowing_queue_goes_back_to_the_ivr(
     helpline: RunningHelpline, ws_clients: ClientFactory
