@@ -122,6 +122,8 @@ class FaqSource(Protocol):
 class PromptSource(Protocol):
     async def render(self, text: str) -> Any: ...
 
+    def cached(self, key: str) -> Any: ...
+
     async def for_faq(self, entry: Any) -> Any: ...
 
 
@@ -383,14 +385,26 @@ class _Outbox:
             )
         else:
             event["text"] = action.text or ""
-            key, seconds = await self.audio(
-                sources.prompts.render(event["text"]), event["text"]
-            )
+            key, seconds = await self.audio(self.speech(action), event["text"])
         event["audio"] = f"/api/prompts/{key}.ogg" if key else None
         event["duration_s"] = round(seconds, 2)
         await self.send(event)
         guard = seconds + PROMPT_SLACK_S
         await self.calls._arm(self.call.id, f"prompt-{action.play}", self.gen, guard)
+
+    async def speech(self, action: PlayPrompt) -> Any:
+        """The operator's recording of this prompt, or else its TTS."""
+        prompts = self.calls.sources.prompts
+        key = self.interp.menu.recording(action.node, action.text or "")
+        recorded = prompts.cached(key) if key else None
+        if key and recorded is None:
+            logger.warning(
+                "recording %s of node %s is missing; spoken instead",
+                key,
+                action.node,
+                extra={"call_id": self.call.id},
+            )
+        return recorded or await prompts.render(action.text or "")
 
     async def audio(self, rendering: Awaitable[Any], text: str) -> tuple[str, float]:
         """The prompt's cache key and length; on a fault no audio, and the

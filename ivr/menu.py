@@ -39,6 +39,7 @@ DIGITS: Final = frozenset("0123456789*#")
 
 _ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 _DIGITS = re.compile(rf"[0-9*#]{{1,{MAX_OPTION_DIGITS}}}")
+_PROMPT_KEY = re.compile(r"[0-9a-f]{16,64}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,6 +226,9 @@ class Menu:
     nodes: Mapping[str, Node]
     status: MenuStatus = MenuStatus.DRAFT
     faq_ids: tuple[str, ...] = field(default=())
+    #: Operators' recordings that replace a prompt's speech:
+    #: "<node>.<prompt field>" -> prompt key (see gateway.prompts).
+    recordings: Mapping[str, str] = field(default_factory=dict)
 
     def node(self, node_id: str) -> Node:
         return self.nodes[node_id]
@@ -243,7 +247,16 @@ class Menu:
             "start": self.start,
             "faq_ids": list(self.faq_ids),
             "nodes": {n.id: _node_to_dict(n) for n in self.nodes.values()},
+            **({"recordings": dict(self.recordings)} if self.recordings else {}),
         }
+
+    def recording(self, node_id: str, text: str) -> str | None:
+        """The recording that replaces the prompt `text` of a node, if any."""
+        node = self.nodes.get(node_id)
+        for name in prompt_fields(node) if node else ():
+            if getattr(node, name) == text:
+                return self.recordings.get(f"{node_id}.{name}")
+        return None
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
@@ -259,6 +272,12 @@ class Menu:
     @classmethod
     def from_json(cls, text: str) -> Menu:
         return cls.from_dict(load_json(text))
+
+
+def prompt_fields(node: Node) -> tuple[str, ...]:
+    """The names of a node's fields that hold prompts (``prompt``,
+    ``number_prompt``...)."""
+    return tuple(f.name for f in fields(node) if f.name.endswith("prompt"))
 
 
 def _node_to_dict(node: Node) -> dict[str, Any]:
@@ -422,12 +441,30 @@ class _Reader:
             nodes=nodes,
             status=self.status(doc.get("status", "draft")),
             faq_ids=self.ids(doc.get("faq_ids", []), "faq_ids", 500),
+            recordings=self.recordings(doc.get("recordings", {}), nodes),
         )
-        self.known(doc, "", {"id", "version", "start", "nodes", "status", "faq_ids"})
+        names = {"id", "version", "start", "nodes", "status", "faq_ids", "recordings"}
+        self.known(doc, "", names)
         self.targets(menu, nodes_data)
         if self.problems:
             raise MenuError(self.problems)
         return menu
+
+    def recordings(self, value: object, nodes: Mapping[str, Node]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for where, key in self.mapping(value, "recordings").items():
+            path = f"recordings.{where}"
+            node_id, _, name = where.partition(".")
+            node = nodes.get(node_id)
+            if node is None or name not in prompt_fields(node):
+                self.fail(path, "is not the prompt of a node (NODE.prompt)")
+            elif not getattr(node, name):
+                self.fail(path, f"node '{node_id}' has no {name} to replace")
+            elif not isinstance(key, str) or not _PROMPT_KEY.fullmatch(key):
+                self.fail(path, "is not a prompt key (from POST /api/prompts/upload)")
+            else:
+                found[where] = key
+        return found
 
     def targets(self, menu: Menu, nodes_data: Mapping[str, object]) -> None:
         if menu.start and menu.start not in nodes_data:

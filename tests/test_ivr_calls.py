@@ -14,6 +14,7 @@ from gateway.menus import MenuStore
 from ivr.hours import always_open
 from ivr.menu import Menu
 from tests.fixtures.app import ClientFactory, NodeFactory, RunningHelpline, WsClient
+from tests.test_api_faq import sine_wav
 from tests.test_signaling import agent, customer
 
 Event = dict[str, Any]
@@ -82,6 +83,10 @@ async def walk(
 
 def menu_at(node: str) -> Callable[[Event], bool]:
     return lambda e: e.get("type") == "ivr.menu" and e["node"] == node
+
+
+def prompt_at(node: str) -> Callable[[Event], bool]:
+    return lambda e: e.get("type") == "ivr.prompt" and e["node"] == node
 
 
 def of_type(kind: str) -> Callable[[Event], bool]:
@@ -340,3 +345,19 @@ async def test_a_page_that_floods_the_ivr_has_its_call_ended(
     assert ended["reason"] == "ivr-hangup"
     key = helpline.node.routing.key("call", call_id, "ivr")
     assert await helpline.node.routing.redis.llen(key) == 20
+
+
+async def test_an_operators_recording_replaces_the_prompts_speech(
+    helpline: RunningHelpline, ws_clients: ClientFactory
+) -> None:
+    recorded = await helpline.node.prompts.save_upload(sine_wav(1.5))
+    menu = SHORT_MENU + f"recordings:\n  bye.prompt: {recorded.key}\n"
+    await publish(helpline, menu)
+    ada = await customer(helpline, ws_clients)
+    await enter_ivr(ada)
+    bye = await walk(
+        ada, lambda e: e.get("type") == "ivr.prompt" and e["node"] == "bye"
+    )
+    assert bye["audio"] == f"/api/prompts/{recorded.key}.ogg"
+    assert bye["duration_s"] == pytest.approx(1.5, abs=0.1)
+    assert bye["text"] == "Goodbye."  # still shown in the page

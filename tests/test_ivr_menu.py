@@ -348,3 +348,28 @@ def test_menus_round_trip_through_yaml_and_json(data: dict[str, Any]) -> None:
 
     assert Menu.from_yaml(menu.to_yaml()) == menu
     assert Menu.from_json(json.dumps(menu.to_dict())) == menu
+
+
+KEY = "0123456789abcdef0123456789abcdef"
+
+
+def test_recordings_replace_prompts_and_round_trip() -> None:
+    menu = Menu.from_yaml(SMALL + f"recordings:\n  bye.prompt: {KEY}\n")
+    assert menu.recording("bye", menu.node("bye").prompt or "") == KEY
+    assert menu.recording("bye", "some other text") is None
+    assert Menu.from_dict(menu.to_dict()) == menu
+    assert "recordings" not in Menu.from_yaml(SMALL).to_dict()
+
+
+@pytest.mark.parametrize(
+    ("entry", "says"),
+    [
+        (f"nowhere.prompt: {KEY}", "recordings.nowhere.prompt: is not the prompt"),
+        (f"bye.target: {KEY}", "recordings.bye.target: is not the prompt"),
+        ("bye.prompt: ../../etc/passwd", "recordings.bye.prompt: is not a prompt key"),
+        ("bye.prompt: 12", "recordings.bye.prompt: is not a prompt key"),
+    ],
+)
+def test_bad_recordings_are_refused_with_the_place(entry: str, says: str) -> None:
+    problems = yaml_problems(SMALL + f"recordings:\n  {entry}\n")
+    assert any(p.startswith(says) for p in problems), problems
