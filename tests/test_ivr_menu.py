@@ -13,6 +13,7 @@ from ivr.menu import (
     MAX_NODES,
     CallbackNode,
     FaqNode,
+    HangupNode,
     Menu,
     MenuError,
     MenuNode,
@@ -355,7 +356,9 @@ KEY = "0123456789abcdef0123456789abcdef"
 
 def test_recordings_replace_prompts_and_round_trip() -> None:
     menu = Menu.from_yaml(SMALL + f"recordings:\n  bye.prompt: {KEY}\n")
-    assert menu.recording("bye", menu.node("bye").prompt or "") == KEY
+    bye = menu.node("bye")
+    assert isinstance(bye, HangupNode) and bye.prompt
+    assert menu.recording("bye", bye.prompt) == KEY
     assert menu.recording("bye", "some other text") is None
     assert Menu.from_dict(menu.to_dict()) == menu
     assert "recordings" not in Menu.from_yaml(SMALL).to_dict()
