@@ -81,6 +81,17 @@ async def walk(
         )
 
 
+async def at_the_welcome_menu(
+    node: RunningHelpline, ws_clients: ClientFactory
+) -> tuple[WsClient, str]:
+    """A customer whose call shows the demo menu's first menu."""
+    await publish_demo(node)
+    client = await customer(node, ws_clients)
+    call_id = await enter_ivr(client)
+    await client.expect(menu_at("welcome"))
+    return client, call_id
+
+
 def menu_at(node: str) -> Callable[[Event], bool]:
     return lambda e: e.get("type") == "ivr.menu" and e["node"] == node
 
@@ -150,10 +161,7 @@ async def test_keypad_through_faq_answers_to_an_agent_who_sees_the_journey(
 async def test_a_callback_from_the_form_refuses_a_bad_number_then_is_kept(
     helpline: RunningHelpline, ws_clients: ClientFactory
 ) -> None:
-    await publish_demo(helpline)
-    ada = await customer(helpline, ws_clients)
-    call_id = await enter_ivr(ada)
-    await ada.expect(menu_at("welcome"))
+    ada, call_id = await at_the_welcome_menu(helpline, ws_clients)
     await ada.send(
         {"type": "ivr.choose", "call_id": call_id, "node": "welcome", "digits": "2"}
     )
@@ -187,10 +195,7 @@ async def test_a_callback_from_the_form_refuses_a_bad_number_then_is_kept(
 async def test_type_ahead_during_a_menu_prompt_and_digits_after_the_end(
     helpline: RunningHelpline, ws_clients: ClientFactory
 ) -> None:
-    await publish_demo(helpline)
-    ada = await customer(helpline, ws_clients)
-    call_id = await enter_ivr(ada)
-    await ada.expect(menu_at("welcome"))
+    ada, call_id = await at_the_welcome_menu(helpline, ws_clients)
     # Two keys while the welcome prompt plays: 3 interrupts it and is kept;
     # 2 lands in the FAQ announcement that follows and is dropped there.
     await ada.send({"type": "ivr.digit", "call_id": call_id, "digit": "3"})
@@ -210,10 +215,7 @@ async def test_type_ahead_during_a_menu_prompt_and_digits_after_the_end(
 async def test_a_choice_for_a_menu_the_call_has_left_is_refused(
     helpline: RunningHelpline, ws_clients: ClientFactory
 ) -> None:
-    await publish_demo(helpline)
-    ada = await customer(helpline, ws_clients)
-    call_id = await enter_ivr(ada)
-    await ada.expect(menu_at("welcome"))
+    ada, call_id = await at_the_welcome_menu(helpline, ws_clients)
     await ada.send({"type": "ivr.digit", "call_id": call_id, "digit": "1"})
     await ada.expect("ivr.stop_prompt")
     await ada.send(
@@ -318,10 +320,7 @@ nodes:
 async def test_keys_that_are_not_dtmf_get_a_clear_error(
     helpline: RunningHelpline, ws_clients: ClientFactory, digit: str
 ) -> None:
-    await publish_demo(helpline)
-    ada = await customer(helpline, ws_clients)
-    call_id = await enter_ivr(ada)
-    await ada.expect(menu_at("welcome"))
+    ada, call_id = await at_the_welcome_menu(helpline, ws_clients)
     await ada.send({"type": "ivr.digit", "call_id": call_id, "digit": digit})
     error = await ada.expect("error")
     assert error["code"] == "invalid-message" and "digit" in error["message"]
@@ -335,10 +334,7 @@ async def test_a_page_that_floods_the_ivr_has_its_call_ended(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(ivr_calls, "MAX_EVENTS", 20)
-    await publish_demo(helpline)
-    ada = await customer(helpline, ws_clients)
-    call_id = await enter_ivr(ada)
-    await ada.expect(menu_at("welcome"))
+    ada, call_id = await at_the_welcome_menu(helpline, ws_clients)
     for _ in range(25):  # stale prompt numbers: each is logged, none acts
         await ada.send({"type": "ivr.prompt_done", "call_id": call_id, "play": 99})
     ended = await ada.call_state("ended")
