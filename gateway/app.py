@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import shutil
 import signal
 import time
 from datetime import UTC, datetime
@@ -213,10 +214,18 @@ async def healthz(request: web.Request) -> web.Response:
             "redis": redis,
             "signaling": {"ok": True, "sockets": len(node.endpoint.sockets)},
             "routing": {"ok": redis["ok"]},
+            "ivr": await _ivr_health(node, bool(redis["ok"])),
             "sip": {"ok": None, "state": "not-built"},
         },
     }
     return web.json_response(body, status=200 if body["ok"] else 503)
+
+
+async def _ivr_health(node: Node, redis_ok: bool) -> dict[str, object]:
+    """Whether calls enter a menu, and whether prompts can be spoken."""
+    tts = shutil.which(node.prompts.espeak) is not None
+    entry = await node.menus.entry_id() if redis_ok else None
+    return {"ok": tts, "entry_menu": entry, "tts": "espeak-ng" if tts else None}
 
 
 async def metrics(request: web.Request) -> web.Response:

@@ -23,7 +23,8 @@ async def test_healthz_reports_each_component(helpline: RunningHelpline) -> None
     assert status == 200 and body["ok"] is True
     components = body["components"]
     assert components["redis"]["ok"] is True
-    assert {"redis", "signaling", "routing", "sip"} <= set(components)
+    assert {"redis", "signaling", "routing", "ivr", "sip"} <= set(components)
+    assert components["ivr"] == {"ok": True, "entry_menu": None, "tts": "espeak-ng"}
 
 
 async def test_healthz_says_503_when_redis_is_gone(
