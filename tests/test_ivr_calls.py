@@ -14,6 +14,7 @@ from gateway.menus import MenuStore
 from ivr.hours import always_open
 from ivr.menu import Menu
 from tests.fixtures.app import ClientFactory, NodeFactory, RunningHelpline, WsClient
+from tests.fixtures.redis import RedisServer
 from tests.test_api_faq import sine_wav
 from tests.test_signaling import agent, customer
 
@@ -357,3 +358,20 @@ async def test_an_operators_recording_replaces_the_prompts_speech(
     assert bye["audio"] == f"/api/prompts/{recorded.key}.ogg"
     assert bye["duration_s"] == pytest.approx(1.5, abs=0.1)
     assert bye["text"] == "Goodbye."  # still shown in the page
+
+
+async def test_the_ivr_goes_on_after_redis_restarts(
+    private_redis_server: RedisServer,
+    helpline_factory: NodeFactory,
+    ws_clients: ClientFactory,
+) -> None:
+    node = await helpline_factory(redis_url=private_redis_server.url)
+    ada, call_id = await at_the_welcome_menu(node, ws_clients)
+    await ada.send({"type": "ivr.digit", "call_id": call_id, "digit": "3"})
+    await walk(ada, menu_at("returns-next"))
+
+    private_redis_server.restart()  # SIGKILL, then the same port and AOF
+
+    await ada.send({"type": "ivr.digit", "call_id": call_id, "digit": "2"})
+    form = await walk(ada, of_type("ivr.callback_form"), within=20)
+    assert form["node"] == "returns-callback"
