@@ -549,3 +549,96 @@ async def test_versions_yaml_rollback_and_entry_menu(
     entry = await demo.call("GET", "/api/menus/entry")
     assert entry["menu_id"] == "spare"
     await screenshot(page, "entry-menu")
+
+
+def wav(name: str, seconds: float) -> FilePayload:
+    return FilePayload(name=name, mimeType="audio/wav", buffer=sine_wav(seconds))
+
+
+async def upload(form: Locator, prompt: str, file: FilePayload) -> None:
+    """Uploads `file` as the recording of the prompt field labelled `prompt`."""
+    await form.get_by_label(f"{prompt}: upload a recording").set_input_files(file)
+
+
+async def test_recordings_of_prompts_are_uploaded_published_and_dropped(
+    helpline: RunningHelpline, demo: OperatorApi, chromium: BrowserContext
+) -> None:
+    page = await open_console(chromium, helpline, "Menus")
+    await new_draft(page)
+
+    # A file that is not audio is refused at the goodbye's recording.
+    form = await open_node(page, "goodbye")
+    recording = form.locator('[data-path="prompt.recording"]')
+    notes = FilePayload(name="notes.txt", mimeType="text/plain", buffer=b"hi" * 500)
+    await upload(form, "Goodbye", notes)
+    await expect(recording.locator(".status")).to_have_attribute(
+        "data-kind", "error", timeout=WAIT_MS
+    )
+    await expect(recording.locator(".status")).to_contain_text("audio")
+    await expect(recording.locator("audio")).to_have_count(0)
+    await screenshot(page, "recording-refused")
+
+    # A tone is taken: it plays at the field, the tree marks the node.
+    await upload(form, "Goodbye", wav("goodbye.wav", 1.5))
+    player = form.get_by_label("Goodbye: the recording")
+    await expect(player).to_have_attribute(
+        "src", re.compile(r"^/api/prompts/[0-9a-f]+\.ogg$"), timeout=WAIT_MS
+    )
+    await expect(recording).to_contain_text("Callers hear this recording")
+    await expect(tree_item(page, "goodbye").locator(".tag.recorded")).to_be_visible()
+    await expect(page.locator("#unsaved")).to_be_visible()
+    await screenshot(page, "recording-uploaded")
+    source = await player.get_attribute("src")
+    assert source is not None
+    key = source.removeprefix("/api/prompts/").removesuffix(".ogg")
+    async with demo.http.get(helpline.url + source) as got:
+        assert got.status == 200
+        assert len(await got.read()) > 1000
+
+    # One more on another node, then the draft is saved and published.
+    form = await open_node(page, "goodbye-callback")
+    await upload(form, "Goodbye", wav("callback.wav", 1.0))
+    await expect(form.get_by_label("Goodbye: the recording")).to_be_visible(
+        timeout=WAIT_MS
+    )
+    await button(form, "Save node").click()
+    await expect(form.get_by_role("alert")).to_have_text("Saved.", timeout=WAIT_MS)
+    await button(page, "Publish").click()
+    await expect(page.locator("#version-message")).to_have_text(
+        "Version 2 is published.", timeout=WAIT_MS
+    )
+    published = await demo.version(2)
+    assert published["status"] == "published"
+    assert published["recordings"]["goodbye.prompt"] == key
+    assert set(published["recordings"]) == {"goodbye.prompt", "goodbye-callback.prompt"}
+    await expect(tree_item(page, "goodbye").locator(".tag.recorded")).to_be_visible()
+    await page.get_by_role("tab", name="YAML").click()
+    await expect(page.get_by_label("The version as YAML")).to_have_value(
+        re.compile(rf"recordings:\n  goodbye\.prompt: {key}\n"), timeout=WAIT_MS
+    )
+    await page.get_by_role("tab", name="Tree").click()
+
+    # In a new draft: the goodbye's recording removed, the other prompt's
+    # text cleared; each save drops that recording.
+    await button(page, "New draft from this version").click()
+    await expect(page.locator("#version-title")).to_have_text(
+        f"{MENU_ID}, version 3", timeout=WAIT_MS
+    )
+    form = await open_node(page, "goodbye")
+    await button(form, "Goodbye: remove the recording").click()
+    await expect(form.get_by_label("Goodbye: the recording")).to_have_count(0)
+    await button(form, "Save node").click()
+    await expect(form.get_by_role("alert")).to_have_text("Saved.", timeout=WAIT_MS)
+    assert (await demo.version(3))["recordings"] == {
+        "goodbye-callback.prompt": published["recordings"]["goodbye-callback.prompt"]
+    }
+    await expect(tree_item(page, "goodbye").locator(".tag.recorded")).to_have_count(0)
+
+    form = await open_node(page, "goodbye-callback")
+    await form.get_by_label("Goodbye (optional)").fill("")
+    await expect(form.locator('[data-path="prompt.recording"]')).to_contain_text(
+        "saving drops it"
+    )
+    await button(form, "Save node").click()
+    await expect(form.get_by_role("alert")).to_have_text("Saved.", timeout=WAIT_MS)
+    assert "recordings" not in await demo.version(3)

@@ -235,6 +235,22 @@ export function promptPlayer(prompt) {
   return [audio, h('span', { class: 'prompt-note', text: note })];
 }
 
+const MAX_UPLOAD_BYTES = 5 * 1024 * 1024;
+
+/**
+ * Sends an operator's recording to be checked and stored as a prompt;
+ * returns the prompt ({key, duration_s, urls}). A refusal is thrown: the
+ * server's (not audio, too long, silent) or, for a file over the limit,
+ * one made here without sending it.
+ */
+export async function uploadRecording(api, file) {
+  if (file.size > MAX_UPLOAD_BYTES) {
+    throw new Error('The recording is over 5 MB. Use a shorter or more compressed file.');
+  }
+  const type = file.type || 'application/octet-stream';
+  return api.send('POST', '/api/prompts/upload', file, type);
+}
+
 /** Offers `text` as a file download named `name`. */
 export function download(name, text, type = 'application/yaml') {
   const url = URL.createObjectURL(new Blob([text], { type }));

@@ -2,9 +2,11 @@
 // adding and removing nodes, and the YAML of the whole version.
 //
 // Edits go into a working copy of the document and are saved whole (PUT
-// of the version). A refused save keeps the working copy and the form as
-// they were: each problem shows next to its field, or, when it is about
-// another node, in a list with a button that opens that node.
+// of the version), less the recordings of prompts that are gone. A
+// refused save keeps the working copy and the form as they were: each
+// problem shows next to its field (a recording's, `recordings.NODE.FIELD`,
+// under that prompt), or, when it is about another node, in a list with a
+// button that opens that node.
 
 import {
   busy,
@@ -17,6 +19,7 @@ import {
   showProblems,
 } from './console-dom.js';
 import { NodeForm, blankNode } from './console-node.js';
+import { placeRecordingProblem, withLiveRecordings } from './console-recording.js';
 import { bindTree, drawTree, kindWord, sources } from './console-tree.js';
 
 const NODE_ID = /^[a-z0-9][a-z0-9_-]{0,63}$/;
@@ -43,6 +46,7 @@ export class MenuEditor {
       api: tab.api,
       doc: this.doc,
       faq: tab.faq,
+      changed: () => this.render(),
     }));
     this.reset();
     this._bind();
@@ -120,7 +124,9 @@ export class MenuEditor {
 
   _showNodeProblems() {
     const prefix = `nodes.${this.node}.`;
-    const own = this.problems.filter((p) => String(p.path).startsWith(prefix));
+    const own = this.problems
+      .map(placeRecordingProblem)
+      .filter((p) => String(p.path).startsWith(prefix));
     if (!own.length) return;
     const left = showProblems(this.form, own, prefix);
     if (left.length) say(this.$('node-status'), problemList(left));
@@ -151,7 +157,7 @@ export class MenuEditor {
 
   /** Saves the working copy; true when the server took it. */
   async save() {
-    const doc = this.doc;
+    const doc = withLiveRecordings(this.doc);
     const path = versionPath(doc.id, doc.version);
     say(this.$('node-status'), '');
     try {
@@ -172,8 +178,9 @@ export class MenuEditor {
     this.problems = error.problems;
     this.render();
     const prefix = this.node ? `nodes.${this.node}.` : '\0';
-    const own = error.problems.filter((p) => String(p.path).startsWith(prefix));
-    const others = error.problems.filter((p) => !String(p.path).startsWith(prefix));
+    const problems = error.problems.map(placeRecordingProblem);
+    const own = problems.filter((p) => String(p.path).startsWith(prefix));
+    const others = problems.filter((p) => !String(p.path).startsWith(prefix));
     const left = this.node ? showProblems(this.form, own, prefix) : [];
     const unplaced = [...left, ...others];
     const parts = [h('p', { text: errorText(error, unplaced) })];

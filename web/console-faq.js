@@ -16,10 +16,10 @@ import {
   say,
   sayError,
   showProblems,
+  uploadRecording,
 } from './console-dom.js';
 
 const NEW = '';
-const MAX_UPLOAD_BYTES = 5 * 1024 * 1024;
 const SEARCH_DELAY_MS = 200;
 const SPOKEN_WORDS_PER_SECOND = 2.5;
 
@@ -344,14 +344,9 @@ export class FaqTab {
 
   async uploadRecording(file) {
     const { ui } = this;
-    if (file.size > MAX_UPLOAD_BYTES) {
-      say(ui.audio, 'The recording is over 5 MB. Use a shorter or more compressed file.');
-      return;
-    }
     say(ui.audio, 'Uploading the recording…', 'info');
     try {
-      const type = file.type || 'application/octet-stream';
-      const prompt = await this.api.send('POST', '/api/prompts/upload', file, type);
+      const prompt = await uploadRecording(this.api, file);
       await this._attach(prompt.key);
       say(ui.audio, promptPlayer(prompt), 'info');
     } catch (error) {

@@ -15,6 +15,7 @@ import {
   showProblems,
 } from './console-dom.js';
 import { MenuEditor, menuOf, versionPath } from './console-editor.js';
+import { withLiveRecordings } from './console-recording.js';
 import { stepKey } from './console-tree.js';
 
 const STATUS_WORDS = { draft: 'Draft', published: 'Published', archived: 'Archived' };
@@ -420,7 +421,7 @@ export class MenusTab {
     this.app.tabs.simulator.choose(
       doc.id,
       doc.version,
-      dirty ? structuredClone(doc) : null,
+      dirty ? structuredClone(withLiveRecordings(doc)) : null,
     );
     this.app.select('simulator', { focus: true });
   }

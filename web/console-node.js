@@ -6,6 +6,7 @@
 // empty are left out so the menu's defaults apply.
 
 import { field, h, previewPrompt, say, select, uid } from './console-dom.js';
+import { recordingField } from './console-recording.js';
 import { optionTarget } from './console-tree.js';
 
 const PROMPT_LIMIT = 1000;
@@ -116,7 +117,11 @@ export function blankNode(kind) {
 }
 
 export class NodeForm {
-  /** `context()` gives {api, doc, faq: [{id, question}]} when drawing. */
+  /**
+   * `context()` gives {api, doc, faq: [{id, question}], changed} when
+   * drawing; `changed()` runs when the form changed `doc` itself (a
+   * prompt's recording).
+   */
   constructor(container, context) {
     this.container = container;
     this.context = context;
@@ -128,6 +133,7 @@ export class NodeForm {
     const { doc } = this.context();
     this.id = id;
     this.kind = node.kind;
+    this.editable = editable;
     this.targets = Object.keys(doc.nodes ?? {});
     const fieldset = h('fieldset', { class: 'plain', disabled: !editable });
     fieldset.append(...KIND_FIELDS[node.kind].map((spec) => this._field(spec, node)));
@@ -171,16 +177,24 @@ export class NodeForm {
   _prompt(spec, value) {
     const area = h('textarea', { rows: 3, maxlength: PROMPT_LIMIT, value: value ?? '' });
     const audio = h('div', { class: 'status', 'aria-live': 'polite', hidden: true });
+    const name = spec.label.replace(/ \(optional\)$/, '');
     const button = h('button', {
       type: 'button',
       class: 'small',
       text: 'Hear it',
-      'aria-label': `Hear the ${spec.label.toLowerCase().replace(/ \(optional\)$/, '')}`,
+      'aria-label': `Hear the ${name.toLowerCase()}`,
       onclick: () => this._preview(area, audio),
     });
     const wrap = field(spec.label, area, { path: spec.name, hint: spec.hint });
     wrap.append(h('div', { class: 'toolbar' }, button), audio);
+    wrap.append(this._recording(`${this.id}.${spec.name}`, name, area));
     return wrap;
+  }
+
+  _recording(where, name, area) {
+    const { api, changed } = this.context();
+    const draft = () => this.context().doc;
+    return recordingField({ api, where, name, area, editable: this.editable, draft, changed });
   }
 
   async _preview(area, box) {

@@ -1,5 +1,6 @@
 // A menu drawn as a tree from its start node: each node with its kind and
-// prompt, each branch labelled with what takes a call along it (a digit,
+// prompt (flagged "recorded" when callers hear an operator's recording of
+// it), each branch labelled with what takes a call along it (a digit,
 // "timeout x3", "closed"...). A node met again is a reference to where it
 // is drawn first, so loops stay finite. Nodes the start cannot reach are
 // listed apart.
@@ -9,6 +10,7 @@
 // the first child, Home and End to the ends, Enter or Space opens a node.
 
 import { h } from './console-dom.js';
+import { recordedFields } from './console-recording.js';
 
 const KIND_WORDS = {
   menu: 'menu',
@@ -137,10 +139,21 @@ function row(doc, id, node, edge, repeat, marks) {
   if (id === doc.start) parts.push(h('span', { class: 'tag', text: 'start' }));
   if (marks.failing?.has(id))
     parts.push(h('span', { class: 'tag danger', text: 'problem' }));
+  const recorded = recordedFields(doc, id);
+  if (recorded.length) parts.push(recordedTag(recorded));
   if (repeat) parts.push(h('span', { class: 'muted', text: 'shown above' }));
   else if (node.prompt)
     parts.push(h('span', { class: 'excerpt', text: excerpt(node.prompt) }));
   return h('div', { class: 'node-row' }, parts);
+}
+
+function recordedTag(fields) {
+  const which = fields.join(', ');
+  return h('span', {
+    class: 'tag recorded',
+    text: 'recorded',
+    title: `Callers hear a recording instead of the voice: ${which}`,
+  });
 }
 
 function viaBadge(edge) {
