@@ -45,10 +45,33 @@ import enum
 import logging
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Final, TypeAlias
 
+from ivr.events import (
+    Action,
+    AgentAnswered,
+    CallEnded,
+    CallStarted,
+    CancelTimer,
+    CollectDigits,
+    Digit,
+    Event,
+    FormSubmitted,
+    HangUp,
+    LeaveQueue,
+    PlayPrompt,
+    PromptFinished,
+    RequestCallback,
+    RouteToQueue,
+    ShowCallbackForm,
+    ShowMenu,
+    StartTimer,
+    StopPrompt,
+    TimerFired,
+    TransferToTollFree,
+)
 from ivr.menu import (
     DIGITS,
     MAX_NODES,
@@ -67,153 +90,47 @@ from signaling.errors import IvrError
 
 logger = logging.getLogger(__name__)
 
+#: The events and actions live in ivr.events; importable from here too.
+__all__ = [
+    "Action",
+    "AgentAnswered",
+    "CALLBACK",
+    "CallEnded",
+    "CallStarted",
+    "CancelTimer",
+    "CollectDigits",
+    "Digit",
+    "ENTER",
+    "Event",
+    "FAQ",
+    "FormSubmitted",
+    "HangUp",
+    "HoursFunction",
+    "INPUT",
+    "INTERDIGIT",
+    "Interpreter",
+    "Journey",
+    "LeaveQueue",
+    "MAX_NUMBER_DIGITS",
+    "Mode",
+    "NumberCheck",
+    "Phase",
+    "PlayPrompt",
+    "PromptFinished",
+    "QUEUE",
+    "RequestCallback",
+    "RouteToQueue",
+    "ShowCallbackForm",
+    "ShowMenu",
+    "StartTimer",
+    "StopPrompt",
+    "TABLE",
+    "TimerFired",
+    "TransferToTollFree",
+]
+
 MAX_NUMBER_DIGITS: Final = 15
 _FORM_NUMBER = re.compile(r"\+?[0-9]{3,20}")
-
-# Events.
-
-
-@dataclass(frozen=True, slots=True)
-class CallStarted:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class Digit:
-    digit: str
-
-
-@dataclass(frozen=True, slots=True)
-class PromptFinished:
-    play: int
-
-
-@dataclass(frozen=True, slots=True)
-class TimerFired:
-    name: str
-
-
-@dataclass(frozen=True, slots=True)
-class FormSubmitted:
-    """A form in the page: ``menu`` with ``choice``, or ``callback`` with
-    ``number`` and ``window`` (or ``decline``)."""
-
-    form: str
-    fields: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class AgentAnswered:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class CallEnded:
-    """The caller hung up."""
-
-
-Event: TypeAlias = (
-    CallStarted
-    | Digit
-    | PromptFinished
-    | TimerFired
-    | FormSubmitted
-    | AgentAnswered
-    | CallEnded
-)
-
-# Actions.
-
-
-@dataclass(frozen=True, slots=True)
-class PlayPrompt:
-    """Play `text`, or the FAQ answer `faq_id`; `play` numbers the prompt."""
-
-    play: int
-    node: str
-    text: str | None = None
-    faq_id: str | None = None
-    interruptible: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class StopPrompt:
-    play: int
-
-
-@dataclass(frozen=True, slots=True)
-class ShowMenu:
-    node: str
-    options: tuple[tuple[str, str], ...]  # (digits, label)
-
-
-@dataclass(frozen=True, slots=True)
-class ShowCallbackForm:
-    node: str
-    windows: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class StartTimer:
-    name: str
-    seconds: float
-
-
-@dataclass(frozen=True, slots=True)
-class CancelTimer:
-    name: str
-
-
-@dataclass(frozen=True, slots=True)
-class CollectDigits:
-    node: str
-    max_digits: int
-    terminator: str | None = "#"
-
-
-@dataclass(frozen=True, slots=True)
-class RouteToQueue:
-    node: str
-    skill: str
-    max_wait_seconds: float
-
-
-@dataclass(frozen=True, slots=True)
-class LeaveQueue:
-    node: str
-
-
-@dataclass(frozen=True, slots=True)
-class RequestCallback:
-    node: str
-    number: str
-    window: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class TransferToTollFree:
-    node: str
-
-
-@dataclass(frozen=True, slots=True)
-class HangUp:
-    reason: str
-
-
-Action: TypeAlias = (
-    PlayPrompt
-    | StopPrompt
-    | ShowMenu
-    | ShowCallbackForm
-    | StartTimer
-    | CancelTimer
-    | CollectDigits
-    | RouteToQueue
-    | LeaveQueue
-    | RequestCallback
-    | TransferToTollFree
-    | HangUp
-)
 
 
 class Phase(enum.StrEnum):
