@@ -36,6 +36,8 @@ SESSION_RATE: Final = 10_000  # customer sessions a minute from one address
 GRACE_S: Final = 600  # no session expires while a benchmark runs
 CLOSED: Final = "_closed"
 TICK_S: Final = 1.0 / os.sysconf("SC_CLK_TCK")
+#: The cores this process may use before a benchmark pins itself to one.
+CORES: Final = frozenset(os.sched_getaffinity(0))
 
 
 # Figures
@@ -183,6 +185,13 @@ def free_port() -> int:
         return port
 
 
+def all_cores() -> None:
+    """Run in a server's process before it starts: children inherit the
+    affinity of their parent, and a load generator pinned to one core
+    would otherwise put the server on that same core."""
+    os.sched_setaffinity(0, CORES)
+
+
 def stop_process(
     process: subprocess.Popen[bytes], started: dict[int, int | None]
 ) -> None:
@@ -219,7 +228,10 @@ class RedisServer:
             "--appendfsync", "everysec",
         ]  # fmt: skip
         self.process = subprocess.Popen(
-            argv, stdout=subprocess.DEVNULL, start_new_session=True
+            argv,
+            stdout=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=all_cores,
         )
         deadline = time.monotonic() + START_TIMEOUT_S
         while not self._answers():
@@ -268,7 +280,7 @@ class Helpline:
                 self.process = subprocess.Popen(
                     self.argv, cwd=REPO, env=env, stdout=log,
                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                    start_new_session=True,
+                    start_new_session=True, preexec_fn=all_cores,
                 )  # fmt: skip
         except BaseException:
             if self.redis is not None:
