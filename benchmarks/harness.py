@@ -253,6 +253,13 @@ class RedisServer:
         stop_process(self.process, {})
 
 
+def fresh(folder: Path) -> Path:
+    """A new empty folder: a redis-server started in a folder that holds
+    another one's append-only file would load that server's data."""
+    folder.mkdir()
+    return folder
+
+
 class Helpline:
     """``helpline run`` as a child process on a fresh data folder."""
 
@@ -261,7 +268,11 @@ class Helpline:
         self.data_dir = folder / f"data-{workers}"
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.redis = RedisServer(folder) if redis == "server" else None
+        self.redis = (
+            RedisServer(fresh(folder / f"redis-{workers}"))
+            if redis == "server"
+            else None
+        )
         self.log = folder / f"helpline-{workers}.log"
         self.argv = [*helpline_command(), "run", "--workers", str(workers),
                      "--data-dir", str(self.data_dir),
