@@ -15,7 +15,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Final
@@ -263,7 +263,15 @@ def fresh(folder: Path) -> Path:
 class Helpline:
     """``helpline run`` as a child process on a fresh data folder."""
 
-    def __init__(self, workers: int, folder: Path, redis: str, log_level: str) -> None:
+    def __init__(
+        self,
+        workers: int,
+        folder: Path,
+        redis: str,
+        log_level: str,
+        *,
+        demo: bool = False,
+    ) -> None:
         self.workers = workers
         self.data_dir = folder / f"data-{workers}"
         self.port = free_port()
@@ -279,7 +287,7 @@ class Helpline:
                      "--http", f"127.0.0.1:{self.port}"]  # fmt: skip
         env = {k: v for k, v in os.environ.items() if not k.startswith("HELPLINE_")}
         env |= {
-            "HELPLINE_DEMO": "0",
+            "HELPLINE_DEMO": "1" if demo else "0",
             "HELPLINE_CUSTOMER_SESSIONS_PER_MINUTE": str(SESSION_RATE),
             "HELPLINE_GRACE": str(GRACE_S),
             "HELPLINE_LOG_LEVEL": log_level,
@@ -374,6 +382,22 @@ class Helpline:
         finally:
             if self.redis is not None:
                 self.redis.stop()
+
+
+@contextlib.asynccontextmanager
+async def serving(server: Helpline) -> AsyncIterator[Helpline]:
+    """The server for the block, stopped however the block ends; when it
+    fails, the last lines of the server's log are printed first."""
+    try:
+        yield server
+    except Exception:
+        print(f"   server log ({server.log}), last lines:", flush=True)
+        with contextlib.suppress(OSError):
+            tail = server.log.read_text().splitlines()[-20:]
+            print("\n".join(tail), flush=True)
+        raise
+    finally:
+        await server.stop()
 
 
 def helpline_command() -> list[str]:
