@@ -15,7 +15,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Final
@@ -36,6 +36,8 @@ SESSION_RATE: Final = 10_000  # customer sessions a minute from one address
 GRACE_S: Final = 600  # no session expires while a benchmark runs
 CLOSED: Final = "_closed"
 TICK_S: Final = 1.0 / os.sysconf("SC_CLK_TCK")
+#: The cores this process may use before a benchmark pins itself to one.
+CORES: Final = frozenset(os.sched_getaffinity(0))
 
 
 # Figures
@@ -183,6 +185,13 @@ def free_port() -> int:
         return port
 
 
+def all_cores() -> None:
+    """Run in a server's process before it starts: children inherit the
+    affinity of their parent, and a load generator pinned to one core
+    would otherwise put the server on that same core."""
+    os.sched_setaffinity(0, CORES)
+
+
 def stop_process(
     process: subprocess.Popen[bytes], started: dict[int, int | None]
 ) -> None:
@@ -219,7 +228,10 @@ class RedisServer:
             "--appendfsync", "everysec",
         ]  # fmt: skip
         self.process = subprocess.Popen(
-            argv, stdout=subprocess.DEVNULL, start_new_session=True
+            argv,
+            stdout=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=all_cores,
         )
         deadline = time.monotonic() + START_TIMEOUT_S
         while not self._answers():
@@ -241,22 +253,41 @@ class RedisServer:
         stop_process(self.process, {})
 
 
+def fresh(folder: Path) -> Path:
+    """A new empty folder: a redis-server started in a folder that holds
+    another one's append-only file would load that server's data."""
+    folder.mkdir()
+    return folder
+
+
 class Helpline:
     """``helpline run`` as a child process on a fresh data folder."""
 
-    def __init__(self, workers: int, folder: Path, redis: str, log_level: str) -> None:
+    def __init__(
+        self,
+        workers: int,
+        folder: Path,
+        redis: str,
+        log_level: str,
+        *,
+        demo: bool = False,
+    ) -> None:
         self.workers = workers
         self.data_dir = folder / f"data-{workers}"
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.redis = RedisServer(folder) if redis == "server" else None
+        self.redis = (
+            RedisServer(fresh(folder / f"redis-{workers}"))
+            if redis == "server"
+            else None
+        )
         self.log = folder / f"helpline-{workers}.log"
         self.argv = [*helpline_command(), "run", "--workers", str(workers),
                      "--data-dir", str(self.data_dir),
                      "--http", f"127.0.0.1:{self.port}"]  # fmt: skip
         env = {k: v for k, v in os.environ.items() if not k.startswith("HELPLINE_")}
         env |= {
-            "HELPLINE_DEMO": "0",
+            "HELPLINE_DEMO": "1" if demo else "0",
             "HELPLINE_CUSTOMER_SESSIONS_PER_MINUTE": str(SESSION_RATE),
             "HELPLINE_GRACE": str(GRACE_S),
             "HELPLINE_LOG_LEVEL": log_level,
@@ -268,7 +299,7 @@ class Helpline:
                 self.process = subprocess.Popen(
                     self.argv, cwd=REPO, env=env, stdout=log,
                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                    start_new_session=True,
+                    start_new_session=True, preexec_fn=all_cores,
                 )  # fmt: skip
         except BaseException:
             if self.redis is not None:
@@ -351,6 +382,22 @@ class Helpline:
         finally:
             if self.redis is not None:
                 self.redis.stop()
+
+
+@contextlib.asynccontextmanager
+async def serving(server: Helpline) -> AsyncIterator[Helpline]:
+    """The server for the block, stopped however the block ends; when it
+    fails, the last lines of the server's log are printed first."""
+    try:
+        yield server
+    except Exception:
+        print(f"   server log ({server.log}), last lines:", flush=True)
+        with contextlib.suppress(OSError):
+            tail = server.log.read_text().splitlines()[-20:]
+            print("\n".join(tail), flush=True)
+        raise
+    finally:
+        await server.stop()
 
 
 def helpline_command() -> list[str]:

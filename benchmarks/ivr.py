@@ -24,6 +24,9 @@ Each event is kept as Redis keeps it: ``json.dumps(encode_event(event))``.
    call's record (``HGETALL``), the log (``LRANGE``), the replay, the next
    event, the Lua append. Every call is seeded with a log of the length
    measured and takes one event, so every event replays that many.
+3. **End to end** (``benchmarks.ivr_walks``): Helpline run as a real
+   process with the demo content, customers walking the demo menu over
+   ``/ws`` as pages do, with one worker and then two.
 
 Run it inside a network namespace that has only loopback::
 
@@ -51,6 +54,7 @@ from typing import Any, Final
 
 from redis.asyncio import Redis
 
+from benchmarks import ivr_walks
 from benchmarks.harness import (
     REPO,
     RedisServer,
@@ -599,7 +603,8 @@ def redis_ratios(results: list[dict[str, Any]]) -> Iterator[str]:
 def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.ivr",
-        description="The IVR's replay per event, in process and through Redis.",
+        description="The IVR's replay per event, in process and through Redis; "
+        "then customers walking the demo menu on a real Helpline.",
     )
     parser.add_argument(
         "--quick", action="store_true", help="a smoke run: 0.3 s a measurement"
@@ -616,6 +621,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--json", metavar="FILE", type=Path, help="also write results here"
     )
+    ivr_walks.add_arguments(parser)
     return parser.parse_args(argv)
 
 
@@ -627,33 +633,42 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     duration = min(6.0, max(0.1, args.duration or (0.3 if args.quick else 2.5)))
     signal.signal(signal.SIGTERM, interrupted)
-    menu = load_menu()
-    caller = Caller(menu)
-    events = caller.walk(max(LENGTHS) + 1)
-    log = encoded(events)
-    check_log(menu, caller, log)
-    result: dict[str, Any] = {"duration_s": duration, "walk": kinds(events)}
-    say(f"the scripted call: {result['walk']}; {duration:g} s a measurement")
+    result: dict[str, Any] = {"duration_s": duration}
     try:
-        result["in_process"] = in_process(menu, events, log, duration)
-        say(replay_table(result["in_process"]))
-        whole = result["whole_call"] = whole_call(menu, events, log, WHOLE_STRIDE)
-        say(
-            f"a whole call of {whole['events']} events: {whole['replayed_cpu_s']} s "
-            f"of CPU replaying, {whole['in_memory_cpu_ms']} ms in memory "
-            f"(x{whole['ratio']})"
-        )
-        if not args.no_redis:
-            result["through_redis"] = run_redis(menu, events, duration)
-            say(redis_table(result["through_redis"]))
-            for line in redis_ratios(result["through_redis"]):
-                say(line)
-    except KeyboardInterrupt:
+        if not args.walks_only:
+            replays(args, duration, result)
+        if not (args.no_redis or args.no_walks):
+            result["end_to_end"] = ivr_walks.run_walks(ivr_walks.walk_options(args))
+    except (KeyboardInterrupt, asyncio.CancelledError):
         say("interrupted; every process it started is stopped")
         return 130
     if args.json is not None:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
     return 0
+
+
+def replays(args: argparse.Namespace, duration: float, result: dict[str, Any]) -> None:
+    """Phases 1 and 2: the replay in this process, then through Redis."""
+    menu = load_menu()
+    caller = Caller(menu)
+    events = caller.walk(max(LENGTHS) + 1)
+    log = encoded(events)
+    check_log(menu, caller, log)
+    result["walk"] = kinds(events)
+    say(f"the scripted call: {result['walk']}; {duration:g} s a measurement")
+    result["in_process"] = in_process(menu, events, log, duration)
+    say(replay_table(result["in_process"]))
+    whole = result["whole_call"] = whole_call(menu, events, log, WHOLE_STRIDE)
+    say(
+        f"a whole call of {whole['events']} events: {whole['replayed_cpu_s']} s "
+        f"of CPU replaying, {whole['in_memory_cpu_ms']} ms in memory "
+        f"(x{whole['ratio']})"
+    )
+    if not args.no_redis:
+        result["through_redis"] = run_redis(menu, events, duration)
+        say(redis_table(result["through_redis"]))
+        for line in redis_ratios(result["through_redis"]):
+            say(line)
 
 
 if __name__ == "__main__":

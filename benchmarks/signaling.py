@@ -65,6 +65,7 @@ from benchmarks.harness import (
     ms,
     of_type,
     per,
+    serving,
 )
 from gateway.accounts import Accounts
 from tests.cases import case_sdp
@@ -505,34 +506,26 @@ async def hang_up(customer: Peer, agent: Peer, call_id: str) -> None:
 async def bench_workers(workers: int, opts: Options, folder: Path) -> Event:
     server = Helpline(workers, folder, opts.redis, opts.log_level)
     connector = aiohttp.TCPConnector(limit=0)
-    try:
-        async with aiohttp.ClientSession(connector=connector) as http:
-            nodes = await server.wait_ready(http)
-            say(f"\n== {workers} worker(s): {' '.join(server.argv)}")
-            say(f"   Redis: {server.redis_kind}; {len(nodes)} node(s) answered")
-            result: Event = {"workers": workers, "nodes": len(nodes)}
-            result["redis"] = server.redis_kind
-            result["idle"] = await idle(server, 2.0)
-            result["sessions"] = await hold_sessions(http, server, opts.levels)
-            started = time.perf_counter()
-            agents = await sign_in_agents(http, server, opts.agents)
-            signed_in_s = time.perf_counter() - started
-            say(f"   {len(agents)} agents signed in in {signed_in_s:.1f} s")
-            try:
-                result["setups"] = await call_setups(http, server, agents, opts)
-                report_setups(result["setups"])
-                result["relay"] = await relay(http, server, agents, opts)
-                report_relay(result["relay"])
-            finally:
-                await bounded([a.close for a in agents], 50)
-            return result
-    except Exception:
-        say(f"   server log ({server.log}), last lines:")
-        with contextlib.suppress(OSError):
-            say("\n".join(server.log.read_text().splitlines()[-20:]))
-        raise
-    finally:
-        await server.stop()
+    async with serving(server), aiohttp.ClientSession(connector=connector) as http:
+        nodes = await server.wait_ready(http)
+        say(f"\n== {workers} worker(s): {' '.join(server.argv)}")
+        say(f"   Redis: {server.redis_kind}; {len(nodes)} node(s) answered")
+        result: Event = {"workers": workers, "nodes": len(nodes)}
+        result["redis"] = server.redis_kind
+        result["idle"] = await idle(server, 2.0)
+        result["sessions"] = await hold_sessions(http, server, opts.levels)
+        started = time.perf_counter()
+        agents = await sign_in_agents(http, server, opts.agents)
+        signed_in_s = time.perf_counter() - started
+        say(f"   {len(agents)} agents signed in in {signed_in_s:.1f} s")
+        try:
+            result["setups"] = await call_setups(http, server, agents, opts)
+            report_setups(result["setups"])
+            result["relay"] = await relay(http, server, agents, opts)
+            report_relay(result["relay"])
+        finally:
+            await bounded([a.close for a in agents], 50)
+        return result
 
 
 # Reporting

@@ -6,6 +6,9 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+
+from benchmarks.ivr_walks import EVENTS_PER_WALK
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -56,7 +59,7 @@ def test_faq_search_benchmark_quick_run(tmp_path: Path) -> None:
 
 def test_ivr_benchmark_quick_run(tmp_path: Path) -> None:
     out = tmp_path / "ivr.json"
-    done = quick_run("benchmarks.ivr", out, timeout=60)
+    done = quick_run("benchmarks.ivr", out, timeout=90)
 
     result = json.loads(out.read_text())
     replays = result["in_process"]
@@ -81,3 +84,32 @@ def test_ivr_benchmark_quick_run(tmp_path: Path) -> None:
             assert c["round_trips"][name] == 1
         assert c["in_script"] == {"expire": 1, "llen": 1, "rpush": 1}
     assert "| log length | calls at once | events/s" in done.stdout
+    check_walks(result["end_to_end"])
+    assert "| workers | walks/s | requests/s (events/s)" in done.stdout
+
+
+def check_walks(results: list[dict[str, Any]]) -> None:
+    """Phase 3: pages walked the demo menu on a real Helpline, open path."""
+    assert [r["workers"] for r in results] == [1, 2]
+    for r in results:
+        assert r["nodes"] == r["workers"]
+        assert r["alone"]["request_to_event"]["count"] > 0
+        run = r["walks"]
+        walks = run["walks"]
+        assert walks > 0 and run["failures"] == {}
+        # welcome -> billing answers (two FAQ prompts) -> billing-next ->
+        # callback form -> goodbye: the page's requests and the call's log.
+        assert run["requests"] == {
+            "ivr.prompt_done": 7 * walks,
+            "ivr.digit": 2 * walks,
+            "ivr.callback": walks,
+        }
+        assert run["events"] == EVENTS_PER_WALK * walks
+        assert run["request_to_event"]["count"] == 7 * walks
+        assert run["helpline_cpu_ms_per_walk"] > 0
+        assert run["redis_commands_per_event"] > 0
+        assert run["timers_left_per_walk"]["ivr"] > 0
+    # One node keeps every call's interpreter: its only LRANGE is the
+    # start's, of an empty log.
+    assert results[0]["walks"]["lrange_per_walk"] == 1.0
+    assert results[0]["walks"]["replays"] == 0
