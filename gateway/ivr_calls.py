@@ -21,7 +21,9 @@ claims, as ``ivr:<call>:<name>:<gen>``; ``gen`` is the index of the event
 that started the timer, so a timer cancelled or restarted since is stale
 and dropped. A prompt the page never reports finished counts as finished a
 little after its length (the ``prompt-<n>`` guard), so a closed tab or a
-page that may not play audio cannot stall the call.
+page that may not play audio cannot stall the call. A call keeps the list
+of timers it armed (``call:<id>:ivr-timers``): a guard goes when its prompt
+ends or stops, and every timer goes when the IVR is over (answered, ended).
 """
 
 from __future__ import annotations
@@ -78,6 +80,7 @@ MAX_KEPT: Final = 10_000
 PROMPT_SLACK_S: Final = 3.0
 READING_WORDS_PER_S: Final = 3.0
 RINGING_RETRY_S: Final = 5.0
+TIMER: Final = "timer"
 LOG_TTL_S: Final = 86_400
 CALLBACKS_STREAM_MAX: Final = 100_000
 _EPOCH: Final = datetime(2000, 1, 1, tzinfo=UTC)
@@ -180,9 +183,11 @@ class IvrCalls:
 
     async def answered(self, call_id: str) -> None:
         await self._feed(call_id, lambda *_: AgentAnswered(), _LIVE_OR_ANSWERED)
+        await self._disarm(call_id)
 
     async def ended(self, call_id: str) -> None:
         await self._feed(call_id, lambda *_: CallEnded(), _ANY_STATE)
+        await self._disarm(call_id)
         self._kept.pop(call_id, None)
 
     # Requests from the page
@@ -198,6 +203,8 @@ class IvrCalls:
             message = {**message, "number": self._checked_number(message)}
         decide = _REQUESTS[kind](message)
         await self._feed(call.id, decide, _LIVE)
+        if kind == "ivr.prompt_done":  # its guard is not needed any more
+            await self._disarm(call.id, [_guard(call.id, message["play"])])
 
     def _checked_number(self, message: Message) -> str:
         try:
@@ -214,7 +221,7 @@ class IvrCalls:
         call_id, name, gen = _parse_timer(target)
         if name.startswith("prompt-"):
             play = int(name.removeprefix("prompt-"))
-            await self._feed(call_id, lambda *_: PromptFinished(play), _LIVE)
+            await self._feed(call_id, lambda *_: PromptFinished(play), _LIVE, TIMER)
             return
         if name == interpreter_module.QUEUE and not await self._overflow(call_id, gen):
             return
@@ -224,7 +231,7 @@ class IvrCalls:
                 return None  # cancelled or restarted since
             return TimerFired(name)
 
-        await self._feed(call_id, decide, _LIVE)
+        await self._feed(call_id, decide, _LIVE, TIMER)
 
     async def _overflow(self, call_id: str, gen: int) -> bool:
         """Take a call that waited too long out of the queue, back to the IVR."""
@@ -241,8 +248,25 @@ class IvrCalls:
 
     async def _arm(self, call_id: str, name: str, gen: int, seconds: float) -> None:
         member = f"ivr:{call_id}:{name}:{gen}"
-        due = time.time() + seconds
-        await self.redis.zadd(self.routing.key("timers"), {member: due})
+        armed = self.routing.key("call", call_id, "ivr-timers")
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.zadd(self.routing.key("timers"), {member: time.time() + seconds})
+            pipe.sadd(armed, member)
+            pipe.expire(armed, LOG_TTL_S)
+            await pipe.execute()
+
+    async def _disarm(self, call_id: str, members: list[str] | None = None) -> None:
+        """Take timers out of the shared set: those named, or every one the
+        call armed (its IVR is over), so none fires for nothing later."""
+        armed = self.routing.key("call", call_id, "ivr-timers")
+        if members is None:
+            members = [str(m) for m in await self.redis.smembers(armed)]
+        if not members:
+            return
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.zrem(self.routing.key("timers"), *members)
+            pipe.srem(armed, *members)
+            await pipe.execute()
 
     # The replay and the append
 
@@ -251,13 +275,16 @@ class IvrCalls:
         call_id: str,
         decide: Callable[[Interpreter, Mapping[str, int]], Event | None],
         states: frozenset[CallState],
+        source: str = "page",
     ) -> None:
         key = self.routing.key("call", call_id, "ivr")
         for _ in range(MAX_RACES):
             call = await self.routing.get_call(call_id)
             if call is None or not call.menu or call.state not in states:
-                logger.info(
-                    "IVR event for a call not in the IVR ignored",
+                logger.log(
+                    logging.DEBUG if source == TIMER else logging.INFO,
+                    "IVR event from the %s for a call not in the IVR ignored",
+                    source,
                     extra={"call_id": call_id},
                 )
                 return
@@ -390,7 +417,7 @@ class _Outbox:
         event["duration_s"] = round(seconds, 2)
         await self.send(event)
         guard = seconds + PROMPT_SLACK_S
-        await self.calls._arm(self.call.id, f"prompt-{action.play}", self.gen, guard)
+        await self.calls._arm(self.call.id, f"prompt-{action.play}", 0, guard)
 
     async def speech(self, action: PlayPrompt) -> Any:
         """The operator's recording of this prompt, or else its TTS."""
@@ -422,6 +449,7 @@ class _Outbox:
     async def stop(self, action: Action) -> None:
         assert isinstance(action, StopPrompt)
         await self.send({"type": "ivr.stop_prompt", "play": action.play})
+        await self.calls._disarm(self.call.id, [_guard(self.call.id, action.play)])
 
     async def menu(self, action: Action) -> None:
         assert isinstance(action, ShowMenu)
@@ -679,6 +707,12 @@ def _track(timers: dict[str, int], action: Action, index: int) -> None:
         timers[action.name] = index
     elif isinstance(action, CancelTimer):
         timers.pop(action.name, None)
+
+
+def _guard(call_id: str, play: int) -> str:
+    """The timer that ends prompt `play` if the page never says it ended
+    (prompt numbers are unique in a call, so it needs no generation)."""
+    return f"ivr:{call_id}:prompt-{play}:0"
 
 
 def _parse_timer(target: str) -> tuple[str, str, int]:

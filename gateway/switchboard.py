@@ -370,6 +370,11 @@ class Switchboard:
             event["reason"] = row.end_reason
         if row.requeue or state == CallState.ENDED:
             await self.bus.redis.delete(self.routing.key("call", call.id, "early"))
+        if self.ivr is not None and call.menu and state in _IVR_HEARS:
+            # Before the ends hear of it: the IVR's timers are gone by then.
+            await (self.ivr.ended if state == CallState.ENDED else self.ivr.answered)(
+                call.id
+            )
 
         to_customer = dict(event)
         if agent_name:
@@ -384,10 +389,6 @@ class Switchboard:
             await self.routing.record_handle_time(time.time() - call.answered_at)
         if state in (CallState.QUEUED, CallState.ENDED):
             await self._send_positions()
-        if self.ivr is not None and call.menu and state in _IVR_HEARS:
-            await (self.ivr.ended if state == CallState.ENDED else self.ivr.answered)(
-                call.id
-            )
 
     async def _tell_agent(self, call: Call, event: Message, requeued: bool) -> None:
         agent = await self.routing.get_agent(call.agent)

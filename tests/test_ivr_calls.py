@@ -54,6 +54,13 @@ nodes:
 """
 
 
+async def armed_timers(node: RunningHelpline, call_id: str) -> list[str]:
+    """The call's IVR timers waiting in the shared timer set."""
+    routing = node.node.routing
+    members = await routing.redis.zrange(routing.key("timers"), 0, -1)
+    return [str(m) for m in members if str(m).startswith(f"ivr:{call_id}:")]
+
+
 async def enter_ivr(client: WsClient) -> str:
     await client.send({"type": "call.place", "caller": {"topic": "web"}})
     state = await client.call_state("ivr")
@@ -155,8 +162,13 @@ async def test_keypad_through_faq_answers_to_an_agent_who_sees_the_journey(
     assert journey["faq"][0]["question"] == answers[0]["faq"]["question"]
     assert journey["offers"] == ["faq"]
 
+    queued_timers = [t.split(":")[2] for t in await armed_timers(helpline, call_id)]
+    assert "queue" in queued_timers
+    assert "prompt-1" not in queued_timers  # the welcome prompt was stopped
     await billing.send({"type": "call.accept", "call_id": call_id})
     await ada.call_state("answered")
+    await billing.call_state("answered")
+    assert await armed_timers(helpline, call_id) == []
 
 
 async def test_a_callback_from_the_form_refuses_a_bad_number_then_is_kept(
@@ -191,6 +203,7 @@ async def test_a_callback_from_the_form_refuses_a_bad_number_then_is_kept(
     assert [(e["call_id"], e["number"]) for _, e in entries] == [
         (call_id, "+12125550134")
     ]
+    assert await armed_timers(helpline, call_id) == []  # none fires for nothing
 
 
 async def test_type_ahead_during_a_menu_prompt_and_digits_after_the_end(
