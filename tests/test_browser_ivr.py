@@ -42,6 +42,7 @@ WIDGET = "window.helplineWidget"
 # A valid number that the callback policy accepts (NANP fictional range).
 GOOD_NUMBER = "(212) 555-0142"
 BAD_NUMBER = "12345"
+BOOKED = "We will call you back between 12:00 and 17:00."
 
 
 async def screenshot(page: Page, name: str) -> None:
@@ -254,16 +255,28 @@ async def test_ivr_by_click_and_keypad_to_a_callback(
     assert len(frames.sent_of("ivr.digit")) == digits_before
     await screenshot(customer, "callback-refused")
 
+    # The voice back on: the goodbye plays, and the booking is said once
+    # while it does and once the call has ended.
+    await customer.get_by_role("switch", name="Voice").click()
     await number.fill(GOOD_NUMBER)
     await customer.get_by_label("12:00 – 17:00").check()
     await customer.get_by_role("button", name="Call me back").click()
     await expect(customer.get_by_role("status")).to_have_text(
+        "Callback booked.", timeout=WAIT_MS
+    )
+    await wait_for(customer, f"{WIDGET}.ivr.voice.audio.currentTime > 0.3")
+    assert await customer.evaluate(f"{WIDGET}.state") == "ivr"
+    await expect(customer.get_by_text(BOOKED)).to_have_count(1)
+    await expect(customer.locator(".detail")).to_have_text(BOOKED)
+    await screenshot(customer, "callback-goodbye")
+
+    await expect(customer.get_by_role("status")).to_have_text(
         "Call ended.", timeout=WAIT_MS
     )
     assert await customer.evaluate(f"{WIDGET}.endReason") == "callback-requested"
-    await expect(customer.locator(".outcome")).to_have_text(
-        "We will call you back between 12:00 and 17:00."
-    )
+    await expect(customer.get_by_text(BOOKED)).to_have_count(1)
+    await expect(customer.locator(".detail")).to_have_text(f"Callback booked. {BOOKED}")
+    await expect(customer.locator(".outcome")).to_be_empty()
     booked = frames.sent_of("ivr.callback")[-1]
     assert booked["window"] == "12:00-17:00" and booked["node"] == "billing-callback"
     await screenshot(customer, "callback-booked")

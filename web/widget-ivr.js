@@ -374,6 +374,8 @@ export class IvrView extends EventTarget {
     }
   }
 
+  // Only the toll-free number shows here, as a link: a callback booked is
+  // said once, in the widget's status (statusText).
   _renderOutcome() {
     const { outcome } = this.ui;
     if (this.outcome?.kind === 'tollfree' && this.outcome.number) {
@@ -381,8 +383,6 @@ export class IvrView extends EventTarget {
       link.href = `tel:${this.outcome.number.replace(/[^0-9+]/g, '')}`;
       link.textContent = this.outcome.number;
       outcome.replaceChildren('Call us free on ', link, '.');
-    } else if (this.outcome?.kind === 'callback') {
-      outcome.textContent = this.statusText()[1];
     } else {
       outcome.replaceChildren();
     }

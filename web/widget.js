@@ -469,9 +469,9 @@ export class HelplineWidget {
     }
   }
 
-  // A callback booked or the toll-free number shows in the IVR's outcome.
+  // A callback booked or the toll-free line: what the IVR said, in full.
   _endText() {
-    if (this.ivr.outcome) return this.ivr.statusText()[0];
+    if (this.ivr.outcome) return this.ivr.statusText().join(' ');
     return END_REASONS[this.endReason] ?? END_REASONS.error;
   }
 
