@@ -28,6 +28,9 @@ const STATUS_WORDS = {
 };
 
 const AUDIO_LOST = 'The audio connection was lost.';
+const RANG_OUT =
+  'The call rang out and went back to the queue. You are now Away: ' +
+  'switch on Available for calls to get calls again.';
 
 const END_REASONS = {
   'customer-hangup': 'The customer hung up.',
@@ -113,6 +116,7 @@ export class Softphone {
     this.iceServers = [];
     this.ringer = new Ringer();
     this._timer = null;
+    this._requeuePending = false; // until the agent's status that follows
   }
 
   /** The call's state while there is a call, else the agent's status. */
@@ -287,8 +291,19 @@ export class Softphone {
       this._forget('You signed in on another page, so this one was signed out.');
       return;
     }
+    this._afterRequeue(event.status);
     this.agentStatus = event.status;
     this.render();
+  }
+
+  // A call taken back from this agent is told apart by the status that
+  // follows it: a ring that timed out sets the agent away (the server's
+  // routing), while a call declined or moved on leaves the agent available.
+  // The agent back to available has nothing more to do about it.
+  _afterRequeue(status) {
+    if (this._requeuePending && status === 'away') this.note = RANG_OUT;
+    else if (this.note === RANG_OUT && status !== 'away') this.note = '';
+    this._requeuePending = false;
   }
 
   _onCallState(event) {
@@ -312,6 +327,7 @@ export class Softphone {
   _requeued() {
     this._endMedia();
     this.call = null;
+    this._requeuePending = true;
     this._say('The call went back to the queue.');
   }
 
