@@ -239,6 +239,12 @@ async def test_menu_reaching_tollfree_early_is_refused_with_its_path(
     assert await demo.statuses() == {1: "published", 2: "draft"}
 
 
+def journey_value(page: Page, term: str) -> Locator:
+    """What the simulator's journey says for `term`."""
+    journey = page.locator("#sim-journey")
+    return journey.locator("dt", has_text=re.compile(rf"^{term}$")).locator("+ dd")
+
+
 async def test_simulator_walks_a_menu(
     helpline: RunningHelpline, demo: OperatorApi, chromium: BrowserContext
 ) -> None:
@@ -259,6 +265,8 @@ async def test_simulator_walks_a_menu(
     )
 
     steps = page.locator("#sim-steps")
+    await expect(steps).to_contain_text("Waits for a key", timeout=WAIT_MS)
+    await expect(steps).not_to_contain_text("up to 1 keys")
     billing = (await demo.faq())["faq-billing-payment-methods"]
     await expect(steps.locator(".faq-card").first).to_contain_text(
         billing["question"], timeout=WAIT_MS
@@ -276,13 +284,24 @@ async def test_simulator_walks_a_menu(
 
     await expect(steps).to_contain_text("Requests a callback", timeout=WAIT_MS)
     await expect(page.locator("#sim-phase")).to_have_text("ended", timeout=WAIT_MS)
-    await expect(journey).to_contain_text("faq, callback")
+    # The offers in the softphone's words (see web/journey.js).
+    await expect(journey_value(page, "Offers made")).to_have_text(
+        "FAQ answers and a callback"
+    )
     await screenshot(page, "simulator")
 
-    # Undo takes the call back to the callback offer.
+    # Undo takes the call back to the callback offer; 1 on the keypad
+    # accepts it, and the number is typed key by key.
     await button(page, "Undo last event").click()
     await expect(callback).to_be_visible(timeout=WAIT_MS)
     await expect(page.locator("#sim-phase")).not_to_have_text("ended")
+    await (
+        page.get_by_role("group", name="Keypad").get_by_role("button", name="1").click()
+    )
+    accepted = steps.locator(".step", has_text="The caller presses 1").last
+    await expect(accepted).to_contain_text(
+        re.compile(r"Waits for up to \d+ keys, ended by #"), timeout=WAIT_MS
+    )
 
 
 async def test_simulator_follows_the_hours_and_the_keyboard(

@@ -10,6 +10,7 @@
 
 import { asSentence } from './console-api.js';
 import { clearProblems, h, say, sayError, select, showProblems } from './console-dom.js';
+import { choiceInWords, offersInWords } from './journey.js';
 
 const KEYS = [
   ['1', '1'],
@@ -113,6 +114,12 @@ function describeForm(event) {
 
 const seconds = (value) => `${Number(value)} s`;
 
+// One key (a menu's choice) needs no end key; a number does.
+function waitsFor({ max_digits: most = 1, terminator }) {
+  if (Number(most) <= 1) return 'Waits for a key';
+  return `Waits for up to ${Number(most)} keys${terminator ? `, ended by ${terminator}` : ''}`;
+}
+
 const ACTION_WORDS = {
   play_prompt: (a) =>
     a.faq_id
@@ -127,8 +134,7 @@ const ACTION_WORDS = {
     `Offers a callback (${a.node})${a.windows?.length ? `, windows ${a.windows.join(', ')}` : ''}`,
   start_timer: (a) => `Starts the ${a.name} timer: ${seconds(a.seconds)}`,
   cancel_timer: (a) => `Cancels the ${a.name} timer`,
-  collect_digits: (a) =>
-    `Waits for up to ${a.max_digits} keys${a.terminator ? `, ended by ${a.terminator}` : ''}`,
+  collect_digits: waitsFor,
   route_to_queue: (a) =>
     `Puts the call in the queue for ${a.skill} (at most ${seconds(a.max_wait_seconds)})`,
   leave_queue: () => 'Takes the call out of the queue',
@@ -160,14 +166,11 @@ function promptCard(action) {
   );
 }
 
-/** Menu choices as {node, digits, label} or [node, digits]. */
+/** The journey's menu choices ({node, digits, label}) in the softphone's
+ * words, each with the node it was made at. */
 function choicesText(choices) {
-  const text = (choice) => {
-    const { node, digits, label } = Array.isArray(choice)
-      ? { node: choice[0], digits: choice[1], label: choice[2] }
-      : choice;
-    return `${node}: ${digits}${label ? ` (${label})` : ''}`;
-  };
+  const text = (choice) =>
+    choice.label ? `${choiceInWords(choice)} at ${choice.node}` : choiceInWords(choice);
   return (choices ?? []).map(text).join(', ');
 }
 
@@ -412,7 +415,7 @@ export class SimulatorTab {
       ['Nodes visited', (journey.nodes ?? []).map((n) => n.id ?? n).join(' → ') || 'none'],
       ['Menu choices', choicesText(journey.choices) || 'none'],
       ['FAQ answers', answers.join(', ') || 'none'],
-      ['Offers made', (journey.offers ?? []).join(', ') || 'none'],
+      ['Offers made', journey.offers?.length ? offersInWords(journey.offers) : 'none'],
       ['Outcome', journey.outcome ?? 'still in the menu'],
     ];
     if (journey.tollfree_refused)
