@@ -9,15 +9,23 @@ goes in through the same REST API. Screenshots of each step are saved in
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-from playwright.async_api import BrowserContext, FilePayload, Locator, Page, expect
+from playwright.async_api import (
+    BrowserContext,
+    Dialog,
+    FilePayload,
+    Locator,
+    Page,
+    expect,
+)
 
 from gateway.accounts import Accounts
 from tests.fixtures.app import RunningHelpline
@@ -119,6 +127,28 @@ async def open_console(
     return page
 
 
+@dataclass
+class Confirmations:
+    """Every confirm() a page asks, answered OK when `accept`, else Cancel."""
+
+    accept: bool = True
+    asked: asyncio.Queue[str] = field(default_factory=asyncio.Queue)
+
+    def watch(self, page: Page) -> Confirmations:
+        page.on("dialog", self._answer)
+        return self
+
+    async def next(self) -> str:
+        """The next dialog the page opened ("confirm: QUESTION"), waiting for it
+        if needed."""
+        async with asyncio.timeout(WAIT_MS / 1000):
+            return await self.asked.get()
+
+    async def _answer(self, dialog: Dialog) -> None:
+        self.asked.put_nowait(f"{dialog.type}: {dialog.message}")
+        await (dialog.accept() if self.accept else dialog.dismiss())
+
+
 def button(page: Page | Locator, name: str) -> Locator:
     return page.get_by_role("button", name=name, exact=True)
 
@@ -152,7 +182,12 @@ async def test_operator_edits_a_node_and_publishes(
     helpline: RunningHelpline, demo: OperatorApi, chromium: BrowserContext
 ) -> None:
     page = await open_console(chromium, helpline, "Menus")
+    confirmations = Confirmations(accept=False).watch(page)
     await new_draft(page)
+    message = page.locator("#version-message")
+    await expect(message).to_have_text(
+        "Version 2 is a new draft, copied from version 1."
+    )
 
     # The keyboard walks the tree: down from the start node, Enter opens.
     await tree_item(page, "office-hours").focus()
@@ -175,6 +210,7 @@ async def test_operator_edits_a_node_and_publishes(
     )
     await expect(form.get_by_label("Prompt", exact=True)).to_have_value(WELCOME)
     await expect(page.locator("#unsaved")).to_be_visible()
+    await expect(message).to_be_hidden()
     await screenshot(page, "node-refused")
     assert (await demo.version(2))["nodes"]["welcome"]["prompt"] != WELCOME
 
@@ -186,20 +222,69 @@ async def test_operator_edits_a_node_and_publishes(
         WELCOME
     )
     assert (await demo.version(2))["nodes"]["welcome"]["prompt"] == WELCOME
+    # The item the node was opened by stays the one selected.
+    await expect_selected(page, "office-hours open")
 
-    await button(page, "Publish").click()
-    await expect(page.locator("#version-message")).to_have_text(
-        "Version 2 is published.", timeout=WAIT_MS
+    # Publishing asks first; "Cancel" leaves the draft as it is.
+    question = (
+        "confirm: Publish version 2 of northwind-main?\n\n"
+        "Version 2 becomes what callers hear now. Version 1 is archived."
     )
+    await button(page, "Publish").click()
+    assert await confirmations.next() == question
+    await expect(page.locator("#version-status")).to_have_text("Draft")
+    assert await demo.statuses() == {1: "published", 2: "draft"}
+
+    confirmations.accept = True
+    await button(page, "Publish").click()
+    assert await confirmations.next() == question
+    await expect(message).to_have_text("Version 2 is published.", timeout=WAIT_MS)
     await expect(page.locator("#version-status")).to_have_text("Published")
     assert await demo.statuses() == {1: "archived", 2: "published"}
     await screenshot(page, "published")
+
+
+async def test_tree_selection_stays_and_each_action_replaces_the_last_message(
+    helpline: RunningHelpline, demo: OperatorApi, chromium: BrowserContext
+) -> None:
+    page = await open_console(chromium, helpline, "Menus")
+    await new_draft(page)
+
+    # welcome opened by a branch that leads back to it, and saved as it is.
+    back = page.locator('#tree [data-step="billing-next *"]')
+    await expect(back).to_have_class(re.compile(r"\bref\b"))
+    await back.locator(".node-row").first.click()
+    form = page.get_by_role("form", name="welcome: menu")
+    await expect(form).to_be_visible()
+    await expect_selected(page, "billing-next *")
+    await button(form, "Save node").click()
+    status = page.locator("#node-status")
+    await expect(status).to_have_text("Saved.", timeout=WAIT_MS)
+    await expect_selected(page, "billing-next *")
+    await expect(page.locator("#version-message")).to_be_hidden()
+
+    # Validate: its report replaces the save's message.
+    await button(page, "Validate").click()
+    await expect(page.locator("#report-title")).to_contain_text(
+        "No problems", timeout=WAIT_MS
+    )
+    await expect(status).to_be_hidden()
+    await expect(page.locator("#version-message")).to_be_hidden()
+
+
+async def expect_selected(page: Page, step: str) -> None:
+    """The one tree item selected, and the tree's tab stop, is `step`'s."""
+    selected = page.locator('#tree-view [role=treeitem][aria-selected="true"]')
+    await expect(selected).to_have_count(1)
+    await expect(selected).to_have_attribute("data-step", step)
+    await expect(selected).to_have_attribute("tabindex", "0")
 
 
 async def test_menu_reaching_tollfree_early_is_refused_with_its_path(
     helpline: RunningHelpline, demo: OperatorApi, chromium: BrowserContext
 ) -> None:
     page = await open_console(chromium, helpline, "Menus")
+    Confirmations().watch(page)
     await new_draft(page)
 
     # Key 9 of the first menu goes straight to the toll-free line.
@@ -420,6 +505,36 @@ async def test_faq_add_edit_search_and_delete(
     assert "faq-gift-cards" not in await operator.faq()
 
 
+async def test_faq_delete_refused_replaces_the_last_delete_message(
+    helpline: RunningHelpline, demo: OperatorApi, chromium: BrowserContext
+) -> None:
+    page = await open_console(chromium, helpline, "FAQ")
+    entries = page.get_by_role("list", name="FAQ entries")
+    list_status = page.locator("#faq-list-status")
+    form = page.locator("#faq-form")
+
+    async def delete(faq_id: str) -> None:
+        await entries.get_by_role("button").filter(has_text=faq_id).click()
+        await button(form, "Delete").click()
+        await button(page, "Delete for good").click()
+
+    await delete("faq-installation")
+    await expect(list_status).to_have_text(
+        "Deleted “faq-installation”.", timeout=WAIT_MS
+    )
+
+    # The published menu plays this one: refused, and only the refusal shows.
+    await delete("faq-opening-hours")
+    await expect(form.locator("#faq-status")).to_have_attribute(
+        "data-kind", "error", timeout=WAIT_MS
+    )
+    await expect(form.locator("#faq-status")).to_contain_text(MENU_ID)
+    await expect(list_status).to_be_hidden()
+    await screenshot(page, "faq-delete-refused")
+    assert "faq-opening-hours" in await demo.faq()
+    assert "faq-installation" not in await demo.faq()
+
+
 async def test_hours_edit(
     helpline: RunningHelpline, operator: OperatorApi, chromium: BrowserContext
 ) -> None:
@@ -430,21 +545,34 @@ async def test_hours_edit(
     while await monday.get_by_role("button", name="Remove these hours").count():
         await monday.get_by_role("button", name="Remove these hours").first.click()
     await button(monday, "Add hours on Monday").click()
-    await monday.get_by_label("Monday opens at").fill("09:00")
-    await monday.get_by_label("Monday closes at").fill("08:30")
+    opens = monday.get_by_label("Monday opens at")
+    closes = monday.get_by_label("Monday closes at")
+    await opens.fill("21:00")
+    await closes.fill("20:00")
     await button(page, "Add a holiday").click()
     holiday = page.locator("#hours-holidays li").last
     await holiday.get_by_label("Name of the holiday").fill("Bastille Day")
     await holiday.locator("input[type=date]").fill("2026-07-14")
     await button(page, "Save hours").click()
 
-    # Closing before opening is refused at Monday's range; nothing is lost.
-    await expect(monday.locator(".field-error")).to_be_visible(timeout=WAIT_MS)
-    await expect(monday.get_by_label("Monday closes at")).to_have_value("08:30")
+    # Closing before opening is refused at Monday's "closes at", in the
+    # server's sentence (no field name before it); nothing is lost.
+    sentence = "Closes at 20:00, not after it opens at 21:00; write hours past midnight"
+    message = monday.locator(".field-error")
+    await expect(message).to_have_text(re.compile(f"^{sentence}"), timeout=WAIT_MS)
+    await expect(closes).to_have_attribute("aria-invalid", "true")
+    # The stylesheet's warning sign comes first in what a screen reader says.
+    await expect(closes).to_have_accessible_description(re.compile(rf"^\W*{sentence}"))
+    await expect(opens).not_to_have_attribute("aria-invalid", "true")
+    under, box = await message.bounding_box(), await closes.bounding_box()
+    assert under and box
+    assert under["x"] == box["x"] and under["y"] >= box["y"] + box["height"]
+    await expect(closes).to_have_value("20:00")
     await expect(page.get_by_label("Time zone")).to_have_value("Europe/Paris")
     await screenshot(page, "hours-refused")
 
-    await monday.get_by_label("Monday closes at").fill("17:30")
+    await opens.fill("09:00")
+    await closes.fill("17:30")
     await button(page, "Save hours").click()
     await expect(page.locator("#hours-status")).to_contain_text(
         "Saved.", timeout=WAIT_MS
@@ -509,6 +637,7 @@ async def test_versions_yaml_rollback_and_entry_menu(
     helpline: RunningHelpline, demo: OperatorApi, chromium: BrowserContext
 ) -> None:
     page = await open_console(chromium, helpline, "Menus")
+    confirmations = Confirmations().watch(page)
     await new_draft(page)
 
     # The draft as YAML: a bad kind is refused with its place, the text kept.
@@ -548,6 +677,12 @@ async def test_versions_yaml_rollback_and_entry_menu(
     await expect(page.locator("#version-title")).to_have_text(
         f"{MENU_ID}, version 3", timeout=WAIT_MS
     )
+    await confirmations.next()  # version 2's publishing
+    assert await confirmations.next() == (
+        f"confirm: Roll back {MENU_ID} to version 1?\n\n"
+        "Version 3, a copy of version 1, becomes what callers hear now. "
+        "Version 2 is archived."
+    )
     assert await demo.statuses() == {1: "archived", 2: "archived", 3: "published"}
     copy = await demo.version(3)
     assert copy["nodes"]["goodbye"]["prompt"] == goodbye
@@ -562,6 +697,11 @@ async def test_versions_yaml_rollback_and_entry_menu(
     await button(page, "Publish").click()
     await expect(page.locator("#version-status")).to_have_text(
         "Published", timeout=WAIT_MS
+    )
+    assert await confirmations.next() == (
+        "confirm: Publish version 1 of spare?\n\n"
+        "Version 1 becomes the published version of spare; callers hear it once "
+        "spare is the entry menu."
     )
     await button(page, "Make it the entry menu").click()
     await expect(page.locator("#version-entry")).to_be_visible(timeout=WAIT_MS)
@@ -583,6 +723,7 @@ async def test_recordings_of_prompts_are_uploaded_published_and_dropped(
     helpline: RunningHelpline, demo: OperatorApi, chromium: BrowserContext
 ) -> None:
     page = await open_console(chromium, helpline, "Menus")
+    Confirmations().watch(page)
     await new_draft(page)
 
     # A file that is not audio is refused at the goodbye's recording.

@@ -134,6 +134,8 @@ function markField(place, text) {
     // In a table the message takes a row of its own, under its row.
     const cell = h('td', { colspan: place.cells.length }, message);
     place.after(h('tr', { class: 'field-error-row' }, cell));
+  } else if (place.matches('input, select, textarea')) {
+    place.after(message); // A control that is its own place holds no children.
   } else {
     place.append(message);
   }

@@ -56,6 +56,7 @@ export class MenuEditor {
     this.doc = null;
     this.saved = '';
     this.node = null;
+    this.step = null;
     this.problems = [];
     this.marks = { failing: new Set(), onPath: new Set() };
     this.yamlLoaded = null;
@@ -92,6 +93,7 @@ export class MenuEditor {
     if (!this.doc) return;
     const orphans = drawTree(this.doc, this.$('tree'), this.$('orphan-list'), {
       selected: this.node,
+      step: this.step,
       ...this.marks,
     });
     this.$('orphans').hidden = orphans.length === 0;
@@ -100,9 +102,12 @@ export class MenuEditor {
 
   // The open node.
 
-  openNode(id, { focus = true } = {}) {
+  /** Opens node `id`; `step` is the tree item it was chosen by, if any
+   * (opened again, the node keeps the item it had). */
+  openNode(id, { focus = true, step = null } = {}) {
     const node = this.doc?.nodes[id];
     if (!node) return;
+    this.step = step ?? (id === this.node ? this.step : null);
     this.node = id;
     this.form.hidden = false;
     this.$('node-empty').hidden = true;
@@ -118,6 +123,7 @@ export class MenuEditor {
 
   _closeNode() {
     this.node = null;
+    this.step = null;
     this.form.hidden = true;
     this.$('node-empty').hidden = false;
   }
@@ -335,17 +341,22 @@ export class MenuEditor {
 
   _bind() {
     const $ = this.$;
-    bindTree([$('tree'), $('orphan-list')], (id) => this.openNode(id));
+    // Each action starts by clearing the messages of the one before.
+    const act = (work) => {
+      this.tab.clearMessages();
+      return work();
+    };
+    bindTree([$('tree'), $('orphan-list')], (id, step) => this.openNode(id, { step }));
     this.form.addEventListener('submit', (event) => {
       event.preventDefault();
-      busy($('node-save'), () => this.saveNode());
+      act(() => busy($('node-save'), () => this.saveNode()));
     });
-    $('node-remove').addEventListener('click', () => this.removeNode());
-    $('node-start').addEventListener('click', () => this.makeStart());
-    $('discard').addEventListener('click', () => this.discard());
+    $('node-remove').addEventListener('click', () => act(() => this.removeNode()));
+    $('node-start').addEventListener('click', () => act(() => this.makeStart()));
+    $('discard').addEventListener('click', () => act(() => this.discard()));
     $('add-node').addEventListener('submit', (event) => {
       event.preventDefault();
-      this.addNode($('add-node-id').value.trim(), $('add-node-kind').value);
+      act(() => this.addNode($('add-node-id').value.trim(), $('add-node-kind').value));
     });
     for (const view of ['tree', 'yaml']) {
       $(`view-${view}`).addEventListener('click', () => this.showView(view));
@@ -358,8 +369,10 @@ export class MenuEditor {
     }
     $('yaml-form').addEventListener('submit', (event) => {
       event.preventDefault();
-      busy($('yaml-save'), () => this.saveYaml());
+      act(() => busy($('yaml-save'), () => this.saveYaml()));
     });
-    $('yaml-reload').addEventListener('click', () => this.loadYaml({ force: true }));
+    $('yaml-reload').addEventListener('click', () =>
+      act(() => this.loadYaml({ force: true })),
+    );
   }
 }

@@ -276,12 +276,18 @@ export class FaqTab {
     }
   }
 
+  // A new action's message replaces the last one's, wherever that showed.
+  _clearMessages() {
+    const { ui } = this;
+    for (const box of [ui.listStatus, ui.status, ui.importStatus, ui.audio]) say(box, '');
+  }
+
   async save() {
     const { ui } = this;
     const values = this._values();
     const isNew = this.selected === NEW;
     clearProblems(ui.form);
-    say(ui.status, '');
+    this._clearMessages();
     let saved;
     try {
       saved = entryOf(
@@ -326,6 +332,7 @@ export class FaqTab {
     const { ui } = this;
     const id = this.selected;
     ui.confirm.hidden = true;
+    this._clearMessages();
     try {
       await this.api.delete(`/api/faq/${encodeURIComponent(id)}`);
     } catch (error) {
@@ -344,6 +351,7 @@ export class FaqTab {
 
   async uploadRecording(file) {
     const { ui } = this;
+    this._clearMessages();
     say(ui.audio, 'Uploading the recording…', 'info');
     try {
       const prompt = await uploadRecording(this.api, file);
@@ -356,6 +364,7 @@ export class FaqTab {
 
   /** Stops playing the uploaded recording: callers hear the voice again. */
   async removeRecording() {
+    this._clearMessages();
     try {
       await this._attach(null);
       say(
@@ -381,6 +390,7 @@ export class FaqTab {
   // A saved entry plays what callers hear (its recording, or the voice);
   // an edited answer is read by the voice as it now stands.
   async preview() {
+    this._clearMessages();
     const entry = this.entries.get(this.selected);
     if (entry?.audio && !this._dirty()) {
       const audio = h('audio', { controls: true, preload: 'auto', src: entry.audio });
@@ -413,6 +423,7 @@ export class FaqTab {
     const { ui } = this;
     const replace = ui.importReplace.checked;
     clearProblems(ui.importForm);
+    this._clearMessages();
     try {
       const path = `/api/faq/import?replace=${replace}`;
       const body = await this.api.send(
@@ -433,6 +444,7 @@ export class FaqTab {
   }
 
   async export() {
+    this._clearMessages();
     try {
       download('faq.yaml', await this.api.getText('/api/faq/export'));
     } catch (error) {

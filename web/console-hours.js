@@ -152,10 +152,15 @@ export class HoursTab {
     if (focus) opens.focus();
   }
 
+  // A range's problem shows under the range, or at the time it is about:
+  // `weekly.mon.0.close` at Monday's first "closes at".
   _renumberRanges(day) {
     const items = [...day.querySelectorAll('.range')];
     items.forEach((item, index) => {
       item.dataset.path = `weekly.${day.dataset.day}.${index}`;
+      const [opens, closes] = item.querySelectorAll('input');
+      opens.dataset.path = `${item.dataset.path}.open`;
+      closes.dataset.path = `${item.dataset.path}.close`;
     });
     day.querySelector('.closed-note').hidden = items.length > 0;
   }
@@ -194,6 +199,9 @@ export class HoursTab {
   _renumberHolidays() {
     [...this.$('hours-holidays').children].forEach((item, index) => {
       item.dataset.path = `holidays.${index}`;
+      const [date, name] = item.querySelectorAll('input');
+      date.dataset.path = `${item.dataset.path}.date`;
+      name.dataset.path = `${item.dataset.path}.name`;
       const label =
         item.querySelector('input:not([type=date])').value || `holiday ${index + 1}`;
       item.querySelector('[type=date]').setAttribute('aria-label', `Date of ${label}`);

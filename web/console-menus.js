@@ -90,6 +90,12 @@ export class MenusTab {
     say(this.$('version-message'), message, kind);
   }
 
+  /** A new action's message replaces the last one's, wherever that showed. */
+  clearMessages() {
+    for (const id of ['version-message', 'node-status', 'yaml-status', 'menu-list-status'])
+      say(this.$(id), '');
+  }
+
   async loadFaq() {
     try {
       const body = await this.api.get('/api/faq');
@@ -257,8 +263,9 @@ export class MenusTab {
   }
 
   async publish() {
-    if (!(await this._saveFirst())) return;
     const { id, version } = this.editor.doc;
+    if (!confirm(this._publishQuestion(id, version))) return;
+    if (!(await this._saveFirst())) return;
     try {
       await this.api.post(`${versionPath(id, version)}/publish`, {});
     } catch (error) {
@@ -268,6 +275,35 @@ export class MenusTab {
     this._hideReport();
     await this._reopen(id, version);
     this.say(`Version ${version} is published.`, 'ok');
+  }
+
+  // Publishing changes what callers hear at once: the operator says yes
+  // first, to words that say which version callers get.
+  _publishQuestion(id, version) {
+    const what = `Version ${version}`;
+    return `Publish version ${version} of ${id}?\n\n${this._consequence(id, what)}`;
+  }
+
+  _rollbackQuestion(id, version) {
+    const next = Math.max(0, ...this._versions(id).map((v) => v.version)) + 1;
+    const what = `Version ${next}, a copy of version ${version},`;
+    return `Roll back ${id} to version ${version}?\n\n${this._consequence(id, what)}`;
+  }
+
+  // What callers get, and the version it takes over from. Publishing the
+  // first menu makes it the entry menu too.
+  _consequence(id, what) {
+    const heard = this.entry === null || this.entry === id;
+    const now = heard
+      ? `${what} becomes what callers hear now.`
+      : `${what} becomes the published version of ${id}; callers hear it once ${id} ` +
+        'is the entry menu.';
+    const published = this._versions(id).find((v) => v.status === 'published');
+    return published ? `${now} Version ${published.version} is archived.` : now;
+  }
+
+  _versions(id) {
+    return this.menus.find((m) => m.id === id)?.versions ?? [];
   }
 
   async _saveFirst() {
@@ -376,6 +412,7 @@ export class MenusTab {
 
   async rollback() {
     const { id, version } = this.editor.doc;
+    if (!confirm(this._rollbackQuestion(id, version))) return;
     try {
       const published = menuOf(
         await this.api.post(`/api/menus/${encodeURIComponent(id)}/rollback`, { version }),
@@ -468,7 +505,10 @@ export class MenusTab {
   _bind() {
     const $ = this.$;
     const on = (id, handler) =>
-      $(id).addEventListener('click', (e) => busy(e.currentTarget, handler));
+      $(id).addEventListener('click', (e) => {
+        this.clearMessages();
+        return busy(e.currentTarget, handler);
+      });
     on('v-validate', () => this.validate());
     on('v-publish', () => this.publish());
     on('v-draft', () => this.newDraft());

@@ -75,9 +75,11 @@ function excerpt(text, length = 90) {
 
 /**
  * Draws `doc` into the lists `tree` and `orphans`. `marks.selected` is the
- * open node, `marks.failing` a set of node ids to flag, `marks.onPath` the
- * branches of a path to show (`stepKey`, and the id of the node it starts
- * at).
+ * open node and `marks.step` the item it was opened by (a node met on
+ * several branches is drawn several times: only that item is selected, or
+ * the one where the node is drawn in full); `marks.failing` a set of node
+ * ids to flag, `marks.onPath` the branches of a path to show (`stepKey`,
+ * and the id of the node it starts at).
  * Returns the ids drawn in neither (none: every node is in one of them).
  */
 export function drawTree(doc, tree, orphans, marks) {
@@ -91,7 +93,7 @@ export function drawTree(doc, tree, orphans, marks) {
     );
   const rest = Object.keys(nodes).filter((id) => !drawn.has(id));
   orphans.replaceChildren(...rest.map((id) => item(doc, id, null, drawn, marks, '')));
-  makeNavigable(tree, orphans, marks.selected);
+  makeNavigable(tree, orphans, marks);
   return rest;
 }
 
@@ -118,7 +120,7 @@ function item(doc, id, edge, drawn, marks, from) {
       class: classes.join(' '),
       tabindex: '-1',
       dataset: { node: id, step },
-      'aria-selected': String(marks.selected === id),
+      'aria-selected': 'false',
       'aria-expanded': children.length ? 'true' : false,
     },
     row(doc, id, node, edge, repeat, marks),
@@ -178,18 +180,21 @@ function missingItem(id, edge, onPath) {
 
 // Keyboard: one roving tab stop over every item of both lists.
 
-function makeNavigable(tree, orphans, selected) {
+function makeNavigable(tree, orphans, { selected, step }) {
   const items = [
     ...tree.querySelectorAll('[role=treeitem]'),
     ...orphans.querySelectorAll('[role=treeitem]'),
   ];
-  const current = items.find(
-    (i) => i.dataset.node === selected && !i.classList.contains('ref'),
-  );
+  const ofNode = items.filter((i) => i.dataset.node === selected);
+  const current =
+    ofNode.find((i) => i.dataset.step === step) ??
+    ofNode.find((i) => !i.classList.contains('ref'));
+  current?.setAttribute('aria-selected', 'true');
   (current ?? items[0])?.setAttribute('tabindex', '0');
 }
 
-/** Wires keyboard and pointer to a tree; `open(id)` opens a node. */
+/** Wires keyboard and pointer to a tree; `open(id, step)` opens a node
+ * from the item drawn for `step`. */
 export function bindTree(lists, open) {
   const all = () => lists.flatMap((list) => [...list.querySelectorAll('[role=treeitem]')]);
   const focus = (target) => {
@@ -204,7 +209,7 @@ export function bindTree(lists, open) {
       if (!target?.dataset.node) return;
       event.stopPropagation();
       focus(target);
-      open(target.dataset.node);
+      open(target.dataset.node, target.dataset.step);
     });
     list.addEventListener('keydown', (event) => onKey(event, all(), focus, open));
   }
@@ -227,6 +232,6 @@ function onKey(event, items, focus, open) {
     focus(moves[event.key]());
   } else if ((event.key === 'Enter' || event.key === ' ') && here.dataset.node) {
     event.preventDefault();
-    open(here.dataset.node);
+    open(here.dataset.node, here.dataset.step);
   }
 }
