@@ -17,6 +17,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from gateway.accounts import Accounts, User
@@ -289,11 +290,7 @@ def test_add_user_refuses_two_different_passwords(redis_server_url: str) -> None
 
 def test_run_serves_until_sigterm(tmp_path: Path) -> None:
     port = free_tcp_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gateway", "run", "--data-dir", str(tmp_path),
-         "--http", f"127.0.0.1:{port}"],
-        cwd=REPO, env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )  # fmt: skip
+    process = start_run(tmp_path, port)
     try:
         body = _get_when_up(f"http://127.0.0.1:{port}/healthz", process)
         assert b"embedded" in body
@@ -315,6 +312,16 @@ def test_run_serves_until_sigterm(tmp_path: Path) -> None:
     assert f"127.0.0.1:{port}/console".encode() in out
 
 
+def start_run(data: Path, port: int, **env: str) -> subprocess.Popen[bytes]:
+    """``helpline run`` as a real process on a loopback port."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "gateway", "run", "--data-dir", str(data),
+         "--http", f"127.0.0.1:{port}"],
+        cwd=REPO, env=child_env(**env),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+
+
 def _get_when_up(url: str, process: subprocess.Popen[bytes]) -> bytes:
     deadline = time.monotonic() + 30
     while True:
@@ -326,3 +333,28 @@ def _get_when_up(url: str, process: subprocess.Popen[bytes]) -> bytes:
         except OSError:
             assert time.monotonic() < deadline, f"{url} never answered"
             time.sleep(0.1)
+
+
+async def test_sigterm_closes_open_sockets_and_exits_at_once(tmp_path: Path) -> None:
+    port = free_tcp_port()
+    process = await asyncio.to_thread(start_run, tmp_path, port, HELPLINE_DEMO="0")
+    try:
+        health = f"http://127.0.0.1:{port}/healthz"
+        await asyncio.to_thread(_get_when_up, health, process)
+        async with aiohttp.ClientSession() as http:
+            ws = await http.ws_connect(f"ws://127.0.0.1:{port}/ws")
+            await ws.send_json({"type": "hello", "v": 1, "role": "customer"})
+            assert (await ws.receive_json(timeout=5))["type"] == "welcome"
+
+            started = time.monotonic()
+            process.send_signal(signal.SIGTERM)
+            closed = await ws.receive(timeout=10)
+            assert closed.type == aiohttp.WSMsgType.CLOSE
+            assert closed.data == aiohttp.WSCloseCode.GOING_AWAY
+        returncode = await asyncio.to_thread(process.wait, 10)
+        assert returncode == 0
+        assert time.monotonic() - started < 5  # not the heartbeat's timeout
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.communicate()
