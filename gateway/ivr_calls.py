@@ -64,7 +64,7 @@ from ivr.interpreter import (
     TimerFired,
     TransferToTollFree,
 )
-from ivr.menu import CallbackNode, Menu, MenuNode
+from ivr.menu import CallbackNode, Menu
 from ivr.numbers import NumberError
 from signaling.bus import Bus, Session
 from signaling.calls import CallEvent, CallState
@@ -570,7 +570,7 @@ async def journey_for_agent(
         "version": menu.version,
         "nodes": [{"id": n, "kind": menu.node(n).kind} for n in journey.nodes],
         "choices": [
-            {"node": node, "digits": digits, "label": _label(menu, node, digits)}
+            {"node": node, "digits": digits, "label": menu.option_label(node, digits)}
             for node, digits in journey.choices
         ],
         "faq": [
@@ -581,15 +581,6 @@ async def journey_for_agent(
         "offers": list(journey.offers),
         "ivr_seconds": round(time.time() - started, 1),
     }
-
-
-def _label(menu: Menu, node_id: str, digits: str) -> str:
-    node = menu.node(node_id)
-    if isinstance(node, MenuNode):
-        for option in node.options:
-            if option.digits == digits:
-                return option.label
-    return ""
 
 
 # Requests from the page, as interpreter events.
