@@ -23,6 +23,7 @@ from gateway.config import Settings
 from gateway.faq import FaqStore
 from gateway.logs import setup_logging
 from gateway.menus import HoursStore, MenuStore
+from gateway.prompts import check_voice
 from gateway.store import Store, open_store, start_embedded
 
 logger = logging.getLogger(__name__)
@@ -33,6 +34,7 @@ DEMO_FILE = "demo-accounts.txt"
 def run(settings: Settings) -> None:
     setup_logging(settings.log_level, settings.log_format, digits=settings.log_digits)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    check_voice(settings.tts_voice)
     embedded = None if settings.redis_url else start_embedded(settings.data_dir)
     url = settings.redis_url or (embedded.url if embedded else "")
     try:

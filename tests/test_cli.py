@@ -156,6 +156,10 @@ def test_config_file_from_the_environment(
         (["check-config", "--config", "/nonexistent.toml"], {},
          "cannot read config file /nonexistent.toml"),
         (["add-user", "Bad Name", "--role", "agent"], {}, "username"),
+        (["check-config"], {"HELPLINE_TTS_VOICE": "klingon-x"},
+         "HELPLINE_TTS_VOICE='klingon-x' is not a voice espeak-ng has"),
+        (["run", "--http", "127.0.0.1:0"], {"HELPLINE_TTS_VOICE": "klingon-x"},
+         "choose one that espeak-ng --voices lists"),
     ],
 )  # fmt: skip
 def test_mistakes_exit_2_without_a_traceback(
