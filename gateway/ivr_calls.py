@@ -202,7 +202,9 @@ class IvrCalls:
         if kind == "ivr.callback" and not message.get("decline"):
             message = {**message, "number": self._checked_number(message)}
         decide = _REQUESTS[kind](message)
-        await self._feed(call.id, decide, _LIVE)
+        # A page reports its last prompt finished after the call ended: usual.
+        source = "page's prompt" if kind == "ivr.prompt_done" else "page"
+        await self._feed(call.id, decide, _LIVE, source)
         if kind == "ivr.prompt_done":  # its guard is not needed any more
             await self._disarm(call.id, [_guard(call.id, message["play"])])
 
@@ -282,7 +284,7 @@ class IvrCalls:
             call = await self.routing.get_call(call_id)
             if call is None or not call.menu or call.state not in states:
                 logger.log(
-                    logging.DEBUG if source == TIMER else logging.INFO,
+                    logging.INFO if source == "page" else logging.DEBUG,
                     "IVR event from the %s for a call not in the IVR ignored",
                     source,
                     extra={"call_id": call_id},

@@ -77,17 +77,21 @@ async def _prepare(settings: Settings, url: str) -> list[str]:
 
 async def seed_demo_content(store: Store) -> str:
     """The demo FAQ, menu and opening hours, each only where none is set
-    (an operator's edits survive a restart); returns a line for the banner."""
+    (an operator's edits survive a restart); returns a line for the banner
+    that says what callers get now."""
     faq = FaqStore(store)
-    await faq.seed_demo()
+    seeded = await faq.seed_demo()
     menus = MenuStore(store)
-    await menus.seed_demo(await faq.ids())
+    seeded = await menus.seed_demo(await faq.ids()) or seeded
     hours = HoursStore(store)
-    await hours.seed_demo()
+    seeded = await hours.seed_demo() or seeded
+    entry = await menus.entry()
     calendar = await hours.calendar()
     now = calendar.state_at(datetime.now(UTC))
+    menu = f"menu {entry.id} v{entry.version}" if entry else "no menu published"
     return (
-        f"demo IVR menu and FAQ published; the line is {now} now "
+        f"{'demo content seeded; ' if seeded else ''}callers get {menu}, "
+        f"{len(await faq.ids())} FAQ answers; the line is {now} now "
         f"({calendar.time_zone}; change the hours in the console)"
     )
 

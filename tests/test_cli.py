@@ -312,7 +312,7 @@ def test_run_serves_until_sigterm(tmp_path: Path) -> None:
             pytest.fail(f"helpline run ignored SIGTERM; it said:\n{err.decode()}")
     assert process.returncode == 0, err.decode()
     assert not (tmp_path / "redis" / "redis.sock").exists()  # Redis stopped too
-    assert b"demo IVR menu and FAQ published" in out
+    assert b"demo content seeded; callers get menu northwind-main v1" in out
     assert f"127.0.0.1:{port}/console".encode() in out
 
 
