@@ -173,7 +173,14 @@ def create_app(settings: Settings, store: Store) -> web.Application:
         yield
         await node.stop()
 
+    async def close_sockets(app: web.Application) -> None:
+        # Before aiohttp waits for handlers to finish: a WebSocket handler
+        # only finishes when its socket closes.
+        logger.info("shutting down: closing %d sockets", len(node.endpoint.sockets))
+        await node.endpoint.close_all()
+
     app.cleanup_ctx.append(lifecycle)
+    app.on_shutdown.append(close_sockets)
     app.router.add_get("/ws", node.endpoint.handle)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)

@@ -166,6 +166,9 @@ def _run(args: argparse.Namespace) -> int:
 
 def _check_config(args: argparse.Namespace) -> int:
     settings = _settings(args, os.environ)
+    from gateway.prompts import check_voice
+
+    check_voice(settings.tts_voice)
     config = args.config or os.environ.get(CONFIG_ENV) or "none"
     print(f"config file: {config}")
     values = masked_values(settings)

@@ -563,6 +563,8 @@ def _default_text(spec: Spec) -> str:
         return str(spec.default).lower()
     if isinstance(spec.default, tuple | str) and not spec.default:
         return "empty"
+    if isinstance(spec.default, tuple):
+        return ",".join(spec.default)  # as the environment variable takes it
     return str(spec.default)
 
 

@@ -64,7 +64,7 @@ from ivr.interpreter import (
     TimerFired,
     TransferToTollFree,
 )
-from ivr.menu import CallbackNode, Menu, MenuNode
+from ivr.menu import CallbackNode, Menu
 from ivr.numbers import NumberError
 from signaling.bus import Bus, Session
 from signaling.calls import CallEvent, CallState
@@ -202,7 +202,9 @@ class IvrCalls:
         if kind == "ivr.callback" and not message.get("decline"):
             message = {**message, "number": self._checked_number(message)}
         decide = _REQUESTS[kind](message)
-        await self._feed(call.id, decide, _LIVE)
+        # A page reports its last prompt finished after the call ended: usual.
+        source = "page's prompt" if kind == "ivr.prompt_done" else "page"
+        await self._feed(call.id, decide, _LIVE, source)
         if kind == "ivr.prompt_done":  # its guard is not needed any more
             await self._disarm(call.id, [_guard(call.id, message["play"])])
 
@@ -282,7 +284,7 @@ class IvrCalls:
             call = await self.routing.get_call(call_id)
             if call is None or not call.menu or call.state not in states:
                 logger.log(
-                    logging.DEBUG if source == TIMER else logging.INFO,
+                    logging.INFO if source == "page" else logging.DEBUG,
                     "IVR event from the %s for a call not in the IVR ignored",
                     source,
                     extra={"call_id": call_id},
@@ -570,7 +572,7 @@ async def journey_for_agent(
         "version": menu.version,
         "nodes": [{"id": n, "kind": menu.node(n).kind} for n in journey.nodes],
         "choices": [
-            {"node": node, "digits": digits, "label": _label(menu, node, digits)}
+            {"node": node, "digits": digits, "label": menu.option_label(node, digits)}
             for node, digits in journey.choices
         ],
         "faq": [
@@ -581,15 +583,6 @@ async def journey_for_agent(
         "offers": list(journey.offers),
         "ivr_seconds": round(time.time() - started, 1),
     }
-
-
-def _label(menu: Menu, node_id: str, digits: str) -> str:
-    node = menu.node(node_id)
-    if isinstance(node, MenuNode):
-        for option in node.options:
-            if option.digits == digits:
-                return option.label
-    return ""
 
 
 # Requests from the page, as interpreter events.

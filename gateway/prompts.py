@@ -23,6 +23,8 @@ import asyncio
 import io
 import logging
 import os
+import shutil
+import subprocess
 import wave
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, replace
@@ -45,6 +47,7 @@ from ivr.prompts import (
     is_silent,
     upload_key,
 )
+from signaling.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +77,25 @@ class _Pcm:
     @property
     def duration_s(self) -> float:
         return len(self.pcm8k) / 2 / 8000
+
+
+def check_voice(voice: str, espeak: str = ESPEAK) -> None:
+    """Refuse at start-up a voice espeak-ng does not have, rather than fall
+    back on every prompt at run time."""
+    if shutil.which(espeak) is None:
+        logger.warning("%s is not installed: prompts show as text only", espeak)
+        return
+    done = subprocess.run(
+        [espeak, "-v", voice, "--stdout", "."], capture_output=True, timeout=30
+    )
+    if done.returncode != 0:
+        fix = "choose one that espeak-ng --voices lists, such as en-us"
+        raise ConfigError(
+            f"HELPLINE_TTS_VOICE={voice!r} is not a voice espeak-ng has; {fix} "
+            "(TOML key ivr.tts_voice)",
+            setting="ivr.tts_voice",
+            fix=fix,
+        )
 
 
 class Prompts:

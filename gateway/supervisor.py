@@ -23,6 +23,7 @@ from gateway.config import Settings
 from gateway.faq import FaqStore
 from gateway.logs import setup_logging
 from gateway.menus import HoursStore, MenuStore
+from gateway.prompts import check_voice
 from gateway.store import Store, open_store, start_embedded
 
 logger = logging.getLogger(__name__)
@@ -33,6 +34,7 @@ DEMO_FILE = "demo-accounts.txt"
 def run(settings: Settings) -> None:
     setup_logging(settings.log_level, settings.log_format, digits=settings.log_digits)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    check_voice(settings.tts_voice)
     embedded = None if settings.redis_url else start_embedded(settings.data_dir)
     url = settings.redis_url or (embedded.url if embedded else "")
     try:
@@ -75,17 +77,21 @@ async def _prepare(settings: Settings, url: str) -> list[str]:
 
 async def seed_demo_content(store: Store) -> str:
     """The demo FAQ, menu and opening hours, each only where none is set
-    (an operator's edits survive a restart); returns a line for the banner."""
+    (an operator's edits survive a restart); returns a line for the banner
+    that says what callers get now."""
     faq = FaqStore(store)
-    await faq.seed_demo()
+    seeded = await faq.seed_demo()
     menus = MenuStore(store)
-    await menus.seed_demo(await faq.ids())
+    seeded = await menus.seed_demo(await faq.ids()) or seeded
     hours = HoursStore(store)
-    await hours.seed_demo()
+    seeded = await hours.seed_demo() or seeded
+    entry = await menus.entry()
     calendar = await hours.calendar()
     now = calendar.state_at(datetime.now(UTC))
+    menu = f"menu {entry.id} v{entry.version}" if entry else "no menu published"
     return (
-        f"demo IVR menu and FAQ published; the line is {now} now "
+        f"{'demo content seeded; ' if seeded else ''}callers get {menu}, "
+        f"{len(await faq.ids())} FAQ answers; the line is {now} now "
         f"({calendar.time_zone}; change the hours in the console)"
     )
 

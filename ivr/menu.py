@@ -250,6 +250,12 @@ class Menu:
             **({"recordings": dict(self.recordings)} if self.recordings else {}),
         }
 
+    def option_label(self, node_id: str, digits: str) -> str:
+        """The label of the option `digits` of a menu node ("" if none)."""
+        node = self.nodes.get(node_id)
+        options = node.options if isinstance(node, MenuNode) else ()
+        return next((o.label for o in options if o.digits == digits), "")
+
     def recording(self, node_id: str, text: str) -> str | None:
         """The recording that replaces the prompt `text` of a node, if any."""
         node = self.nodes.get(node_id)

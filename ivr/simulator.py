@@ -260,6 +260,14 @@ def simulate(
             "offers": list(journey.offers),
             "outcome": journey.outcome,
             "tollfree_refused": journey.tollfree_refused,
+            "choices": [
+                {
+                    "node": node,
+                    "digits": digits,
+                    "label": menu.option_label(node, digits),
+                }
+                for node, digits in journey.choices
+            ],
         },
         "phase": str(interpreter.phase),
         "at": at.isoformat(),

@@ -462,6 +462,10 @@ async def test_simulator_walks_the_demo_menu_to_a_queue(demo: Api) -> None:
         "offers": ["faq"],
         "outcome": "agent",
         "tollfree_refused": 0,
+        "choices": [
+            {"node": "welcome", "digits": "3", "label": "Returns and repairs"},
+            {"node": "returns-next", "digits": "3", "label": "Wait for an agent"},
+        ],
     }  # fmt: skip
 
 

@@ -17,6 +17,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from gateway.accounts import Accounts, User
@@ -155,6 +156,10 @@ def test_config_file_from_the_environment(
         (["check-config", "--config", "/nonexistent.toml"], {},
          "cannot read config file /nonexistent.toml"),
         (["add-user", "Bad Name", "--role", "agent"], {}, "username"),
+        (["check-config"], {"HELPLINE_TTS_VOICE": "klingon-x"},
+         "HELPLINE_TTS_VOICE='klingon-x' is not a voice espeak-ng has"),
+        (["run", "--http", "127.0.0.1:0"], {"HELPLINE_TTS_VOICE": "klingon-x"},
+         "choose one that espeak-ng --voices lists"),
     ],
 )  # fmt: skip
 def test_mistakes_exit_2_without_a_traceback(
@@ -289,11 +294,7 @@ def test_add_user_refuses_two_different_passwords(redis_server_url: str) -> None
 
 def test_run_serves_until_sigterm(tmp_path: Path) -> None:
     port = free_tcp_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gateway", "run", "--data-dir", str(tmp_path),
-         "--http", f"127.0.0.1:{port}"],
-        cwd=REPO, env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )  # fmt: skip
+    process = start_run(tmp_path, port)
     try:
         body = _get_when_up(f"http://127.0.0.1:{port}/healthz", process)
         assert b"embedded" in body
@@ -311,8 +312,18 @@ def test_run_serves_until_sigterm(tmp_path: Path) -> None:
             pytest.fail(f"helpline run ignored SIGTERM; it said:\n{err.decode()}")
     assert process.returncode == 0, err.decode()
     assert not (tmp_path / "redis" / "redis.sock").exists()  # Redis stopped too
-    assert b"demo IVR menu and FAQ published" in out
+    assert b"demo content seeded; callers get menu northwind-main v1" in out
     assert f"127.0.0.1:{port}/console".encode() in out
+
+
+def start_run(data: Path, port: int, **env: str) -> subprocess.Popen[bytes]:
+    """``helpline run`` as a real process on a loopback port."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "gateway", "run", "--data-dir", str(data),
+         "--http", f"127.0.0.1:{port}"],
+        cwd=REPO, env=child_env(**env),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
 
 
 def _get_when_up(url: str, process: subprocess.Popen[bytes]) -> bytes:
@@ -326,3 +337,28 @@ def _get_when_up(url: str, process: subprocess.Popen[bytes]) -> bytes:
         except OSError:
             assert time.monotonic() < deadline, f"{url} never answered"
             time.sleep(0.1)
+
+
+async def test_sigterm_closes_open_sockets_and_exits_at_once(tmp_path: Path) -> None:
+    port = free_tcp_port()
+    process = await asyncio.to_thread(start_run, tmp_path, port, HELPLINE_DEMO="0")
+    try:
+        health = f"http://127.0.0.1:{port}/healthz"
+        await asyncio.to_thread(_get_when_up, health, process)
+        async with aiohttp.ClientSession() as http:
+            ws = await http.ws_connect(f"ws://127.0.0.1:{port}/ws")
+            await ws.send_json({"type": "hello", "v": 1, "role": "customer"})
+            assert (await ws.receive_json(timeout=5))["type"] == "welcome"
+
+            started = time.monotonic()
+            process.send_signal(signal.SIGTERM)
+            closed = await ws.receive(timeout=10)
+            assert closed.type == aiohttp.WSMsgType.CLOSE
+            assert closed.data == aiohttp.WSCloseCode.GOING_AWAY
+        returncode = await asyncio.to_thread(process.wait, 10)
+        assert returncode == 0
+        assert time.monotonic() - started < 5  # not the heartbeat's timeout
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.communicate()
