@@ -369,7 +369,10 @@ async def test_simulator_walks_a_menu(
 
     await expect(steps).to_contain_text("Requests a callback", timeout=WAIT_MS)
     await expect(page.locator("#sim-phase")).to_have_text("ended", timeout=WAIT_MS)
-    # The offers in the softphone's words (see web/journey.js).
+    # The choices and the offers in the softphone's words (web/journey.js).
+    await expect(journey_value(page, "Menu choices")).to_have_text(
+        "Billing and payments (1) at welcome, Ask for a callback (2) at billing-next"
+    )
     await expect(journey_value(page, "Offers made")).to_have_text(
         "FAQ answers and a callback"
     )
