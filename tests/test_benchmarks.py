@@ -108,7 +108,9 @@ def check_walks(results: list[dict[str, Any]]) -> None:
         assert run["request_to_event"]["count"] == 7 * walks
         assert run["helpline_cpu_ms_per_walk"] > 0
         assert run["redis_commands_per_event"] > 0
-        assert run["timers_left_per_walk"]["ivr"] > 0
+        # Only the session's grace timer outlives a walk: the IVR takes its
+        # own out when the call ends.
+        assert run["timers_left_per_walk"].get("ivr", 0) == 0
     # One node keeps every call's interpreter: its only LRANGE is the
     # start's, of an empty log.
     assert results[0]["walks"]["lrange_per_walk"] == 1.0
