@@ -242,16 +242,21 @@ def parse_sip_uri(raw: object) -> str:
     return text
 
 
+def _items(raw: object, fix: str) -> tuple[str, ...]:
+    """A list from the file, or a comma-separated string from anywhere."""
+    if isinstance(raw, list):
+        items = [_text(item, fix) for item in raw]
+    else:
+        items = _text(raw, fix).split(",")
+    return tuple(item.strip() for item in items if item.strip())
+
+
 def parse_ice_urls(raw: object) -> tuple[str, ...]:
     fix = (
         "write a comma-separated list like "
         "turn:turn.example.com:3478?transport=udp,stun:stun.example.com:3478"
     )
-    if isinstance(raw, list):
-        items = [_text(item, fix) for item in raw]
-    else:
-        items = _text(raw, fix).split(",")
-    urls = tuple(item.strip() for item in items if item.strip())
+    urls = _items(raw, fix)
     for url in urls:
         if not _ICE_URL.match(url):
             raise _Bad(f"has {url!r}, which is not a turn:, turns: or stun: URL", fix)
@@ -260,11 +265,7 @@ def parse_ice_urls(raw: object) -> tuple[str, ...]:
 
 def parse_countries(raw: object) -> tuple[str, ...]:
     fix = "write ISO 3166 country codes, comma-separated, like US,CA,GB"
-    if isinstance(raw, list):
-        items = [_text(item, fix) for item in raw]
-    else:
-        items = _text(raw, fix).split(",")
-    codes = tuple(item.strip().upper() for item in items if item.strip())
+    codes = tuple(code.upper() for code in _items(raw, fix))
     from ivr.numbers import COUNTRIES
 
     for code in codes:
