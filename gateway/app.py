@@ -136,9 +136,10 @@ class _HoursNow:
     def __init__(self, hours: HoursStore) -> None:
         self.hours = hours
 
-    async def state_now(self) -> str:
+    async def state_now(self) -> tuple[str, str]:
+        """Open, closed or holiday now, and the calendar's time zone."""
         calendar = await self.hours.calendar()
-        return str(calendar.state_at(datetime.now(UTC)))
+        return str(calendar.state_at(datetime.now(UTC))), calendar.time_zone
 
 
 def tollfree_number(uri: str) -> str:

@@ -115,7 +115,7 @@ class MenuSource(Protocol):
 
 
 class HoursSource(Protocol):
-    async def state_now(self) -> str: ...
+    async def state_now(self) -> tuple[str, str]: ...
 
 
 class FaqSource(Protocol):
@@ -172,9 +172,11 @@ class IvrCalls:
 
     async def call_fields(self, menu: Menu) -> dict[str, str]:
         """What a new IVR call keeps on its record: menu, hours, start."""
+        state, zone = await self.sources.hours.state_now()
         return {
             "menu": _menu_ref(menu),
-            "hours": await self.sources.hours.state_now(),
+            "hours": state,
+            "time_zone": zone,
             "ivr_started": repr(time.time()),
         }
 
@@ -468,6 +470,7 @@ class _Outbox:
                 "node": action.node,
                 "windows": list(action.windows),
                 "countries": list(self.calls.sources.countries),
+                "time_zone": call_field(self.call, "time_zone"),
                 "accept_digit": node.accept_digit,
                 "decline_digit": node.decline_digit,
             }
@@ -509,6 +512,7 @@ class _Outbox:
             "call_id": call.id,
             "number": action.number,
             "window": action.window or "",
+            "time_zone": call_field(call, "time_zone"),
             "node": action.node,
             "menu": call.menu,
             "requested_at": repr(time.time()),

@@ -218,7 +218,12 @@ EVENTS: Final[dict[str, Any]] = {
     "ivr.stop_prompt": _event({"call_id": _CALL_ID, "play": {"type": "integer"}}),
     "ivr.menu": _event({**_IN_CALL, "options": {"type": "array"}}),
     "ivr.callback_form": _event(
-        {**_IN_CALL, "windows": {"type": "array"}, "countries": {"type": "array"}}
+        {
+            **_IN_CALL,
+            "windows": {"type": "array"},
+            "countries": {"type": "array"},
+            "time_zone": {"type": "string"},
+        }
     ),
     "ivr.collect": _event(
         {**_IN_CALL, "max_digits": {"type": "integer"}, "terminator": {}}

@@ -240,6 +240,10 @@ async def test_ivr_by_click_and_keypad_to_a_callback(
     await expect(
         customer.get_by_text("Countries we call: United States and Canada.")
     ).to_be_visible()
+    # The windows are in the line's time zone (no calendar set: UTC).
+    await expect(
+        customer.get_by_text("When should we call? (UTC time)")
+    ).to_be_visible()
 
     # Digits typed in the form are the number, not keypad presses.
     digits_before = len(frames.sent_of("ivr.digit"))

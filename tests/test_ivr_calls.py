@@ -183,6 +183,7 @@ async def test_a_callback_from_the_form_refuses_a_bad_number_then_is_kept(
     form = await walk(ada, of_type("ivr.callback_form"))
     assert form["node"] == "shipping-callback"
     assert form["countries"] == ["US", "CA"]
+    assert form["time_zone"] == "UTC"  # the calendar's: windows are its times
     request = {"type": "ivr.callback", "call_id": call_id, "node": form["node"]}
 
     await ada.send({**request, "id": "r1", "number": "+1 900 555 0100"})
@@ -200,8 +201,8 @@ async def test_a_callback_from_the_form_refuses_a_bad_number_then_is_kept(
 
     redis = helpline.node.routing.redis
     entries: Any = await redis.xrange(helpline.node.routing.key("callbacks"))
-    assert [(e["call_id"], e["number"]) for _, e in entries] == [
-        (call_id, "+12125550134")
+    assert [(e["call_id"], e["number"], e["time_zone"]) for _, e in entries] == [
+        (call_id, "+12125550134", "UTC")
     ]
     assert await armed_timers(helpline, call_id) == []  # none fires for nothing
 

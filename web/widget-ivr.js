@@ -296,6 +296,7 @@ export class IvrView extends EventTarget {
       node: event.node,
       windows: event.windows ?? [],
       countries: event.countries ?? [],
+      timeZone: event.time_zone ?? '',
     };
     this.menu = null;
     this.formError = '';
@@ -350,6 +351,9 @@ export class IvrView extends EventTarget {
       label.append(radio, ` ${window.replace('-', ' – ')}`);
       return label;
     });
+    ui.windowsLegend.textContent = form.timeZone
+      ? `When should we call? (${form.timeZone.replaceAll('_', ' ')} time)`
+      : 'When should we call?';
     ui.windows.replaceChildren(ui.windowsLegend, ...choices);
     ui.windows.hidden = choices.length === 0;
     this._reveal(ui.form);
