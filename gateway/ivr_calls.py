@@ -206,7 +206,7 @@ class IvrCalls:
         decide = _REQUESTS[kind](message)
         # A page reports its last prompt finished after the call ended: usual.
         source = "page's prompt" if kind == "ivr.prompt_done" else "page"
-        await self._feed(call.id, decide, _LIVE, source)
+        await self._feed(call.id, decide, _LIVE, source, read=call)
         if kind == "ivr.prompt_done":  # its guard is not needed any more
             await self._disarm(call.id, [_guard(call.id, message["play"])])
 
@@ -280,10 +280,14 @@ class IvrCalls:
         decide: Callable[[Interpreter, Mapping[str, int]], Event | None],
         states: frozenset[CallState],
         source: str = "page",
+        read: Call | None = None,
     ) -> None:
+        """Feed one event to the call's IVR; `read` is the call's record if
+        the caller has just read it (a lost race reads it again)."""
         key = self.routing.key("call", call_id, "ivr")
         for _ in range(MAX_RACES):
-            call = await self.routing.get_call(call_id)
+            call = read or await self.routing.get_call(call_id)
+            read = None
             if call is None or not call.menu or call.state not in states:
                 logger.log(
                     logging.INFO if source == "page" else logging.DEBUG,
