@@ -6,7 +6,8 @@ the top and one table per area; docs/helpline.example.toml lists them all::
 
     data_dir = "./data"          demo = true
     [http]       listen, public_url, workers
-    [sip]        listen, tollfree_uri
+    [sip]        listen, workers, rtp_port, numbers, trusted, tollfree_uri
+    [trunk]      registrar, username, password, proxy
     [redis]      url
     [turn]       urls, secret, ttl_s
     [log]        level, format, digits
@@ -63,6 +64,14 @@ class Settings:
     data_dir: Path = Path("data")
     redis_url: str = ""
     tollfree_uri: str = ""
+    sip_workers: int = 1
+    rtp_port: int = 40000
+    sip_numbers: tuple[str, ...] = ("helpline",)
+    sip_trusted: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
+    trunk_registrar: str = ""
+    trunk_username: str = ""
+    trunk_password: str = ""
+    trunk_proxy: str = ""
     turn_urls: tuple[str, ...] = ()
     turn_secret: str = ""
     turn_ttl_s: int = 3600
@@ -251,6 +260,33 @@ def _items(raw: object, fix: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in items if item.strip())
 
 
+def parse_sip_users(raw: object) -> tuple[str, ...]:
+    fix = (
+        "write the numbers or names callers dial, comma-separated, "
+        "like helpline,+18005550123"
+    )
+    users = _items(raw, fix)
+    for user in users:
+        if not re.fullmatch(r"[A-Za-z0-9+._-]{1,64}", user):
+            raise _Bad(f"has {user!r}, which is not a SIP user part", fix)
+    if not users:
+        raise _Bad("is empty", fix)
+    return users
+
+
+def parse_networks(raw: object) -> tuple[str, ...]:
+    fix = (
+        "write networks in CIDR form, comma-separated, like 127.0.0.0/8,203.0.113.0/24"
+    )
+    nets = _items(raw, fix)
+    for net in nets:
+        try:
+            ipaddress.ip_network(net, strict=False)
+        except ValueError:
+            raise _Bad(f"has {net!r}, which is not a network", fix) from None
+    return nets
+
+
 def parse_ice_urls(raw: object) -> tuple[str, ...]:
     fix = (
         "write a comma-separated list like "
@@ -355,7 +391,34 @@ SPECS: tuple[Spec, ...] = (
     Spec("tollfree_uri", "sip.tollfree_uri", "HELPLINE_TOLLFREE_URI", "",
          parse_sip_uri,
          "sip: or sips: URI of the toll-free line, the last rung of the "
-         "ladder. Empty: no toll-free line."),
+         "ladder, dialled through the trunk. Empty: no toll-free line (the "
+         "demo starts a SIPp stand-in)."),
+    Spec("sip_workers", "sip.workers", "HELPLINE_SIP_WORKERS", 1,
+         whole_number(0, 64),
+         "Media worker processes, each answering SIP on its own port (the "
+         "first on sip.listen, the next two ports above); 0: no SIP."),
+    Spec("rtp_port", "sip.rtp_port", "HELPLINE_RTP_PORT", 40000,
+         whole_number(1024, 60000),
+         "First RTP port; each media worker takes 100 ports from here."),
+    Spec("sip_numbers", "sip.numbers", "HELPLINE_SIP_NUMBERS", ("helpline",),
+         parse_sip_users,
+         "Request-URI users Helpline answers (the numbers the trunk routes "
+         "here); INVITEs for any other get 404."),
+    Spec("sip_trusted", "sip.trusted", "HELPLINE_SIP_TRUSTED",
+         ("127.0.0.0/8", "::1/128"), parse_networks,
+         "Networks INVITEs may come from (the trunk's or Kamailio's); any "
+         "other source gets 403."),
+    Spec("trunk_registrar", "trunk.registrar", "HELPLINE_TRUNK_REGISTRAR", "",
+         parse_sip_uri,
+         "sip: URI to register at with the trunk. Empty: no registration."),
+    Spec("trunk_username", "trunk.username", "HELPLINE_TRUNK_USERNAME", "",
+         parse_secret, "User name for the trunk's digest authentication."),
+    Spec("trunk_password", "trunk.password", "HELPLINE_TRUNK_PASSWORD", "",
+         parse_secret, "Password for the trunk's digest authentication.",
+         secret=True),
+    Spec("trunk_proxy", "trunk.proxy", "HELPLINE_TRUNK_PROXY", "", parse_sip_uri,
+         "Outbound proxy for calls to the trunk, e.g. "
+         "sip:trunk.example.net;transport=tcp;lr. Empty: none."),
     Spec("redis_url", "redis.url", "HELPLINE_REDIS_URL", "", parse_redis_url,
          "Redis to keep shared state in: redis://, rediss:// or unix://. "
          "Empty: Helpline runs an embedded Redis in data_dir/redis/.",

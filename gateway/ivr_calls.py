@@ -53,6 +53,7 @@ from ivr.interpreter import (
     FormSubmitted,
     HangUp,
     Interpreter,
+    Journey,
     PlayPrompt,
     PromptFinished,
     RequestCallback,
@@ -62,6 +63,7 @@ from ivr.interpreter import (
     StartTimer,
     StopPrompt,
     TimerFired,
+    TransferFailed,
     TransferToTollFree,
 )
 from ivr.menu import CallbackNode, Menu
@@ -191,6 +193,54 @@ class IvrCalls:
         await self._feed(call_id, lambda *_: CallEnded(), _ANY_STATE)
         await self._disarm(call_id)
         self._kept.pop(call_id, None)
+
+    # The toll-free step of a phone call, as the media worker reports it
+
+    async def journey(self, call_id: str) -> Journey | None:
+        """Where the call's IVR has been, from its log (None: no IVR)."""
+        call = await self.routing.get_call(call_id)
+        if call is None or not call.menu:
+            return None
+        length, interp, timers = await self._state(
+            call, self.routing.key("call", call_id, "ivr")
+        )
+        self._keep(call_id, length, interp, timers)
+        return interp.journey
+
+    async def tollfree_connected(self, call_id: str) -> None:
+        """The toll-free line answered the phone caller: the call leaves
+        Helpline's hands, with the reason it escalated kept on its record."""
+        call = await self.routing.get_call(call_id)
+        if call is None:
+            return
+        length, interp, timers = await self._state(
+            call, self.routing.key("call", call_id, "ivr")
+        )
+        self._keep(call_id, length, interp, timers)
+        await self.escalated(call_id, interp, "bridged through the trunk")
+        await self._disarm(call_id)
+        await self.apply(call_id, CallEvent.TOLLFREE)
+
+    async def tollfree_failed(self, call_id: str, reason: str) -> None:
+        await self._feed(
+            call_id, lambda *_: TransferFailed(reason), _LIVE, "media worker"
+        )
+
+    async def escalated(self, call_id: str, interp: Interpreter, how: str) -> None:
+        """Keep why the call went to the toll-free line: the node that sent
+        it, the offers made before, and how the line was reached."""
+        journey = interp.journey
+        record = {
+            "node": interp.node_id,
+            "offers": list(journey.offers),
+            "faq_answers": len(journey.faq_answers),
+            "choices": [list(c) for c in journey.choices],
+            "how": how,
+        }
+        await self.routing.set_call_fields(call_id, escalation=json.dumps(record))
+        logger.info(
+            "call escalated to the toll-free line (%s)", how, extra={"call_id": call_id}
+        )
 
     # Requests from the page
 
@@ -537,6 +587,9 @@ class _Outbox:
         assert isinstance(action, TransferToTollFree)
         number = self.calls.sources.tollfree_number
         await self.send({"type": "ivr.tollfree", "node": action.node, "number": number})
+        if call_field(self.call, "channel") == "phone":
+            return  # the media worker dials, then reports how it went
+        await self.calls.escalated(self.call.id, self.interp, "shown the number")
         await self.calls.apply(self.call.id, CallEvent.TOLLFREE)
 
     async def hang_up(self, action: Action) -> None:
@@ -683,6 +736,8 @@ def encode_event(event: Event) -> dict[str, Any]:
             return {"k": "answered"}
         case CallEnded():
             return {"k": "ended"}
+        case TransferFailed(reason):
+            return {"k": "transfer-failed", "r": reason}
     return {"k": "start"}
 
 
@@ -700,6 +755,8 @@ def decode_event(data: dict[str, Any]) -> Event:
         return AgentAnswered()
     if kind == "ended":
         return CallEnded()
+    if kind == "transfer-failed":
+        return TransferFailed(str(data["r"]))
     return CallStarted()
 
 

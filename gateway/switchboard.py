@@ -213,6 +213,9 @@ class Switchboard:
         self, ivr: IvrCalls, session: Session, caller: dict[str, str], menu: Any
     ) -> None:
         fields = await ivr.call_fields(menu)
+        # A media worker's session stands for a phone caller (pages cannot
+        # choose their session's address).
+        fields["channel"] = "phone" if session.address.startswith("sip:") else "web"
         call_id, _ = await self.routing.create_call(
             session.id, caller, CallState.IVR, **fields
         )

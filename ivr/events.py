@@ -50,6 +50,13 @@ class CallEnded:
     """The caller hung up."""
 
 
+@dataclass(frozen=True, slots=True)
+class TransferFailed:
+    """The toll-free line could not be reached (busy, refused, no answer)."""
+
+    reason: str
+
+
 Event: TypeAlias = (
     CallStarted
     | Digit
@@ -58,6 +65,7 @@ Event: TypeAlias = (
     | FormSubmitted
     | AgentAnswered
     | CallEnded
+    | TransferFailed
 )
 
 # Actions.

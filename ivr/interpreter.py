@@ -70,6 +70,7 @@ from ivr.events import (
     StartTimer,
     StopPrompt,
     TimerFired,
+    TransferFailed,
     TransferToTollFree,
 )
 from ivr.menu import (
@@ -126,10 +127,15 @@ __all__ = [
     "StopPrompt",
     "TABLE",
     "TimerFired",
+    "TransferFailed",
     "TransferToTollFree",
 ]
 
 MAX_NUMBER_DIGITS: Final = 15
+TRANSFER_FAILED_PROMPT: Final = (
+    "We could not reach our team on the phone line just now. "
+    "We can call you back instead."
+)
 _FORM_NUMBER = re.compile(r"\+?[0-9]{3,20}")
 
 
@@ -367,6 +373,24 @@ class Interpreter:
             self._enter(queue)
             return
         self._finish(HangUp("tollfree-refused"), "tollfree-refused")
+
+    def _transfer_failed(self, event: Event) -> None:
+        """The line the caller was sent to failed: say so, and offer the
+        callback again (or end the call if the menu has none)."""
+        assert isinstance(event, TransferFailed)
+        if self._outcome != "tollfree":
+            return
+        logger.warning(
+            "toll-free transfer failed (%s)", event.reason, extra=self._extra
+        )
+        self._outcome = None
+        target = self._first(CALLBACK)
+        if target is None:
+            self._announce_then(
+                TRANSFER_FAILED_PROMPT, HangUp("tollfree-failed"), "tollfree-failed"
+            )
+            return
+        self._announce([(TRANSFER_FAILED_PROMPT, None)], lambda: self._enter(target))
 
     def _first(self, kind: str) -> str | None:
         return next((n.id for n in self.menu.nodes.values() if n.kind == kind), None)
@@ -709,6 +733,7 @@ TABLE: Final[dict[tuple[Phase, type], _Handler]] = {
     (P.QUEUED, PromptFinished): I_._queue_prompt_done,
     (P.QUEUED, AgentAnswered): I_._answered,
     (P.QUEUED, CallEnded): I_._caller_gone,
+    (P.ENDED, TransferFailed): I_._transfer_failed,
 }
 
 #: What entering a node of each kind does.

@@ -1,0 +1,755 @@
+"""The one thread that owns a pjsua2 endpoint, and what asyncio sees of it.
+
+pjsua2 objects may only be touched by the thread that created the library
+(``threadCnt=0``, ``mainThreadOnly``), and a ``Call`` that outlives
+``libDestroy`` aborts the process. So one owner thread creates, uses and
+destroys every pjsua2 object of a media worker: it runs
+``libHandleEvents`` in a loop and, between turns, the commands asyncio puts
+on its queue. What happens on the SIP side comes back to asyncio as
+:class:`SipEvent` values through ``call_soon_threadsafe``.
+
+Legs are numbered; asyncio names a leg by its number, never by a pjsua2
+object. Inbound INVITEs pass the toll-fraud guard here, before anything
+else sees them: a number Helpline does not serve gets 404, a source outside
+the trusted networks 403, and REFERs from callers 403.
+
+See docs/sip-notes.md for the measurements behind the shutdown order,
+the call-limit probe and the player lifetime rule.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import ipaddress
+import logging
+import queue
+import re
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import pjsua2 as pj
+
+logger = logging.getLogger(__name__)
+
+#: pjsua's PJ_ETOOMANY: the compile-time call limit is reached.
+PJ_ETOOMANY: Final = 70010
+#: A player is destroyed this long after it stops (its end-of-file event
+#: may still be queued inside pjmedia).
+PLAYER_GRAVE_S: Final = 0.4
+TURN_MS: Final = 10
+PROBE_MAX: Final = 64
+DTMF_RFC4733: Final = 0
+DTMF_INFO: Final = 1
+
+_REQUEST_LINE = re.compile(rb"^([A-Z]+) (\S+) SIP/2\.0", re.ASCII)
+_URI_USER = re.compile(r"^(?:sips?|tel):([^@;?>]+)")
+_CONTENT_TYPE = re.compile(rb"^(?:content-type|c)[ \t]*:[ \t]*([^\r\n]*)", re.I | re.M)
+
+
+@dataclass(frozen=True, slots=True)
+class TrunkConfig:
+    """Where the toll-free line is reached, and how to sign in there."""
+
+    registrar: str = ""  # sip:trunk.example.net; empty: no registration
+    username: str = ""
+    password: str = ""
+    realm: str = "*"
+    proxy: str = ""  # outbound proxy URI, e.g. sip:1.2.3.4;transport=tcp;lr
+    refer: bool = False  # blind transfer by REFER instead of a bridged leg
+
+
+@dataclass(frozen=True, slots=True)
+class SipConfig:
+    host: str = "127.0.0.1"
+    port: int = 5060
+    tcp: bool = True
+    rtp_port: int = 40000
+    rtp_ports: int = 100
+    numbers: tuple[str, ...] = ("helpline",)
+    trusted: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
+    max_calls: int = 0  # 0: what the library holds (probed)
+    trunk: TrunkConfig = field(default_factory=TrunkConfig)
+    pjsip_log_level: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class SipEvent:
+    """What happened on a leg. ``kind`` is one of: ``incoming`` (an
+    answered inbound call; ``info`` has ``sip_call_id``, ``number``,
+    ``source``), ``refused`` (``code``, ``reason``), ``media`` (audio is
+    flowing), ``digit`` (``digit``, ``method``, ``duration_ms``),
+    ``info_body`` (an INFO request's ``content_type`` and ``body``),
+    ``play_done`` (``play``), ``progress`` (an outbound leg rang:
+    ``code``), ``connected`` (an outbound leg answered), ``transfer``
+    (``code`` from the REFER's NOTIFY), ``ended`` (``code``, ``reason``)."""
+
+    kind: str
+    leg: int
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+Emit = Callable[[SipEvent], None]
+
+
+class SipError(Exception):
+    """A command the owner could not carry out, with pjsua's reason."""
+
+
+class _Call(pj.Call):  # type: ignore[misc]
+    def __init__(self, owner: SipOwner, acc: Any, call_id: int, leg: int) -> None:
+        super().__init__(acc, call_id)
+        self.owner = owner
+        self.leg = leg
+        self.outbound = call_id == pj.PJSUA_INVALID_ID
+        self.media_up = False
+        self.sources: set[str] = set()  # what transmits to this call now
+
+    def onCallState(self, prm: Any) -> None:
+        self.owner._on_state(self)
+
+    def onCallMediaState(self, prm: Any) -> None:
+        self.owner._on_media(self)
+
+    def onDtmfEvent(self, prm: Any) -> None:
+        if prm.method != DTMF_RFC4733:
+            return  # INFO digits are read from the request itself
+        self.owner._emit(
+            "digit",
+            self.leg,
+            digit=str(prm.digit),
+            method="rfc4733",
+            duration_ms=int(prm.duration),
+            timestamp=int(prm.timestamp),
+            end=bool(prm.flags & pj.PJMEDIA_STREAM_DTMF_IS_END),
+        )
+
+    def onCallTsxState(self, prm: Any) -> None:
+        self.owner._on_tsx(self, prm)
+
+    def onCallTransferRequest(self, prm: Any) -> None:
+        # Nothing a caller sends chooses a destination.
+        prm.statusCode = 403
+        logger.warning("REFER from the caller refused", extra=self.owner._extra(self))
+
+    def onCallTransferStatus(self, prm: Any) -> None:
+        if prm.finalNotify:
+            self.owner._emit("transfer", self.leg, code=int(prm.statusCode))
+
+    def onCallSdpCreated(self, prm: Any) -> None:
+        self.owner._on_sdp_created(self, prm)
+
+
+class _Player(pj.AudioMediaPlayer):  # type: ignore[misc]
+    def __init__(self, owner: SipOwner, leg: int, play: int) -> None:
+        super().__init__()
+        self.owner = owner
+        self.leg = leg
+        self.play = play
+
+    def onEof2(self) -> None:
+        # Inside pjmedia's callback: only note it; the loop acts on it.
+        self.owner._ended_players.append(self)
+
+
+class _Account(pj.Account):  # type: ignore[misc]
+    def __init__(self, owner: SipOwner) -> None:
+        super().__init__()
+        self.owner = owner
+
+    def onIncomingCall(self, prm: Any) -> None:
+        self.owner._on_incoming(self, prm)
+
+
+class SipOwner:
+    """One pjsua2 endpoint in one thread; every method is for asyncio."""
+
+    def __init__(self, config: SipConfig, emit: Emit, name: str = "sip") -> None:
+        self.config = config
+        self.name = name
+        self.call_limit = 0
+        self._emit_to = emit
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._commands: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+        self._trusted = [ipaddress.ip_network(n) for n in config.trusted]
+        # Owned by the thread from here on.
+        self._ep: Any = None
+        self._acc: Any = None
+        self._trunk: Any = None
+        self._calls: dict[int, _Call] = {}
+        self._grave: list[Any] = []
+        self._players: dict[int, _Player] = {}
+        self._ended_players: list[_Player] = []
+        self._dying_players: list[tuple[float, _Player]] = []
+        self._silence: Any = None
+        self._hold: Any = None
+        self._ringback: Any = None
+        self._next_leg = 0
+        self._tcp = False
+
+    # asyncio side
+
+    async def start(self, hold_wav: Path, silence_wav: Path, ringback_wav: Path) -> int:
+        """Start the thread and the library; return the probed call limit."""
+        self._loop = asyncio.get_running_loop()
+        ready: asyncio.Future[int] = self._loop.create_future()
+        self._thread = threading.Thread(
+            target=self._run,
+            args=(ready, hold_wav, silence_wav, ringback_wav),
+            name=f"{self.name}-owner",
+            daemon=True,
+        )
+        self._thread.start()
+        self.call_limit = await ready
+        return self.call_limit
+
+    async def stop(self) -> None:
+        """Hang up every call, destroy every object, then the library."""
+        if self._thread is None:
+            return
+        self._stopping = True
+        await asyncio.to_thread(self._thread.join)
+        self._thread = None
+
+    async def submit(self, work: Callable[[], Any]) -> Any:
+        """Run `work` in the owner thread between two event turns."""
+        assert self._loop is not None
+        loop = self._loop
+        done: asyncio.Future[Any] = loop.create_future()
+
+        def run() -> None:
+            try:
+                result: Any = work()
+            except Exception as exc:
+                loop.call_soon_threadsafe(_settle, done, None, exc)
+            else:
+                loop.call_soon_threadsafe(_settle, done, result, None)
+
+        if self._thread is None or self._stopping:
+            raise SipError("the SIP endpoint is stopped")
+        self._commands.put(run)
+        return await done
+
+    async def play(self, leg: int, wav: Path, play: int) -> None:
+        await self.submit(lambda: self._play(leg, wav, play))
+
+    async def stop_play(self, leg: int) -> None:
+        await self.submit(lambda: self._stop_player(leg))
+
+    async def hold_music(self, leg: int) -> None:
+        await self.submit(lambda: self._connect_only(leg, "hold"))
+
+    async def hangup(self, leg: int, code: int = 200) -> None:
+        await self.submit(lambda: self._hangup(leg, code))
+
+    async def dial(self, uri: str) -> int:
+        """Place a call through the trunk; its leg number."""
+        result: int = await self.submit(lambda: self._dial(uri))
+        return result
+
+    async def bridge(self, a: int, b: int) -> None:
+        await self.submit(lambda: self._bridge(a, b))
+
+    async def refer(self, leg: int, target: str) -> None:
+        await self.submit(lambda: self._refer(leg, target))
+
+    async def ringback(self, leg: int) -> None:
+        await self.submit(lambda: self._connect_only(leg, "ringback"))
+
+    async def in_use(self) -> int:
+        result: int = await self.submit(lambda: len(self._calls))
+        return result
+
+    # The owner thread
+
+    def _run(
+        self, ready: asyncio.Future[int], hold: Path, silence: Path, ringback: Path
+    ) -> None:
+        assert self._loop is not None
+        try:
+            self._init()
+            limit = self._probe()
+            if self.config.max_calls:
+                limit = min(limit, self.config.max_calls)
+            self._silence = self._looping(silence)
+            self._hold = self._looping(hold)
+            self._ringback = self._looping(ringback)
+        except Exception as exc:
+            self._loop.call_soon_threadsafe(_settle, ready, None, exc)
+            self._teardown()
+            return
+        self._loop.call_soon_threadsafe(_settle, ready, limit, None)
+        try:
+            while not self._stopping:
+                self._ep.libHandleEvents(TURN_MS)
+                self._between_turns()
+        except Exception:
+            logger.exception("SIP owner loop failed", extra={"call_id": "-"})
+        finally:
+            self._teardown()
+
+    def _between_turns(self) -> None:
+        self._grave.clear()  # calls that went DISCONNECTED last turn
+        now = time.monotonic()
+        while self._ended_players:
+            player = self._ended_players.pop()
+            if self._players.get(player.leg) is player:
+                self._stop_player(player.leg)
+                self._emit("play_done", player.leg, play=player.play)
+        while self._dying_players and self._dying_players[0][0] <= now:
+            self._dying_players.pop(0)
+        while True:
+            try:
+                command = self._commands.get_nowait()
+            except queue.Empty:
+                break
+            command()
+
+    def _init(self) -> None:
+        config = self.config
+        ep = pj.Endpoint()
+        ep.libCreate()
+        self._ep = ep
+        cfg = pj.EpConfig()
+        cfg.uaConfig.threadCnt = 0
+        cfg.uaConfig.mainThreadOnly = True
+        cfg.uaConfig.maxCalls = max(config.max_calls, 4)
+        cfg.uaConfig.userAgent = "Helpline"
+        cfg.logConfig.level = config.pjsip_log_level
+        cfg.logConfig.consoleLevel = config.pjsip_log_level
+        cfg.medConfig.clockRate = 8000
+        cfg.medConfig.sndClockRate = 8000
+        cfg.medConfig.noVad = True
+        ep.libInit(cfg)
+        ep.audDevManager().setNullDev()
+        for codec in ep.codecEnum2():
+            # G.711 first; nothing the trunk side would have to transcode.
+            prio = {"PCMU/8000/1": 255, "PCMA/8000/1": 254}.get(codec.codecId, 0)
+            if codec.codecId.startswith("telephone-event"):
+                continue
+            ep.codecSetPriority(codec.codecId, prio)
+        udp = pj.TransportConfig()
+        udp.port = config.port
+        udp.boundAddress = config.host
+        udp.publicAddress = config.host
+        ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, udp)
+        if config.tcp:
+            tcp = pj.TransportConfig()
+            tcp.port = config.port
+            tcp.boundAddress = config.host
+            tcp.publicAddress = config.host
+            ep.transportCreate(pj.PJSIP_TRANSPORT_TCP, tcp)
+            self._tcp = True
+        ep.libStart()
+        self._acc = _Account(self)
+        self._acc.create(self._account_config(f"sip:helpline@{config.host}"), True)
+        self._trunk = self._make_trunk()
+
+    def _account_config(self, uri: str) -> Any:
+        ac = pj.AccountConfig()
+        ac.idUri = uri
+        media = ac.mediaConfig.transportConfig
+        media.boundAddress = self.config.host
+        media.publicAddress = self.config.host
+        media.port = self.config.rtp_port
+        media.portRange = self.config.rtp_ports
+        ac.natConfig.iceEnabled = False
+        ac.natConfig.sdpNatRewriteUse = False
+        ac.natConfig.viaRewriteUse = False
+        ac.natConfig.contactRewriteUse = False
+        return ac
+
+    def _make_trunk(self) -> Any:
+        trunk = self.config.trunk
+        if not (trunk.registrar or trunk.username or trunk.proxy):
+            return None  # dial through the local account
+        user = trunk.username or "helpline"
+        host = trunk.registrar.partition(":")[2] or self.config.host
+        ac = self._account_config(f"sip:{user}@{host.split(';')[0]}")
+        if trunk.registrar:
+            ac.regConfig.registrarUri = trunk.registrar
+            ac.regConfig.registerOnAdd = True
+        else:
+            ac.regConfig.registerOnAdd = False
+        if trunk.proxy:
+            ac.sipConfig.proxies.append(trunk.proxy)
+        if trunk.username:
+            ac.sipConfig.authCreds.append(
+                pj.AuthCredInfo(
+                    "digest", trunk.realm, trunk.username, 0, trunk.password
+                )
+            )
+        acc = pj.Account()
+        acc.create(ac, False)
+        return acc
+
+    def _probe(self) -> int:
+        """How many calls the library really holds: place calls toward a
+        socket of our own until pjsua says there are too many, then have
+        that socket refuse them all, which frees every slot at once."""
+        sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sink.bind((self.config.host, 0))
+        sink.setblocking(False)
+        port = sink.getsockname()[1]
+        probes: list[Any] = []
+        try:
+            for _ in range(PROBE_MAX):
+                call = pj.Call(self._acc)
+                try:
+                    call.makeCall(
+                        f"sip:probe@{self.config.host}:{port}", pj.CallOpParam(True)
+                    )
+                except pj.Error as err:
+                    if err.status != PJ_ETOOMANY:
+                        raise
+                    break
+                probes.append(call)
+            limit = len(probes)
+            deadline = time.monotonic() + 3.0
+            while time.monotonic() < deadline and any(c.isActive() for c in probes):
+                self._ep.libHandleEvents(TURN_MS)
+                _refuse_all(sink)
+        finally:
+            probes.clear()
+            call = None
+            gc.collect()
+            for _ in range(10):
+                self._ep.libHandleEvents(TURN_MS)
+            sink.close()
+        return limit
+
+    def _looping(self, wav: Path) -> Any:
+        player = pj.AudioMediaPlayer()
+        player.createPlayer(str(wav), 0)  # loops
+        return player
+
+    def _teardown(self) -> None:
+        """Hang up, let the BYEs go, drop every object, then the library."""
+        ep = self._ep
+        if ep is None:
+            return
+        try:
+            with contextlib.suppress(Exception):
+                ep.hangupAllCalls()
+            deadline = time.monotonic() + 2.0
+            while self._calls and time.monotonic() < deadline:
+                ep.libHandleEvents(20)
+                self._grave.clear()
+            self._calls.clear()
+            self._grave.clear()
+            self._players.clear()
+            self._ended_players.clear()
+            self._dying_players.clear()
+            self._silence = self._hold = self._ringback = None
+            gc.collect()
+            end = time.monotonic() + 0.3
+            while time.monotonic() < end:
+                ep.libHandleEvents(20)
+            for acc in (self._trunk, self._acc):
+                if acc is not None:
+                    with contextlib.suppress(Exception):
+                        acc.shutdown()
+            self._trunk = self._acc = None
+            gc.collect()
+        finally:
+            ep.libDestroy()
+            self._ep = None
+
+    # Inbound calls and the guard
+
+    def _on_incoming(self, acc: Any, prm: Any) -> None:
+        rdata = prm.rdata
+        leg = self._new_leg()
+        call = _Call(self, acc, prm.callId, leg)
+        self._calls[leg] = call
+        number, source = _request_user(rdata.wholeMsg), rdata.srcAddress
+        sip_call_id = call.getInfo().callIdString
+        code, reason = self._guard(number, source)
+        op = pj.CallOpParam()
+        if code != 200:
+            op.statusCode = code
+            op.reason = reason
+            logger.warning(
+                "INVITE refused %d: %s",
+                code,
+                reason,
+                extra={"call_id": "-", "sip_call_id": sip_call_id, "number": number},
+            )
+            call.answer(op)
+            self._emit("refused", leg, code=code, reason=reason)
+            return
+        op.statusCode = 200
+        call.answer(op)
+        self._emit(
+            "incoming", leg, sip_call_id=sip_call_id, number=number, source=source
+        )
+
+    def _guard(self, number: str, source: str) -> tuple[int, str]:
+        if number not in self.config.numbers:
+            return 404, "No such number here"
+        host = source.rpartition(":")[0].strip("[]")
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            return 403, "Not a trusted trunk"
+        if not any(address in net for net in self._trusted):
+            return 403, "Not a trusted trunk"
+        return 200, "OK"
+
+    # Call state, media, requests
+
+    def _on_state(self, call: _Call) -> None:
+        info = call.getInfo()
+        if info.state == pj.PJSIP_INV_STATE_CONFIRMED and call.outbound:
+            self._emit("connected", call.leg)
+        elif info.state == pj.PJSIP_INV_STATE_EARLY and call.outbound:
+            self._emit("progress", call.leg, code=int(info.lastStatusCode))
+        elif info.state == pj.PJSIP_INV_STATE_DISCONNECTED:
+            self._calls.pop(call.leg, None)
+            self._forget_player(call.leg)
+            self._grave.append(call)
+            self._emit(
+                "ended",
+                call.leg,
+                code=int(info.lastStatusCode),
+                reason=str(info.lastReason),
+            )
+
+    def _on_media(self, call: _Call) -> None:
+        info = call.getInfo()
+        for i, media in enumerate(info.media):
+            if (
+                media.type == pj.PJMEDIA_TYPE_AUDIO
+                and media.status == pj.PJSUA_CALL_MEDIA_ACTIVE
+            ):
+                if not call.media_up:
+                    call.media_up = True
+                    if not call.outbound:
+                        self._connect_only(call.leg, "silence")
+                    self._emit("media", call.leg, index=i)
+                return
+
+    def _on_tsx(self, call: _Call, prm: Any) -> None:
+        event = prm.e
+        if event.type != pj.PJSIP_EVENT_TSX_STATE:
+            return
+        tsx = event.body.tsxState.tsx
+        if (
+            tsx.role != pj.PJSIP_ROLE_UAS
+            or tsx.method != "INFO"
+            or tsx.state != pj.PJSIP_TSX_STATE_TRYING
+        ):
+            return
+        whole = event.body.tsxState.src.rdata.wholeMsg
+        data = whole.encode("utf-8", "surrogateescape")
+        head, _, body = data.partition(b"\r\n\r\n")
+        match = _CONTENT_TYPE.search(head)
+        content_type = match.group(1).decode("latin-1").strip() if match else ""
+        self._emit("info_body", call.leg, content_type=content_type, body=body[:2048])
+
+    def _on_sdp_created(self, call: _Call, prm: Any) -> None:
+        """Our answer names telephone-event at the rate of the audio codec
+        (a trunk offering /16000 and /8000 on one payload type, case 09)."""
+        sdp = prm.sdp.wholeSdp
+        fixed = _one_event_rate(sdp)
+        if fixed != sdp:
+            prm.sdp.wholeSdp = fixed
+
+    # Commands (run in the owner thread)
+
+    def _new_leg(self) -> int:
+        self._next_leg += 1
+        return self._next_leg
+
+    def _call(self, leg: int) -> _Call:
+        call = self._calls.get(leg)
+        if call is None:
+            raise SipError(f"no leg {leg}")
+        return call
+
+    def _audio(self, call: _Call) -> Any:
+        info = call.getInfo()
+        for i, media in enumerate(info.media):
+            if (
+                media.type == pj.PJMEDIA_TYPE_AUDIO
+                and media.status == pj.PJSUA_CALL_MEDIA_ACTIVE
+            ):
+                return call.getAudioMedia(i)
+        raise SipError(f"leg {call.leg} has no active audio")
+
+    def _source(self, name: str) -> Any:
+        return {
+            "silence": self._silence,
+            "hold": self._hold,
+            "ringback": self._ringback,
+        }[name]
+
+    def _connect_only(self, leg: int, name: str) -> None:
+        """Connect one of the shared looping sources to the leg, alone."""
+        call = self._call(leg)
+        self._stop_player(leg)
+        self._disconnect_sources(call)
+        source = self._source(name)
+        if source is not None:
+            source.startTransmit(self._audio(call))
+            call.sources.add(name)
+
+    def _disconnect_sources(self, call: _Call) -> None:
+        if not call.sources:
+            return
+        audio = self._audio(call)
+        for name in list(call.sources):
+            source = self._source(name)
+            if source is not None:
+                with contextlib.suppress(pj.Error):
+                    source.stopTransmit(audio)
+        call.sources.clear()
+
+    def _play(self, leg: int, wav: Path, play: int) -> None:
+        call = self._call(leg)
+        self._stop_player(leg)
+        self._disconnect_sources(call)
+        player = _Player(self, leg, play)
+        player.createPlayer(str(wav), pj.PJMEDIA_FILE_NO_LOOP)
+        player.startTransmit(self._audio(call))
+        self._players[leg] = player
+
+    def _stop_player(self, leg: int) -> None:
+        """Stop the leg's prompt and put silence back under it (without a
+        source, pjsua sends no RTP and a trunk may drop a thinking caller)."""
+        player = self._forget_player(leg)
+        call = self._calls.get(leg)
+        if player is not None and call is not None and call.media_up:
+            with contextlib.suppress(pj.Error, SipError):
+                player.stopTransmit(self._audio(call))
+            if not call.sources:
+                with contextlib.suppress(SipError):
+                    self._silence.startTransmit(self._audio(call))
+                    call.sources.add("silence")
+
+    def _forget_player(self, leg: int) -> _Player | None:
+        player = self._players.pop(leg, None)
+        if player is not None:
+            self._dying_players.append((time.monotonic() + PLAYER_GRAVE_S, player))
+        return player
+
+    def _hangup(self, leg: int, code: int) -> None:
+        call = self._calls.get(leg)
+        if call is None:
+            return  # already gone
+        op = pj.CallOpParam()
+        op.statusCode = code if code >= 300 and not call.media_up else 0
+        with contextlib.suppress(pj.Error):
+            call.hangup(op)
+
+    def _dial(self, uri: str) -> int:
+        leg = self._new_leg()
+        call = _Call(self, self._trunk or self._acc, pj.PJSUA_INVALID_ID, leg)
+        self._calls[leg] = call
+        try:
+            call.makeCall(uri, pj.CallOpParam(True))
+        except pj.Error as err:
+            self._calls.pop(leg, None)
+            self._grave.append(call)
+            raise SipError(f"cannot place the call: {err.reason}") from None
+        return leg
+
+    def _bridge(self, a: int, b: int) -> None:
+        first, second = self._call(a), self._call(b)
+        for call in (first, second):
+            self._stop_player(call.leg)
+            self._disconnect_sources(call)
+        audio_a, audio_b = self._audio(first), self._audio(second)
+        audio_a.startTransmit(audio_b)
+        audio_b.startTransmit(audio_a)
+        first.sources.add(f"leg-{b}")
+        second.sources.add(f"leg-{a}")
+
+    def _refer(self, leg: int, target: str) -> None:
+        call = self._call(leg)
+        call.xfer(target, pj.CallOpParam(True))
+
+    # Back to asyncio
+
+    def _emit(self, kind: str, leg: int, **info: Any) -> None:
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(self._emit_to, SipEvent(kind, leg, info))
+
+    def _extra(self, call: _Call) -> dict[str, Any]:
+        return {"call_id": "-", "leg": call.leg}
+
+
+def _settle(
+    future: asyncio.Future[Any], result: Any, exc: BaseException | None
+) -> None:
+    if future.done():
+        return
+    if exc is not None:
+        future.set_exception(exc)
+    else:
+        future.set_result(result)
+
+
+_PROBE_HEADERS = re.compile(rb"^(Via|From|To|Call-ID|CSeq)[ \t]*:.*$", re.I | re.M)
+
+
+def _refuse_all(sink: socket.socket) -> None:
+    """Answer every INVITE waiting on the probe's socket with 480."""
+    while True:
+        try:
+            data, address = sink.recvfrom(65535)
+        except BlockingIOError:
+            return
+        if not data.startswith(b"INVITE "):
+            continue
+        head = data.partition(b"\r\n\r\n")[0]
+        lines = [m.group(0).rstrip(b"\r") for m in _PROBE_HEADERS.finditer(head)]
+        lines = [
+            line + b";tag=probe" if line.lower().startswith(b"to") else line
+            for line in lines
+        ]
+        reply = b"\r\n".join(
+            [b"SIP/2.0 480 Probe", *lines, b"Content-Length: 0", b"", b""]
+        )
+        sink.sendto(reply, address)
+
+
+def _request_user(whole: str) -> str:
+    """The user part of an INVITE's Request-URI (``sip:helpline@host``)."""
+    first = whole.encode("utf-8", "surrogateescape").split(b"\r\n", 1)[0]
+    match = _REQUEST_LINE.match(first)
+    if match is None:
+        return ""
+    user = _URI_USER.match(match.group(2).decode("latin-1"))
+    return user.group(1) if user else ""
+
+
+_EVENT_RTPMAP = re.compile(r"^a=rtpmap:(\d+) telephone-event/(\d+)\r?$", re.M | re.I)
+
+
+def _one_event_rate(sdp: str) -> str:
+    """Keep one telephone-event rtpmap per payload type, at 8000 Hz when
+    the offer had it; and one occurrence of each payload type on m=."""
+    seen: dict[str, str] = {}
+    lines = sdp.split("\r\n")
+    out: list[str] = []
+    for line in lines:
+        match = _EVENT_RTPMAP.match(line)
+        if match:
+            pt, rate = match.groups()
+            if pt in seen:
+                continue
+            seen[pt] = rate
+        if line.startswith("m=audio "):
+            parts = line.split(" ")
+            line = " ".join(parts[:3] + list(dict.fromkeys(parts[3:])))
+        out.append(line)
+    return "\r\n".join(out)

@@ -1,0 +1,149 @@
+"""Phone callers in the IVR: SIPp calls a real media worker process, the
+caller's media is a socket of the test's own, and the IVR runs on the same
+Redis as the web nodes. Each test runs on redis-server and the embedded
+Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from gateway.ivr_calls import decode_event
+from tests.fixtures.app import RunningHelpline
+from tests.fixtures.sip import call_ids, caller_scenario, fields, free_udp_port
+from ivr.faq import FaqEntry
+from tests.test_ivr_calls import publish
+
+pytestmark = pytest.mark.sip
+
+# Short prompts keep the walks quick; the shape is the demo's: answers and
+# the callback offer come before the toll-free line.
+PHONE_MENU = """
+id: phone
+version: 1
+start: main
+faq_ids: [faq-short]
+nodes:
+  main:
+    kind: menu
+    prompt: For our hours press 1.
+    options:
+      "1": {target: hours, label: Hours}
+    timeout_seconds: 8
+    on_timeout: hours
+    on_invalid: hours
+  hours:
+    kind: faq
+    prompt: Hours.
+    answers: [faq-short]
+    next: offer
+  offer:
+    kind: callback
+    prompt: Callback? Press 1, or 2 for more.
+    number_prompt: Your number, then hash.
+    next: bye
+    declined: more
+    timeout_seconds: 8
+  more:
+    kind: menu
+    prompt: For the phone line press 0.
+    options:
+      "0": {target: line, label: Phone line}
+    timeout_seconds: 8
+    on_timeout: bye
+    on_invalid: bye
+  line:
+    kind: tollfree
+    prompt: Connecting you.
+  bye:
+    kind: hangup
+    prompt: Goodbye.
+"""
+
+
+async def publish_phone_menu(
+    node: RunningHelpline, yaml_text: str = PHONE_MENU
+) -> None:
+    await node.node.faq.put(
+        FaqEntry("faq-short", "When are you open?", "Every day, eight to eight.")
+    )
+    await publish(node, yaml_text)
+
+
+def ivr_log(url: str, call_id: str) -> list[dict[str, Any]]:
+    with redis.Redis.from_url(url, protocol=2) as client:
+        return [
+            json.loads(e) for e in client.lrange(f"helpline:call:{call_id}:ivr", 0, -1)
+        ]
+
+
+async def the_call(url: str, within: float = 10.0) -> str:
+    deadline = time.monotonic() + within
+    with redis.Redis.from_url(url, protocol=2) as client:
+        while time.monotonic() < deadline:
+            ids = call_ids(client)
+            if ids:
+                return ids[0]
+            await asyncio.sleep(0.05)
+    raise AssertionError("no call record appeared")
+
+
+async def digits_heard(url: str, call_id: str, want: list[str], within: float) -> None:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        got = [e["d"] for e in ivr_log(url, call_id) if e["k"] == "digit"]
+        if got[: len(want)] == want:
+            return
+        await asyncio.sleep(0.1)
+    got = [e["d"] for e in ivr_log(url, call_id) if e["k"] == "digit"]
+    raise AssertionError(f"the IVR got digits {got}, not {want}")
+
+
+def record(url: str, call_id: str) -> dict[str, str]:
+    with redis.Redis.from_url(url, protocol=2) as client:
+        return fields(client.hgetall(f"helpline:call:{call_id}"))
+
+
+async def test_info_digits_walk_the_menu_to_a_callback(
+    helpline: RunningHelpline,
+    sip_workers: Any,
+    sipp: Any,
+    rtp_peer: Any,
+    tmp_path: Path,
+    redis_url: str,
+) -> None:
+    await publish_phone_menu(helpline)
+    worker = sip_workers()
+    media = await rtp_peer()
+    relay = "application/dtmf-relay"
+    scenario = caller_scenario(
+        tmp_path / "walk.xml",
+        [
+            ("pause", 1500),
+            ("info", "Signal=1\nDuration=160", relay),
+            ("pause", 5000),
+            ("info", "Signal= 1\nDuration= 120", relay),
+            *[("info", f"Signal={d}\nDuration=100", relay) for d in "2125550134"],
+            ("info", "Signal=#\nDuration=100", relay),
+            ("wait_bye", 30000),
+        ],
+        media.port,
+    )
+    run = await sipp(str(scenario), f"127.0.0.1:{worker.sip_port}")
+    call_id = await the_call(redis_url)
+    await media.wait_audio(packets=25)
+    assert set(media.received) == {0}, "prompts arrive as PCMU"
+    code = await run.wait(60)
+    assert code == 0, run.messages()[-3000:]
+    await digits_heard(redis_url, call_id, list("112125550134#"), within=5)
+    with redis.Redis.from_url(redis_url, protocol=2) as client:
+        kept = [fields(f) for _, f in client.xrange("helpline:callbacks")]
+    assert [k["number"] for k in kept] == ["+12125550134"]
+    assert record(redis_url, call_id)["state"] == "ended"
+    assert worker.stop() == 0
