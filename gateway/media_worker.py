@@ -34,12 +34,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from ivr.dtmf import EventAssembler, parse_info
-
 from gateway.app import Node
 from gateway.config import Settings
 from gateway.sip_owner import SipConfig, SipError, SipEvent, SipOwner, TrunkConfig
 from gateway.store import Store
+from ivr.dtmf import EventAssembler, parse_info
 from signaling.bus import Connection, Session
 from signaling.protocol import Message, ProtocolError
 

@@ -14,10 +14,9 @@ from typing import Any
 import pytest
 import redis
 
-from gateway.ivr_calls import decode_event
+from ivr.faq import FaqEntry
 from tests.fixtures.app import RunningHelpline
 from tests.fixtures.sip import call_ids, caller_scenario, fields, free_udp_port
-from ivr.faq import FaqEntry
 from tests.test_ivr_calls import publish
 
 pytestmark = pytest.mark.sip
@@ -146,4 +145,68 @@ async def test_info_digits_walk_the_menu_to_a_callback(
         kept = [fields(f) for _, f in client.xrange("helpline:callbacks")]
     assert [k["number"] for k in kept] == ["+12125550134"]
     assert record(redis_url, call_id)["state"] == "ended"
+    assert worker.stop() == 0
+
+
+def walk_to_the_line(media_port: int, path: Path, hold_ms: int = 8000) -> Path:
+    """A caller who takes the answers, declines the callback and asks for
+    the phone line, then stays on the line for `hold_ms` and hangs up."""
+    relay = "application/dtmf-relay"
+    return caller_scenario(
+        path,
+        [
+            ("pause", 1500),
+            ("info", "Signal=1\nDuration=160", relay),
+            ("pause", 5000),
+            ("info", "Signal=2\nDuration=160", relay),
+            ("pause", 800),
+            ("info", "Signal=0\nDuration=160", relay),
+            ("pause", hold_ms),
+            ("bye",),
+        ],
+        media_port,
+    )
+
+
+async def test_the_toll_free_line_comes_after_both_offers_with_audio_both_ways(
+    helpline: RunningHelpline,
+    sip_workers: Any,
+    sipp: Any,
+    rtp_peer: Any,
+    tmp_path: Path,
+    redis_url: str,
+) -> None:
+    await publish_phone_menu(helpline)
+    trunk_port = free_udp_port()
+    trunk = await sipp("uas", port=trunk_port, extra=("-rtp_echo",), timeout_s=60)
+    worker = sip_workers(tollfree_uri=f"sip:+18005550100@127.0.0.1:{trunk_port}")
+    media = await rtp_peer()
+    caller = await sipp(
+        str(walk_to_the_line(media.port, tmp_path / "line.xml", hold_ms=9000)),
+        f"127.0.0.1:{worker.sip_port}",
+    )
+    call_id = await the_call(redis_url)
+    deadline = time.monotonic() + 20
+    while "INVITE sip:+18005550100" not in trunk.messages():
+        assert time.monotonic() < deadline, "the trunk never got the INVITE"
+        await asyncio.sleep(0.1)
+    # By the time the trunk is dialled, the IVR has made both offers.
+    nodes = [e for e in ivr_log(redis_url, call_id) if e["k"] == "digit"]
+    assert [e["d"] for e in nodes] == ["1", "2", "0"]
+    await asyncio.sleep(1.5)  # answered and bridged
+    since = time.monotonic()
+    await media.send_tone(1000.0, 2.0)
+    # The trunk echoes what it hears: the caller's tone came back through it.
+    assert media.tone_level(1000.0, since) > 0.5, media.received
+    assert await caller.wait(30) == 0, caller.messages()[-3000:]
+    escalation = json.loads(record(redis_url, call_id)["escalation"])
+    assert escalation["offers"] == ["faq", "callback"]
+    assert escalation["node"] == "line"
+    assert escalation["how"] == "bridged through the trunk"
+    assert record(redis_url, call_id)["reason"] == "tollfree"
+    # Both legs ended together: the trunk got a BYE when the caller left.
+    deadline = time.monotonic() + 5
+    while "BYE sip:" not in trunk.messages():
+        assert time.monotonic() < deadline, "the trunk leg was not hung up"
+        await asyncio.sleep(0.1)
     assert worker.stop() == 0
