@@ -210,3 +210,116 @@ async def test_the_toll_free_line_comes_after_both_offers_with_audio_both_ways(
         assert time.monotonic() < deadline, "the trunk leg was not hung up"
         await asyncio.sleep(0.1)
     assert worker.stop() == 0
+
+
+async def test_a_failing_trunk_sends_the_caller_back_to_the_callback_offer(
+    helpline: RunningHelpline,
+    sip_workers: Any,
+    sipp: Any,
+    rtp_peer: Any,
+    tmp_path: Path,
+    redis_url: str,
+) -> None:
+    await publish_phone_menu(helpline)
+    trunk_port = free_udp_port()
+    busy = tmp_path / "busy.xml"
+    busy.write_text(BUSY_TRUNK)
+    trunk = await sipp(str(busy), port=trunk_port, timeout_s=60)
+    worker = sip_workers(tollfree_uri=f"sip:+18005550100@127.0.0.1:{trunk_port}")
+    media = await rtp_peer()
+    caller = await sipp(
+        str(walk_to_the_line(media.port, tmp_path / "line.xml", hold_ms=9000)),
+        f"127.0.0.1:{worker.sip_port}",
+    )
+    call_id = await the_call(redis_url)
+    assert await trunk.wait(30) == 0, trunk.messages()[-2000:]
+    deadline = time.monotonic() + 10
+    while True:
+        log = ivr_log(redis_url, call_id)
+        if any(e["k"] == "transfer-failed" for e in log):
+            break
+        assert time.monotonic() < deadline, log
+        await asyncio.sleep(0.1)
+    failed = next(e for e in log if e["k"] == "transfer-failed")
+    assert failed["r"] == "sip-486"
+    # The caller is offered the callback again and is still in the IVR.
+    journey = await helpline.node.ivr.journey(call_id)
+    assert journey is not None
+    deadline = time.monotonic() + 10
+    while journey.nodes[-1] != "offer":
+        assert time.monotonic() < deadline, journey
+        await asyncio.sleep(0.2)
+        journey = await helpline.node.ivr.journey(call_id)
+        assert journey is not None
+    assert record(redis_url, call_id)["state"] == "ivr"
+    assert await caller.wait(30) == 0
+    assert worker.stop() == 0
+
+
+BUSY_TRUNK = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="busy toll-free line">
+  <recv request="INVITE"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 486 Busy Here
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv request="ACK"/>
+</scenario>
+"""
+
+
+@pytest.mark.parametrize(
+    ("settings", "service", "code"),
+    [
+        ({}, "premium-rate", 404),
+        ({"sip_trusted": "127.0.0.2/32"}, "helpline", 403),
+    ],
+    ids=["unknown-number", "foreign-source"],
+)
+async def test_the_guard_refuses_unknown_numbers_and_foreign_sources(
+    helpline: RunningHelpline,
+    sip_workers: Any,
+    sipp: Any,
+    tmp_path: Path,
+    redis_url: str,
+    settings: dict[str, str],
+    service: str,
+    code: int,
+) -> None:
+    worker = sip_workers(**settings)
+    run = await sipp("uac", f"127.0.0.1:{worker.sip_port}", service=service)
+    assert await run.wait(20) == 1
+    assert f"SIP/2.0 {code} " in run.messages()
+    with redis.Redis.from_url(redis_url, protocol=2) as client:
+        assert call_ids(client) == []
+    assert worker.stop() == 0
+
+
+async def test_a_refer_from_the_caller_is_refused(
+    helpline: RunningHelpline,
+    sip_workers: Any,
+    sipp: Any,
+    rtp_peer: Any,
+    tmp_path: Path,
+    redis_url: str,
+) -> None:
+    await publish_phone_menu(helpline)
+    worker = sip_workers()
+    media = await rtp_peer()
+    scenario = caller_scenario(
+        tmp_path / "refer.xml",
+        [("pause", 500), ("refer", "<tel:+19005550199>"), ("pause", 500), ("bye",)],
+        media.port,
+    )
+    run = await sipp(str(scenario), f"127.0.0.1:{worker.sip_port}")
+    assert await run.wait(30) == 0, run.messages()[-3000:]
+    assert "SIP/2.0 403" in run.messages()
+    assert worker.stop() == 0
