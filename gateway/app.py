@@ -223,7 +223,7 @@ async def healthz(request: web.Request) -> web.Response:
             "signaling": {"ok": True, "sockets": len(node.endpoint.sockets)},
             "routing": {"ok": redis["ok"]},
             "ivr": await _ivr_health(node, bool(redis["ok"])),
-            "sip": {"ok": None, "state": "not-built"},
+            "sip": await _sip_health(node, bool(redis["ok"])),
         },
     }
     return web.json_response(body, status=200 if body["ok"] else 503)
@@ -234,6 +234,27 @@ async def _ivr_health(node: Node, redis_ok: bool) -> dict[str, object]:
     tts = shutil.which(node.prompts.espeak) is not None
     entry = await node.menus.entry_id() if redis_ok else None
     return {"ok": tts, "entry_menu": entry, "tts": "espeak-ng" if tts else None}
+
+
+async def _sip_health(node: Node, redis_ok: bool) -> dict[str, object]:
+    """The media workers that beat lately, and how full they are."""
+    wanted = node.settings.sip_workers
+    if not wanted or not redis_ok:
+        return {"ok": None if not wanted else False, "workers": []}
+    workers = []
+    for index in range(wanted):
+        raw = await node.store.redis.hgetall(node.routing.key("worker", f"w{index}"))
+        beat = {str(k): str(v) for k, v in raw.items()}
+        workers.append(
+            {
+                "id": f"w{index}",
+                "up": bool(beat),
+                "sip": beat.get("sip"),
+                "calls": int(beat.get("in_use", 0)),
+                "limit": int(beat.get("limit", 0)),
+            }
+        )
+    return {"ok": all(w["up"] for w in workers), "workers": workers}
 
 
 async def metrics(request: web.Request) -> web.Response:

@@ -40,6 +40,7 @@ from gateway.sip_owner import SipConfig, SipError, SipEvent, SipOwner, TrunkConf
 from gateway.store import Store
 from ivr.dtmf import EventAssembler, parse_info
 from signaling.bus import Connection, Session
+from signaling.calls import CallEvent
 from signaling.protocol import Message, ProtocolError
 
 logger = logging.getLogger(__name__)
@@ -98,6 +99,7 @@ class MediaWorker:
     async def start(self) -> None:
         media = media_files(self.settings.data_dir / "sip")
         await self.node.start()
+        await self._end_left_behind()
         self.limit = await self.owner.start(*media)
         self._beat = asyncio.create_task(self._heartbeat())
         logger.info(
@@ -122,6 +124,20 @@ class MediaWorker:
                 leg.task.cancel()
         await self.redis.delete(self.node.routing.key("worker", self.id))
         await self.node.stop()
+
+    async def _end_left_behind(self) -> None:
+        """Calls a predecessor with this index held when it died: their
+        callers are gone with its SIP endpoint, so end them everywhere."""
+        key = self.node.routing.key("worker", self.id, "calls")
+        left = [str(c) for c in await self.redis.smembers(key)]
+        for call_id in left:
+            logger.warning(
+                "ending a call the previous worker left behind",
+                extra={"call_id": call_id},
+            )
+            await self.node.switchboard.apply_for_ivr(call_id, CallEvent.CUSTOMER_LOST)
+        if left:
+            await self.redis.srem(key, *left)
 
     # What the SIP side says (from the owner thread, in the event loop)
 

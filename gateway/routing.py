@@ -109,6 +109,9 @@ for _, call_id in ipairs(redis.call('ZRANGE', queue, 0, 99)) do
   local call = prefix .. 'call:' .. call_id
   if redis.call('HGET', call, 'state') ~= 'queued' then
     redis.call('ZREM', queue, call_id)
+  elseif redis.call('HGET', call, 'channel') == 'phone' then
+    -- A phone caller waits (hold music) and overflows: no audio path to a
+    -- web agent's browser yet.
   else
     local declined = call .. ':declined'
     local skill = redis.call('HGET', call, 'skill') or ''

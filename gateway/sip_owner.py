@@ -167,6 +167,24 @@ class _Account(pj.Account):  # type: ignore[misc]
         self.owner._on_incoming(self, prm)
 
 
+class _LogWriter(pj.LogWriter):  # type: ignore[misc]
+    """pjsip's own log lines, into this module's logger (pjsip level 1 is
+    an error, 2 a warning, 3 and up detail)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.quiet = False
+        self.log = logging.getLogger(__name__ + ".pjsip")
+
+    def write(self, entry: Any) -> None:
+        if self.quiet:
+            return
+        level = {1: logging.ERROR, 2: logging.WARNING, 3: logging.INFO}.get(
+            entry.level, logging.DEBUG
+        )
+        self.log.log(level, "%s", entry.msg.rstrip(), extra={"call_id": "-"})
+
+
 class SipOwner:
     """One pjsua2 endpoint in one thread; every method is for asyncio."""
 
@@ -194,6 +212,7 @@ class SipOwner:
         self._ringback: Any = None
         self._next_leg = 0
         self._tcp = False
+        self._writer: Any = None
 
     # asyncio side
 
@@ -323,8 +342,11 @@ class SipOwner:
         cfg.uaConfig.mainThreadOnly = True
         cfg.uaConfig.maxCalls = max(config.max_calls, 4)
         cfg.uaConfig.userAgent = "Helpline"
+        self._writer = _LogWriter()
+        cfg.logConfig.writer = self._writer
         cfg.logConfig.level = config.pjsip_log_level
         cfg.logConfig.consoleLevel = config.pjsip_log_level
+        cfg.logConfig.decor = 0
         cfg.medConfig.clockRate = 8000
         cfg.medConfig.sndClockRate = 8000
         cfg.medConfig.noVad = True
@@ -400,6 +422,7 @@ class SipOwner:
         sink.setblocking(False)
         port = sink.getsockname()[1]
         probes: list[Any] = []
+        self._writer.quiet = True  # the last call's refusal is expected
         try:
             for _ in range(PROBE_MAX):
                 call = pj.Call(self._acc)
@@ -424,6 +447,7 @@ class SipOwner:
             for _ in range(10):
                 self._ep.libHandleEvents(TURN_MS)
             sink.close()
+            self._writer.quiet = False
         return limit
 
     def _looping(self, wav: Path) -> Any:

@@ -22,6 +22,7 @@ from gateway.accounts import Accounts
 from gateway.config import Settings
 from gateway.faq import FaqStore
 from gateway.logs import setup_logging
+from gateway.media_pool import MediaPool
 from gateway.menus import HoursStore, MenuStore
 from gateway.prompts import check_voice
 from gateway.store import Store, open_store, start_embedded
@@ -37,14 +38,17 @@ def run(settings: Settings) -> None:
     check_voice(settings.tts_voice)
     embedded = None if settings.redis_url else start_embedded(settings.data_dir)
     url = settings.redis_url or (embedded.url if embedded else "")
+    pool = MediaPool(settings, url)
     try:
         accounts = asyncio.run(_prepare(settings, url))
-        _print_banner(settings, accounts, embedded is not None)
+        settings = pool.start()
+        _print_banner(settings, [pool.describe(), *accounts], embedded is not None)
         if settings.workers == 1:
             _worker(settings, url, 0, reuse_port=False)
         else:
             _run_workers(settings, url)
     finally:
+        pool.stop()
         if embedded is not None:
             embedded.stop()
 
