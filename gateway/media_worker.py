@@ -26,6 +26,7 @@ import logging
 import math
 import os
 import signal
+import socket
 import struct
 import time
 import wave
@@ -36,6 +37,7 @@ from typing import Any, Final
 
 from gateway.app import Node
 from gateway.config import Settings
+from gateway.sip_dialog import Dialog, bye
 from gateway.sip_owner import SipConfig, SipError, SipEvent, SipOwner, TrunkConfig
 from gateway.store import Store
 from ivr.dtmf import EventAssembler, parse_info
@@ -95,6 +97,7 @@ class MediaWorker:
         self.limit = 0
         self._beat: asyncio.Task[None] | None = None
         self.counts: dict[str, int] = {}
+        self._dialogs_key = self.node.routing.key("worker", self.id, "dialogs")
 
     async def start(self) -> None:
         media = media_files(self.settings.data_dir / "sip")
@@ -138,6 +141,26 @@ class MediaWorker:
             await self.node.switchboard.apply_for_ivr(call_id, CallEvent.CUSTOMER_LOST)
         if left:
             await self.redis.srem(key, *left)
+        dialogs = await self.redis.hgetall(self._dialogs_key)
+        if dialogs:
+            await asyncio.to_thread(self._send_byes, [str(d) for d in dialogs.values()])
+            await self.redis.delete(self._dialogs_key)
+
+    def _send_byes(self, dialogs: list[str]) -> None:
+        """BYE, from this worker's SIP port, each dialog a predecessor left."""
+        host, port = self.config.host, self.config.port
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host, port))
+            for raw in dialogs:
+                dialog = Dialog.from_dict(json.loads(raw))
+                text, address = bye(dialog, host, port)
+                logger.warning(
+                    "BYE sent for a dialog the previous worker left",
+                    extra={"call_id": "-", "sip_call_id": dialog.call_id},
+                )
+                for _ in range(2):  # UDP: once more, in case one is lost
+                    sock.sendto(text.encode(), address)
 
     # What the SIP side says (from the owner thread, in the event loop)
 
@@ -191,6 +214,11 @@ class MediaWorker:
             {"type": "call.place", "caller": {"name": PHONE_NAME, "topic": "phone"}},
         )
 
+    async def _dialog(self, leg: Leg, event: SipEvent) -> None:
+        await self.redis.hset(
+            self._dialogs_key, leg.sip_call_id, json.dumps(event.info["dialog"])
+        )
+
     async def _media(self, leg: Leg, event: SipEvent) -> None:
         leg.media.set()
 
@@ -232,6 +260,7 @@ class MediaWorker:
             "phone call ended by SIP %s", event.info.get("code"), extra=leg.extra()
         )
         leg.ended = True
+        await self.redis.hdel(self._dialogs_key, leg.sip_call_id)
         if leg.trunk is not None:
             with contextlib.suppress(SipError):
                 await self.owner.hangup(leg.trunk)
@@ -409,6 +438,7 @@ class MediaWorker:
 
 _SipHandler = Callable[[MediaWorker, Leg, SipEvent], Awaitable[None]]
 _SIP_HANDLERS: Final[dict[str, _SipHandler]] = {
+    "dialog": MediaWorker._dialog,
     "media": MediaWorker._media,
     "digit": MediaWorker._digit,
     "info_body": MediaWorker._info,

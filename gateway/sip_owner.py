@@ -36,6 +36,8 @@ from typing import Any, Final
 
 import pjsua2 as pj
 
+from gateway.sip_dialog import dialog_of
+
 logger = logging.getLogger(__name__)
 
 #: pjsua's PJ_ETOOMANY: the compile-time call limit is reached.
@@ -109,6 +111,7 @@ class _Call(pj.Call):  # type: ignore[misc]
         self.leg = leg
         self.outbound = call_id == pj.PJSUA_INVALID_ID
         self.media_up = False
+        self.invite = ""  # an inbound call's INVITE, until its dialog is known
         self.sources: set[str] = set()  # what transmits to this call now
 
     def onCallState(self, prm: Any) -> None:
@@ -493,6 +496,7 @@ class SipOwner:
         rdata = prm.rdata
         leg = self._new_leg()
         call = _Call(self, acc, prm.callId, leg)
+        call.invite = rdata.wholeMsg
         self._calls[leg] = call
         number, source = _request_user(rdata.wholeMsg), rdata.srcAddress
         sip_call_id = call.getInfo().callIdString
@@ -534,6 +538,7 @@ class SipOwner:
         info = call.getInfo()
         if info.state == pj.PJSIP_INV_STATE_CONFIRMED and call.outbound:
             self._emit("connected", call.leg)
+
         elif info.state == pj.PJSIP_INV_STATE_EARLY and call.outbound:
             self._emit("progress", call.leg, code=int(info.lastStatusCode))
         elif info.state == pj.PJSIP_INV_STATE_DISCONNECTED:
@@ -566,6 +571,17 @@ class SipOwner:
         if event.type != pj.PJSIP_EVENT_TSX_STATE:
             return
         tsx = event.body.tsxState.tsx
+        if (
+            tsx.role == pj.PJSIP_ROLE_UAS
+            and tsx.method == "INVITE"
+            and 200 <= tsx.statusCode < 300
+            and call.invite
+        ):
+            dialog = dialog_of(call.invite, tsx.lastTx.wholeMsg)
+            call.invite = ""  # once, for the first 2xx
+            if dialog is not None:
+                self._emit("dialog", call.leg, dialog=dialog.to_dict())
+            return
         if (
             tsx.role != pj.PJSIP_ROLE_UAS
             or tsx.method != "INFO"

@@ -323,3 +323,28 @@ async def test_a_refer_from_the_caller_is_refused(
     assert await run.wait(30) == 0, run.messages()[-3000:]
     assert "SIP/2.0 403" in run.messages()
     assert worker.stop() == 0
+
+
+async def test_a_killed_worker_is_replaced_and_its_calls_end_on_both_sides(
+    helpline: RunningHelpline,
+    sip_workers: Any,
+    sipp: Any,
+    rtp_peer: Any,
+    tmp_path: Path,
+    redis_url: str,
+) -> None:
+    await publish_phone_menu(helpline)
+    worker = sip_workers()
+    media = await rtp_peer()
+    scenario = caller_scenario(tmp_path / "wait.xml", [("wait_bye", 30000)], media.port)
+    run = await sipp(str(scenario), f"127.0.0.1:{worker.sip_port}")
+    call_id = await the_call(redis_url)
+    await media.wait_audio(packets=10)
+    assert record(redis_url, call_id)["state"] == "ivr"
+    worker.kill()  # SIGKILL: no BYE, no clean-up
+    worker.start(redis_url)  # what the pool does
+    # The caller's phone gets a BYE from the new worker, on the same port.
+    assert await run.wait(20) == 0, run.messages()[-3000:]
+    assert record(redis_url, call_id)["state"] == "ended"
+    assert record(redis_url, call_id)["reason"] == "customer-lost"
+    assert worker.stop() == 0
