@@ -264,12 +264,23 @@ async def metrics(request: web.Request) -> web.Response:
         node.metrics.queue_length.set(counts["queue"])
         for status in ("available", "away", "ringing", "busy"):
             node.metrics.agents.labels(status).set(counts["agents"].get(status, 0))
+        await _sip_metrics(node)
         node.metrics.redis_up.set(1)
     except Exception:
         logger.warning("metrics could not read Redis", exc_info=True)
         node.metrics.redis_up.set(0)
     body = generate_latest(node.metrics.registry)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def _sip_metrics(node: Node) -> None:
+    redis, metrics = node.store.redis, node.metrics
+    stats = await redis.hgetall(node.routing.key("sip", "stats"))
+    for event, count in stats.items():
+        metrics.sip_events.labels(str(event)).set(int(count))
+    for worker in (await _sip_health(node, True))["workers"]:  # type: ignore[union-attr]
+        metrics.sip_worker_calls.labels(worker["id"]).set(worker["calls"])
+        metrics.sip_worker_limit.labels(worker["id"]).set(worker["limit"])
 
 
 async def openapi_json(request: web.Request) -> web.Response:

@@ -96,7 +96,7 @@ class MediaWorker:
         self.trunk_legs: dict[int, Leg] = {}
         self.limit = 0
         self._beat: asyncio.Task[None] | None = None
-        self.counts: dict[str, int] = {}
+        self._counting: set[asyncio.Task[Any]] = set()
         self._dialogs_key = self.node.routing.key("worker", self.id, "dialogs")
 
     async def start(self) -> None:
@@ -125,6 +125,7 @@ class MediaWorker:
         for leg in list(self.legs.values()):
             if leg.task is not None:
                 leg.task.cancel()
+        await asyncio.gather(*self._counting, return_exceptions=True)
         await self.redis.delete(self.node.routing.key("worker", self.id))
         await self.node.stop()
 
@@ -164,9 +165,19 @@ class MediaWorker:
 
     # What the SIP side says (from the owner thread, in the event loop)
 
+    def _count(self, event: str) -> None:
+        """One more of `event` in the SIP figures /metrics shows."""
+        task = asyncio.create_task(
+            self.redis.hincrby(self.node.routing.key("sip", "stats"), event, 1)
+        )
+        self._counting.add(task)
+        task.add_done_callback(self._counting.discard)
+
     def _on_sip(self, event: SipEvent) -> None:
-        self.counts[event.kind] = self.counts.get(event.kind, 0) + 1
+        if event.kind in ("refused", "ended"):
+            self._count(f"{event.kind}:{event.info.get('code', 0)}")
         if event.kind == "incoming":
+            self._count("answered")
             leg = Leg(event.leg, event.info["sip_call_id"], event.info["number"])
             self.legs[event.leg] = leg
             leg.task = asyncio.create_task(self._serve(leg))
@@ -238,7 +249,7 @@ class MediaWorker:
         await self._key(leg, digit.digit, "info")
 
     async def _key(self, leg: Leg, digit: str, method: str) -> None:
-        self.counts[f"dtmf-{method}"] = self.counts.get(f"dtmf-{method}", 0) + 1
+        self._count(f"dtmf:{method}")
         logger.debug(
             "key from the phone by %s", method, extra={**leg.extra(), "digit": digit}
         )
@@ -399,6 +410,7 @@ class MediaWorker:
             leg.tollfree = True
             await self.owner.bridge(leg.leg, event.leg)
             await self.node.ivr.tollfree_connected(leg.call_id)
+            self._count("tollfree:bridged")
             logger.info("bridged to the toll-free line", extra=leg.extra())
         elif event.kind == "ended":
             self.trunk_legs.pop(event.leg, None)
@@ -412,6 +424,7 @@ class MediaWorker:
                 code = int(event.info.get("code", 0))
                 logger.warning("toll-free line failed with %d", code, extra=leg.extra())
                 await self.node.ivr.tollfree_failed(leg.call_id, f"sip-{code}")
+                self._count(f"tollfree:failed-{code}")
 
     # Presence
 

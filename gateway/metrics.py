@@ -47,6 +47,26 @@ class Metrics:
         self.agents = Gauge(
             "helpline_agents", "Agents signed in, by status", ["status"], registry=r
         )
+        self.sip_events = Gauge(
+            "helpline_sip_events_total",
+            "SIP events over every media worker since Redis was emptied: calls "
+            "answered, refused:<code>, ended:<code>, dtmf:<method>, "
+            "tollfree:<outcome>",
+            ["event"],
+            registry=r,
+        )
+        self.sip_worker_calls = Gauge(
+            "helpline_sip_worker_calls",
+            "Calls a media worker holds",
+            ["worker"],
+            registry=r,
+        )
+        self.sip_worker_limit = Gauge(
+            "helpline_sip_worker_limit",
+            "Calls a media worker can hold (probed at its start)",
+            ["worker"],
+            registry=r,
+        )
         self.redis_up = Gauge(
             "helpline_redis_up", "1 when Redis answered the last check", registry=r
         )

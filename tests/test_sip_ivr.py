@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 import redis
 
@@ -209,6 +210,12 @@ async def test_the_toll_free_line_comes_after_both_offers_with_audio_both_ways(
     while "BYE sip:" not in trunk.messages():
         assert time.monotonic() < deadline, "the trunk leg was not hung up"
         await asyncio.sleep(0.1)
+    async with aiohttp.ClientSession() as http:
+        async with http.get(helpline.url + "/metrics") as response:
+            figures = await response.text()
+    assert 'helpline_sip_events_total{event="tollfree:bridged"} 1.0' in figures
+    assert 'helpline_sip_events_total{event="dtmf:info"} 3.0' in figures
+    assert 'helpline_sip_worker_limit{worker="w0"} 4.0' in figures
     assert worker.stop() == 0
 
 
