@@ -396,7 +396,8 @@ SPECS: tuple[Spec, ...] = (
     Spec("sip_workers", "sip.workers", "HELPLINE_SIP_WORKERS", 1,
          whole_number(0, 64),
          "Media worker processes, each answering SIP on its own port (the "
-         "first on sip.listen, the next two ports above); 0: no SIP."),
+         "first on sip.listen, the next two ports above); 0: no SIP.",
+         option="--sip-workers"),
     Spec("rtp_port", "sip.rtp_port", "HELPLINE_RTP_PORT", 40000,
          whole_number(1024, 60000),
          "First RTP port; each media worker takes 100 ports from here."),
