@@ -58,6 +58,9 @@ def _common(with_listen: bool) -> argparse.ArgumentParser:
         common.add_argument("--http", metavar="HOST:PORT", help="web listen address")
         common.add_argument("--sip", metavar="HOST:PORT", help="SIP listen address")
         common.add_argument("--workers", metavar="N", help="web worker processes")
+        common.add_argument(
+            "--sip-workers", metavar="N", help="media worker processes (SIP)"
+        )
     return common
 
 
@@ -148,7 +151,7 @@ def _complain(err: Exception) -> None:
 
 def _settings(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
     config = args.config or (Path(env[CONFIG_ENV]) if env.get(CONFIG_ENV) else None)
-    names = ("data_dir", "http", "sip", "workers")
+    names = ("data_dir", "http", "sip", "workers", "sip_workers")
     overrides = {name: getattr(args, name, None) for name in names}
     return load_settings(config, env, overrides)
 
