@@ -283,6 +283,7 @@ class Helpline:
         )
         self.log = folder / f"helpline-{workers}.log"
         self.argv = [*helpline_command(), "run", "--workers", str(workers),
+                     "--sip-workers", "0",
                      "--data-dir", str(self.data_dir),
                      "--http", f"127.0.0.1:{self.port}"]  # fmt: skip
         env = {k: v for k, v in os.environ.items() if not k.startswith("HELPLINE_")}

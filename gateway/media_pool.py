@@ -48,7 +48,7 @@ def _run(settings: Settings, url: str, index: int) -> None:
 
     pin_to_core(index)
     setup_logging(settings.log_level, settings.log_format, digits=settings.log_digits)
-    asyncio.run(run_worker(settings, url, index))
+    asyncio.run(run_worker(settings, url, index, parent=os.getppid()))
 
 
 class MediaPool:

@@ -97,6 +97,9 @@ class MediaWorker:
         self.limit = 0
         self._beat: asyncio.Task[None] | None = None
         self._counting: set[asyncio.Task[Any]] = set()
+        #: The supervisor's pid: the worker stops if it dies (0: no parent).
+        self.parent = 0
+        self.stopped = asyncio.Event()
         self._dialogs_key = self.node.routing.key("worker", self.id, "dialogs")
 
     async def start(self) -> None:
@@ -431,6 +434,14 @@ class MediaWorker:
     async def _heartbeat(self) -> None:
         key = self.node.routing.key("worker", self.id)
         while True:
+            if self.parent and os.getppid() != self.parent:
+                logger.error(
+                    "the supervisor is gone; media worker %s stops",
+                    self.id,
+                    extra={"call_id": "-"},
+                )
+                self.stopped.set()
+                return
             try:
                 in_use = len(self.legs)
                 await self.redis.hset(
@@ -527,19 +538,22 @@ def _hold() -> list[int]:
     return samples + [0] * 4000
 
 
-async def run_worker(settings: Settings, redis_url: str, index: int) -> None:
-    """Run media worker `index` until SIGINT or SIGTERM."""
+async def run_worker(
+    settings: Settings, redis_url: str, index: int, parent: int = 0
+) -> None:
+    """Run media worker `index` until SIGINT or SIGTERM (or until process
+    `parent`, the supervisor, is gone)."""
     from gateway.store import open_store
 
     store = await open_store(settings, url=redis_url)
     worker = MediaWorker(settings, store, index)
-    stop = asyncio.Event()
+    worker.parent = parent
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, worker.stopped.set)
     try:
         await worker.start()
-        await stop.wait()
+        await worker.stopped.wait()
     finally:
         await worker.stop()
         await store.close()

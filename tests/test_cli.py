@@ -50,7 +50,8 @@ def child_env(**settings: str) -> dict[str, str]:
         for k, v in os.environ.items()
         if not k.startswith("HELPLINE_") or k.startswith("HELPLINE_TEST_")
     }
-    return env | settings
+    # No media worker unless a test asks: SIP tests choose free ports.
+    return env | {"HELPLINE_SIP_WORKERS": "0"} | settings
 
 
 def helpline(

@@ -44,6 +44,7 @@ async def doomed_node(
         "HELPLINE_REDIS_URL": helpline.settings.redis_url,
         "HELPLINE_DEMO": "false",
         "HELPLINE_LOG_LEVEL": "WARNING",
+        "HELPLINE_SIP_WORKERS": "0",
     }
     command = [sys.executable, "-m", "gateway", "run", "--http", f"127.0.0.1:{port}"]
     process = await asyncio.create_subprocess_exec(
