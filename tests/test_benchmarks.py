@@ -57,6 +57,22 @@ def test_faq_search_benchmark_quick_run(tmp_path: Path) -> None:
     assert "| index |" in done.stdout and "index / naive: x" in done.stdout
 
 
+def test_dtmf_benchmark_quick_run(tmp_path: Path) -> None:
+    out = tmp_path / "dtmf.json"
+    done = quick_run("benchmarks.dtmf", out, timeout=60)
+
+    result = json.loads(out.read_text())
+    inband = result["inband"]
+    assert list(inband) == ["silence", "white noise", "digits"]
+    assert inband["silence"]["detector"]["digits"] == ""
+    assert inband["white noise"]["detector"]["digits"] == ""
+    assert inband["digits"]["detector"]["digits"].startswith("1234567890*#" * 2)
+    for r in inband.values():
+        assert r["detector"]["cpu_ms_per_audio_s"] > 0 and r["ratio"] > 0
+    assert result["events"]["rtp_packet_us"] > 0
+    assert "| white noise | 0 |" in done.stdout
+
+
 def test_ivr_benchmark_quick_run(tmp_path: Path) -> None:
     out = tmp_path / "ivr.json"
     done = quick_run("benchmarks.ivr", out, timeout=90)
