@@ -242,7 +242,8 @@ class MediaWorker:
             info["timestamp"], info["digit"], info["end"], info["duration_ms"]
         )
         for press in presses:
-            await self._key(leg, press.digit, "rfc4733")
+            if not press.end:  # a press counts once, when it starts
+                await self._key(leg, press.digit, "rfc4733")
 
     async def _info(self, leg: Leg, event: SipEvent) -> None:
         digit = parse_info(event.info["content_type"], event.info["body"])

@@ -46,6 +46,8 @@ PJ_ETOOMANY: Final = 70010
 #: may still be queued inside pjmedia).
 PLAYER_GRAVE_S: Final = 0.4
 TURN_MS: Final = 10
+#: How long an offer we put in a 200 may wait for its answer in the ACK.
+ANSWER_WAIT_S: Final = 4.0
 PROBE_MAX: Final = 64
 DTMF_RFC4733: Final = 0
 DTMF_INFO: Final = 1
@@ -112,6 +114,7 @@ class _Call(pj.Call):  # type: ignore[misc]
         self.outbound = call_id == pj.PJSUA_INVALID_ID
         self.media_up = False
         self.invite = ""  # an inbound call's INVITE, until its dialog is known
+        self.offered_at = 0.0  # when we offered in a 200, awaiting the ACK's answer
         self.sources: set[str] = set()  # what transmits to this call now
 
     def onCallState(self, prm: Any) -> None:
@@ -147,6 +150,11 @@ class _Call(pj.Call):  # type: ignore[misc]
 
     def onCallSdpCreated(self, prm: Any) -> None:
         self.owner._on_sdp_created(self, prm)
+
+    def onCallTxOffer(self, prm: Any) -> None:
+        # A re-INVITE without SDP: our offer goes in the 200, the answer must
+        # come in the ACK (case 11). The loop ends the call if it never does.
+        self.offered_at = time.monotonic()
 
 
 class _Player(pj.AudioMediaPlayer):  # type: ignore[misc]
@@ -328,6 +336,14 @@ class SipOwner:
                 self._emit("play_done", player.leg, play=player.play)
         while self._dying_players and self._dying_players[0][0] <= now:
             self._dying_players.pop(0)
+        for call in list(self._calls.values()):
+            if call.offered_at and now - call.offered_at > ANSWER_WAIT_S:
+                call.offered_at = 0.0
+                logger.warning(
+                    "no SDP answer in the ACK to our offer; hanging up",
+                    extra=self._extra(call),
+                )
+                self._hangup(call.leg, 488)
         while True:
             try:
                 command = self._commands.get_nowait()
@@ -553,6 +569,7 @@ class SipOwner:
             )
 
     def _on_media(self, call: _Call) -> None:
+        call.offered_at = 0.0  # an answer came: the media are negotiated
         info = call.getInfo()
         for i, media in enumerate(info.media):
             if (
