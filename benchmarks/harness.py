@@ -15,7 +15,14 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Final
@@ -271,6 +278,8 @@ class Helpline:
         log_level: str,
         *,
         demo: bool = False,
+        sip_workers: int = 0,
+        env_changes: Mapping[str, str] | None = None,
     ) -> None:
         self.workers = workers
         self.data_dir = folder / f"data-{workers}"
@@ -283,7 +292,7 @@ class Helpline:
         )
         self.log = folder / f"helpline-{workers}.log"
         self.argv = [*helpline_command(), "run", "--workers", str(workers),
-                     "--sip-workers", "0",
+                     "--sip-workers", str(sip_workers),
                      "--data-dir", str(self.data_dir),
                      "--http", f"127.0.0.1:{self.port}"]  # fmt: skip
         env = {k: v for k, v in os.environ.items() if not k.startswith("HELPLINE_")}
@@ -293,6 +302,7 @@ class Helpline:
             "HELPLINE_GRACE": str(GRACE_S),
             "HELPLINE_LOG_LEVEL": log_level,
         }
+        env |= env_changes or {}
         if self.redis is not None:
             env["HELPLINE_REDIS_URL"] = self.redis.url
         try:
@@ -402,9 +412,9 @@ async def serving(server: Helpline) -> AsyncIterator[Helpline]:
 
 
 def helpline_command() -> list[str]:
-    script = Path(sys.executable).with_name("helpline")
-    if script.exists():
-        return [str(script)]
+    """``python -m gateway`` run in this checkout: the ``helpline`` script
+    of an editable install imports the checkout it was installed from,
+    which is not this one when the benchmark runs from a git worktree."""
     return [sys.executable, "-m", "gateway"]
 
 
