@@ -288,10 +288,7 @@ class Bus:
     async def reap_dead_nodes(self, grace_deadline: float) -> int:
         """Start the grace period of sessions held by nodes that died."""
         reaped = 0
-        for member in await self.redis.smembers(self.key("nodes")):
-            node = text(member)
-            if node == self.node_id:
-                continue
+        for node in await self._silent_nodes():
             keys = [
                 self.key("nodes"),
                 self.key("node", node, "alive"),
@@ -309,6 +306,21 @@ class Bus:
                 )
                 reaped += count
         return reaped
+
+    async def _silent_nodes(self) -> list[str]:
+        """The other nodes whose heartbeat has lapsed, found in one round
+        trip (the reap script checks again, atomically). A script call per
+        node made every node wait on N round trips a second, N squared in
+        all: with 50 media workers, most of their idle CPU."""
+        members = [text(m) for m in await self.redis.smembers(self.key("nodes"))]
+        others = [node for node in members if node != self.node_id]
+        if not others:
+            return []
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for node in others:
+                pipe.exists(self.key("node", node, "alive"))
+            alive = await pipe.execute()
+        return [node for node, up in zip(others, alive, strict=True) if not up]
 
     async def cancel_grace(self, session_id: str) -> bool:
         """Stop the grace timer; False if it fired already (too late)."""
