@@ -53,6 +53,9 @@ MEDIA_WAIT_S: Final = 5.0
 TOLLFREE_ANSWER_S: Final = 30.0
 #: How long an INFO or RFC 4733 press of one key must be apart to count twice.
 PHONE_NAME: Final = "Phone caller"
+#: Keys kept for the IVR while the call is being placed (a callback
+#: number and its '#' fit).
+MAX_EARLY_KEYS: Final = 32
 
 
 @dataclass(eq=False)
@@ -76,6 +79,8 @@ class Leg:
     playing: int = 0
     tollfree: bool = False
     hung_up: bool = False  # the IVR ended the call; the SIP side follows
+    #: Keys pressed before the IVR had the call, sent to it once it has.
+    early: list[str] = field(default_factory=list)
 
     def extra(self) -> dict[str, Any]:
         return {"call_id": self.call_id or "-", "sip_call_id": self.sip_call_id}
@@ -257,10 +262,19 @@ class MediaWorker:
         logger.debug(
             "key from the phone by %s", method, extra={**leg.extra(), "digit": digit}
         )
-        if leg.call_id and not leg.tollfree:
-            await self._request(
-                leg, {"type": "ivr.digit", "call_id": leg.call_id, "digit": digit}
-            )
+        if leg.tollfree:
+            return
+        if not leg.call_id:
+            # The caller keyed ahead, while the call is being placed.
+            if len(leg.early) < MAX_EARLY_KEYS:
+                leg.early.append(digit)
+            return
+        await self._send_digit(leg, digit)
+
+    async def _send_digit(self, leg: Leg, digit: str) -> None:
+        await self._request(
+            leg, {"type": "ivr.digit", "call_id": leg.call_id, "digit": digit}
+        )
 
     async def _play_done(self, leg: Leg, event: SipEvent) -> None:
         play = int(event.info["play"])
@@ -332,6 +346,9 @@ class MediaWorker:
                 self.node.routing.key("worker", self.id, "calls"), leg.call_id
             )
             logger.info("phone caller entered the IVR", extra=leg.extra())
+            early, leg.early = leg.early, []
+            for digit in early:
+                await self._send_digit(leg, digit)
         elif state == "queued" and await self._wait_media(leg):
             with contextlib.suppress(SipError):
                 await self.owner.hold_music(leg.leg)

@@ -355,3 +355,33 @@ async def test_a_killed_worker_is_replaced_and_its_calls_end_on_both_sides(
     assert record(redis_url, call_id)["state"] == "ended"
     assert record(redis_url, call_id)["reason"] == "customer-lost"
     assert worker.stop() == 0
+
+
+async def test_keys_pressed_before_the_ivr_has_the_call_are_not_lost(
+    helpline: RunningHelpline,
+    sip_workers: Any,
+    sipp: Any,
+    rtp_peer: Any,
+    tmp_path: Path,
+    redis_url: str,
+) -> None:
+    # The keys come right after the ACK, while the worker is still placing
+    # the call and does not know its id yet.
+    await publish_phone_menu(helpline)
+    worker = sip_workers()
+    media = await rtp_peer()
+    relay = "application/dtmf-relay"
+    scenario = caller_scenario(
+        tmp_path / "early.xml",
+        [
+            *[("info", f"Signal={d}\nDuration=100", relay) for d in "19"],
+            ("pause", 1000),
+            ("bye",),
+        ],
+        media.port,
+    )
+    run = await sipp(str(scenario), f"127.0.0.1:{worker.sip_port}")
+    call_id = await the_call(redis_url)
+    assert await run.wait(30) == 0, run.messages()[-3000:]
+    await digits_heard(redis_url, call_id, ["1", "9"], within=5)
+    assert worker.stop() == 0
