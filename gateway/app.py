@@ -278,9 +278,11 @@ async def _sip_metrics(node: Node) -> None:
     stats = await redis.hgetall(node.routing.key("sip", "stats"))
     for event, count in stats.items():
         metrics.sip_events.labels(str(event)).set(int(count))
-    for worker in (await _sip_health(node, True))["workers"]:  # type: ignore[union-attr]
-        metrics.sip_worker_calls.labels(worker["id"]).set(worker["calls"])
-        metrics.sip_worker_limit.labels(worker["id"]).set(worker["limit"])
+    for index in range(node.settings.sip_workers):
+        worker = f"w{index}"
+        beat = await redis.hgetall(node.routing.key("worker", worker))
+        metrics.sip_worker_calls.labels(worker).set(int(beat.get("in_use", 0)))
+        metrics.sip_worker_limit.labels(worker).set(int(beat.get("limit", 0)))
 
 
 async def openapi_json(request: web.Request) -> web.Response:

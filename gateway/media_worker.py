@@ -170,21 +170,22 @@ class MediaWorker:
 
     def _count(self, event: str) -> None:
         """One more of `event` in the SIP figures /metrics shows."""
-        task = asyncio.create_task(
-            self.redis.hincrby(self.node.routing.key("sip", "stats"), event, 1)
-        )
+        task = asyncio.create_task(self._incr(event))
         self._counting.add(task)
         task.add_done_callback(self._counting.discard)
+
+    async def _incr(self, event: str) -> None:
+        await self.redis.hincrby(self.node.routing.key("sip", "stats"), event, 1)
 
     def _on_sip(self, event: SipEvent) -> None:
         if event.kind in ("refused", "ended"):
             self._count(f"{event.kind}:{event.info.get('code', 0)}")
         if event.kind == "incoming":
             self._count("answered")
-            leg = Leg(event.leg, event.info["sip_call_id"], event.info["number"])
-            self.legs[event.leg] = leg
-            leg.task = asyncio.create_task(self._serve(leg))
-            self._queue(leg, lambda: self._place(leg))
+            new = Leg(event.leg, event.info["sip_call_id"], event.info["number"])
+            self.legs[event.leg] = new
+            new.task = asyncio.create_task(self._serve(new))
+            self._queue(new, lambda: self._place(new))
             return
         if event.kind == "refused":
             return
@@ -501,7 +502,8 @@ def media_files(folder: Path) -> tuple[Path, Path, Path]:
                 out.setnchannels(1)
                 out.setsampwidth(2)
                 out.setframerate(8000)
-                out.writeframes(struct.pack(f"<{len(s := make())}h", *s))
+                samples = make()
+                out.writeframes(struct.pack(f"<{len(samples)}h", *samples))
             tmp.replace(path)
         made.append(path)
     return made[0], made[1], made[2]

@@ -164,8 +164,8 @@ async def test_case_11_reinvite_without_sdp(
         assert (await raw_sip.response("BYE")).status == 200
     else:
         # A broken peer: the worker ends the call with a BYE, and lives.
-        bye = await raw_sip.expect(lambda m: m.method == "BYE", 10)
-        assert bye.header("Call-ID") == "case-11"
+        ended = await raw_sip.expect(lambda m: m.method == "BYE", 10)
+        assert ended.header("Call-ID") == "case-11"
     await still_answers(sipp, worker)
     assert worker.stop() == 0
 
