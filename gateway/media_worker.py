@@ -246,6 +246,9 @@ class MediaWorker:
             if not press.end:  # a press counts once, when it starts
                 await self._key(leg, press.digit, "rfc4733")
 
+    async def _inband(self, leg: Leg, event: SipEvent) -> None:
+        await self._key(leg, event.info["digit"], "inband")
+
     async def _info(self, leg: Leg, event: SipEvent) -> None:
         digit = parse_info(event.info["content_type"], event.info["body"])
         if digit is None:
@@ -467,6 +470,7 @@ _SIP_HANDLERS: Final[dict[str, _SipHandler]] = {
     "dialog": MediaWorker._dialog,
     "media": MediaWorker._media,
     "digit": MediaWorker._digit,
+    "digit_inband": MediaWorker._inband,
     "info_body": MediaWorker._info,
     "play_done": MediaWorker._play_done,
     "ended": MediaWorker._sip_ended,
