@@ -431,13 +431,13 @@ class SipOwner:
         udp = pj.TransportConfig()
         udp.port = config.port
         udp.boundAddress = config.host
-        udp.publicAddress = config.host
+        udp.publicAddress = _public(config.host)
         ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, udp)
         if config.tcp:
             tcp = pj.TransportConfig()
             tcp.port = config.port
             tcp.boundAddress = config.host
-            tcp.publicAddress = config.host
+            tcp.publicAddress = _public(config.host)
             ep.transportCreate(pj.PJSIP_TRANSPORT_TCP, tcp)
             self._tcp = True
         ep.libStart()
@@ -450,7 +450,7 @@ class SipOwner:
         ac.idUri = uri
         media = ac.mediaConfig.transportConfig
         media.boundAddress = self.config.host
-        media.publicAddress = self.config.host
+        media.publicAddress = _public(self.config.host)
         media.port = self.config.rtp_port
         media.portRange = self.config.rtp_ports
         ac.natConfig.iceEnabled = False
@@ -815,6 +815,12 @@ class SipOwner:
 
     def _extra(self, call: _Call) -> dict[str, Any]:
         return {"call_id": "-", "leg": call.leg}
+
+
+def _public(host: str) -> str:
+    """The address to put in SIP and SDP for `host` ('' lets pjsip choose
+    when bound to every interface)."""
+    return "" if host in ("0.0.0.0", "::", "[::]") else host
 
 
 def _settle(
