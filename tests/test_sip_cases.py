@@ -25,6 +25,12 @@ from tests.test_sip_ivr import (
 
 pytestmark = pytest.mark.sip
 
+
+@pytest.fixture
+def redis_url(sip_redis_url: str) -> str:
+    """One Redis for these tests (see tests/fixtures/sip.py)."""
+    return sip_redis_url
+
 NUMBERS = "helpline,15550100,5678,15550121,agent1001"
 
 

@@ -23,6 +23,12 @@ from tests.test_ivr_calls import publish
 
 pytestmark = pytest.mark.sip
 
+
+@pytest.fixture
+def redis_url(sip_redis_url: str) -> str:
+    """One Redis for these tests (see tests/fixtures/sip.py)."""
+    return sip_redis_url
+
 # Short prompts keep the walks quick; the shape is the demo's: answers and
 # the callback offer come before the toll-free line.
 PHONE_MENU = """
