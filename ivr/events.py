@@ -50,6 +50,19 @@ class CallEnded:
     """The caller hung up."""
 
 
+@dataclass(frozen=True, slots=True)
+class CallbackKept:
+    """The last :class:`RequestCallback` was kept: the call moves on."""
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackRefused:
+    """The last :class:`RequestCallback` was refused by the callback policy
+    (``code``, e.g. ``number-limit``): the call takes the declined path."""
+
+    code: str
+
+
 Event: TypeAlias = (
     CallStarted
     | Digit
@@ -58,6 +71,8 @@ Event: TypeAlias = (
     | FormSubmitted
     | AgentAnswered
     | CallEnded
+    | CallbackKept
+    | CallbackRefused
 )
 
 # Actions.
@@ -123,6 +138,9 @@ class LeaveQueue:
 
 @dataclass(frozen=True, slots=True)
 class RequestCallback:
+    """Keep a callback request, then feed back :class:`CallbackKept` or
+    :class:`CallbackRefused`; the call waits for one of them."""
+
     node: str
     number: str
     window: str | None
