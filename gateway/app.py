@@ -24,6 +24,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gateway import __version__, api_faq, api_menus, openapi
 from gateway.accounts import Accounts
+from gateway.callbacks import CallbackLimits
 from gateway.config import Settings
 from gateway.faq import FaqStore
 from gateway.ivr_calls import IvrCalls, Sources
@@ -111,6 +112,9 @@ class Node:
             number_policy=lambda raw: check_callback_number(raw, countries),
             countries=countries,
             tollfree_number=tollfree_number(self.settings.tollfree_uri),
+            callback_limits=CallbackLimits(
+                self.settings.callbacks_per_number, self.settings.callbacks_per_day
+            ),
         )
 
     async def authenticate(self, token: str) -> Identity | None:

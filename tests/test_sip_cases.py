@@ -31,6 +31,7 @@ def redis_url(sip_redis_url: str) -> str:
     """One Redis for these tests (see tests/fixtures/sip.py)."""
     return sip_redis_url
 
+
 NUMBERS = "helpline,15550100,5678,15550121,agent1001"
 
 

@@ -29,6 +29,7 @@ def redis_url(sip_redis_url: str) -> str:
     """One Redis for these tests (see tests/fixtures/sip.py)."""
     return sip_redis_url
 
+
 # Short prompts keep the walks quick; the shape is the demo's: answers and
 # the callback offer come before the toll-free line.
 PHONE_MENU = """
@@ -140,6 +141,8 @@ async def test_info_digits_walk_the_menu_to_a_callback(
             ("info", "Signal= 1\nDuration= 120", relay),
             *[("info", f"Signal={d}\nDuration=100", relay) for d in "2125550134"],
             ("info", "Signal=#\nDuration=100", relay),
+            ("pause", 300),
+            ("info", "Signal=1\nDuration=100", relay),  # "press 1 to confirm"
             ("wait_bye", 30000),
         ],
         media.port,
@@ -150,7 +153,7 @@ async def test_info_digits_walk_the_menu_to_a_callback(
     assert set(media.received) == {0}, "prompts arrive as PCMU"
     code = await run.wait(60)
     assert code == 0, run.messages()[-3000:]
-    await digits_heard(redis_url, call_id, list("112125550134#"), within=5)
+    await digits_heard(redis_url, call_id, list("112125550134#1"), within=5)
     with redis.Redis.from_url(redis_url, protocol=2) as client:
         kept = [fields(f) for _, f in client.xrange("helpline:callbacks")]
     assert [k["number"] for k in kept] == ["+12125550134"]
@@ -384,9 +387,9 @@ async def test_rfc4733_digits_walk_the_menu(
     await media.press("1")
     await digits_heard(redis_url, call_id, ["1"], within=5)
     await asyncio.sleep(3.5)  # "Hours." and the answer cannot be interrupted
-    for digit in "12125550134#":
+    for digit in "12125550134#1":  # ... then 1 to confirm the read-back
         await media.press(digit, duration_ms=80)
-    await digits_heard(redis_url, call_id, list("112125550134#"), within=5)
+    await digits_heard(redis_url, call_id, list("112125550134#1"), within=5)
     assert await run.wait(30) == 0  # the IVR said goodbye and hung up
     with redis.Redis.from_url(redis_url, protocol=2) as client:
         kept = [fields(f) for _, f in client.xrange("helpline:callbacks")]
@@ -415,7 +418,7 @@ async def test_in_band_tones_are_heard_when_no_telephone_event_is_offered(
     await media.send_pcm(dtmf_tone("1", 80) + silence)
     await digits_heard(redis_url, call_id, ["1"], within=5)
     await asyncio.sleep(3.5)
-    keys = "12125550134#"
+    keys = "12125550134#1"  # ... then 1 to confirm the read-back
     await media.send_pcm(b"".join(dtmf_tone(d, 70) + silence for d in keys))
     await digits_heard(redis_url, call_id, list("1" + keys), within=5)
     assert await run.wait(30) == 0
