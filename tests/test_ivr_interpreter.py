@@ -45,10 +45,12 @@ from ivr.interpreter import (
     StartTimer,
     StopPrompt,
     TimerFired,
+    TransferFailed,
     TransferToTollFree,
 )
 from ivr.menu import Menu
 from ivr.numbers import NumberError
+from ivr.states import TRANSFER_FAILED_PROMPT
 from tests.cases import case_json_lines
 
 MENU = Menu.from_yaml("""\
@@ -439,6 +441,34 @@ SCRIPTS = [
         ("open-check", "closed-faq", "offer", "agents", "free"),
         ("faq", "callback"),
         "tollfree",
+        hours="closed",
+    ),
+    Script(
+        "the toll-free line fails: the caller hears so and gets the offer again",
+        [
+            (CallStarted(), [PlayPrompt(1, "closed-faq", faq_id="faq-a")]),
+            (PromptFinished(1), [*OFFER, offer_prompt(2)]),
+            (
+                FormSubmitted("callback", {"decline": "yes"}),
+                [StopPrompt(2), *_queue_general(3)],
+            ),
+            (
+                TimerFired("queue"),
+                [
+                    LeaveQueue("agents"),
+                    StopPrompt(3),
+                    PlayPrompt(4, "free", "Transferring you."),
+                ],
+            ),
+            (PromptFinished(4), [TransferToTollFree("free")]),
+            (
+                TransferFailed("sip-486"),
+                [PlayPrompt(5, "free", TRANSFER_FAILED_PROMPT)],
+            ),
+            (PromptFinished(5), [*OFFER, offer_prompt(6)]),
+        ],
+        ("open-check", "closed-faq", "offer", "agents", "free", "offer"),
+        ("faq", "callback"),
         hours="closed",
     ),
     Script(
