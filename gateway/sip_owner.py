@@ -37,6 +37,7 @@ from typing import Any, Final
 import pjsua2 as pj
 
 from gateway.sip_dialog import dialog_of
+from ivr.inband import InbandDetector
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +52,9 @@ ANSWER_WAIT_S: Final = 4.0
 PROBE_MAX: Final = 64
 DTMF_RFC4733: Final = 0
 DTMF_INFO: Final = 1
+#: onDtmfEvent's flag for the end of a press (pjmedia's
+#: PJMEDIA_STREAM_DTMF_IS_END, which the wheel does not export).
+DTMF_IS_END: Final = 2
 
 _REQUEST_LINE = re.compile(rb"^([A-Z]+) (\S+) SIP/2\.0", re.ASCII)
 _URI_USER = re.compile(r"^(?:sips?|tel):([^@;?>]+)")
@@ -106,6 +110,23 @@ class SipError(Exception):
     """A command the owner could not carry out, with pjsua's reason."""
 
 
+def _guarded(method: Callable[..., None]) -> Callable[..., None]:
+    """A pjsua2 callback that never lets an exception out: one would print
+    from inside pjsua and keep the Call alive in its traceback past
+    libDestroy, which aborts the process."""
+
+    def run(self: Any, *args: Any) -> None:
+        try:
+            method(self, *args)
+        except Exception:
+            logger.exception(
+                "SIP callback %s failed", method.__name__, extra={"call_id": "-"}
+            )
+
+    run.__name__ = method.__name__
+    return run
+
+
 class _Call(pj.Call):  # type: ignore[misc]
     def __init__(self, owner: SipOwner, acc: Any, call_id: int, leg: int) -> None:
         super().__init__(acc, call_id)
@@ -115,14 +136,18 @@ class _Call(pj.Call):  # type: ignore[misc]
         self.media_up = False
         self.invite = ""  # an inbound call's INVITE, until its dialog is known
         self.offered_at = 0.0  # when we offered in a 200, awaiting the ACK's answer
+        self.tap: Any = None  # the in-band DTMF detector's port, if any
         self.sources: set[str] = set()  # what transmits to this call now
 
+    @_guarded
     def onCallState(self, prm: Any) -> None:
         self.owner._on_state(self)
 
+    @_guarded
     def onCallMediaState(self, prm: Any) -> None:
         self.owner._on_media(self)
 
+    @_guarded
     def onDtmfEvent(self, prm: Any) -> None:
         if prm.method != DTMF_RFC4733:
             return  # INFO digits are read from the request itself
@@ -133,24 +158,29 @@ class _Call(pj.Call):  # type: ignore[misc]
             method="rfc4733",
             duration_ms=int(prm.duration),
             timestamp=int(prm.timestamp),
-            end=bool(prm.flags & pj.PJMEDIA_STREAM_DTMF_IS_END),
+            end=bool(prm.flags & DTMF_IS_END),
         )
 
+    @_guarded
     def onCallTsxState(self, prm: Any) -> None:
         self.owner._on_tsx(self, prm)
 
+    @_guarded
     def onCallTransferRequest(self, prm: Any) -> None:
         # Nothing a caller sends chooses a destination.
         prm.statusCode = 403
         logger.warning("REFER from the caller refused", extra=self.owner._extra(self))
 
+    @_guarded
     def onCallTransferStatus(self, prm: Any) -> None:
         if prm.finalNotify:
             self.owner._emit("transfer", self.leg, code=int(prm.statusCode))
 
+    @_guarded
     def onCallSdpCreated(self, prm: Any) -> None:
         self.owner._on_sdp_created(self, prm)
 
+    @_guarded
     def onCallTxOffer(self, prm: Any) -> None:
         # A re-INVITE without SDP: our offer goes in the 200, the answer must
         # come in the ACK (case 11). The loop ends the call if it never does.
@@ -164,9 +194,29 @@ class _Player(pj.AudioMediaPlayer):  # type: ignore[misc]
         self.leg = leg
         self.play = play
 
+    @_guarded
     def onEof2(self) -> None:
         # Inside pjmedia's callback: only note it; the loop acts on it.
         self.owner._ended_players.append(self)
+
+
+class _Tap(pj.AudioMediaPort):  # type: ignore[misc]
+    """Hears a caller whose phone sends no telephone-event: the call's audio
+    goes through the in-band DTMF detector (ivr/inband.py)."""
+
+    def __init__(self, owner: SipOwner, leg: int) -> None:
+        super().__init__()
+        self.owner = owner
+        self.leg = leg
+        self.detector = InbandDetector(8000)
+
+    @_guarded
+    def onFrameReceived(self, frame: Any) -> None:
+        # In pjmedia's clock thread: detect here, hand digits to asyncio.
+        if frame.type != pj.PJMEDIA_FRAME_TYPE_AUDIO:
+            return
+        for digit in self.detector.feed(bytes(frame.buf)):
+            self.owner._emit("digit_inband", self.leg, digit=digit)
 
 
 class _Account(pj.Account):  # type: ignore[misc]
@@ -174,6 +224,7 @@ class _Account(pj.Account):  # type: ignore[misc]
         super().__init__()
         self.owner = owner
 
+    @_guarded
     def onIncomingCall(self, prm: Any) -> None:
         self.owner._on_incoming(self, prm)
 
@@ -380,13 +431,13 @@ class SipOwner:
         udp = pj.TransportConfig()
         udp.port = config.port
         udp.boundAddress = config.host
-        udp.publicAddress = config.host
+        udp.publicAddress = _public(config.host)
         ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, udp)
         if config.tcp:
             tcp = pj.TransportConfig()
             tcp.port = config.port
             tcp.boundAddress = config.host
-            tcp.publicAddress = config.host
+            tcp.publicAddress = _public(config.host)
             ep.transportCreate(pj.PJSIP_TRANSPORT_TCP, tcp)
             self._tcp = True
         ep.libStart()
@@ -399,7 +450,7 @@ class SipOwner:
         ac.idUri = uri
         media = ac.mediaConfig.transportConfig
         media.boundAddress = self.config.host
-        media.publicAddress = self.config.host
+        media.publicAddress = _public(self.config.host)
         media.port = self.config.rtp_port
         media.portRange = self.config.rtp_ports
         ac.natConfig.iceEnabled = False
@@ -560,6 +611,11 @@ class SipOwner:
         elif info.state == pj.PJSIP_INV_STATE_DISCONNECTED:
             self._calls.pop(call.leg, None)
             self._forget_player(call.leg)
+            if call.tap is not None:
+                self._dying_players.append(
+                    (time.monotonic() + PLAYER_GRAVE_S, call.tap)
+                )
+                call.tap = None
             self._grave.append(call)
             self._emit(
                 "ended",
@@ -580,8 +636,24 @@ class SipOwner:
                     call.media_up = True
                     if not call.outbound:
                         self._connect_only(call.leg, "silence")
+                        self._tap_if_no_events(call, i)
                     self._emit("media", call.leg, index=i)
                 return
+
+    def _tap_if_no_events(self, call: _Call, index: int) -> None:
+        """No telephone-event was negotiated: listen for in-band tones."""
+        if call.getStreamInfo(index).audRxEventPt >= 0:
+            return
+        tap = _Tap(self, call.leg)
+        fmt = pj.MediaFormatAudio()
+        fmt.init(pj.PJMEDIA_FORMAT_PCM, 8000, 1, 20000, 16)
+        tap.createPort(f"tap{call.leg}", fmt)
+        self._audio(call).startTransmit(tap)
+        call.tap = tap
+        logger.info(
+            "no telephone-event negotiated: in-band DTMF detection on",
+            extra=self._extra(call),
+        )
 
     def _on_tsx(self, call: _Call, prm: Any) -> None:
         event = prm.e
@@ -616,7 +688,8 @@ class SipOwner:
         """Our answer names telephone-event at the rate of the audio codec
         (a trunk offering /16000 and /8000 on one payload type, case 09)."""
         sdp = prm.sdp.wholeSdp
-        fixed = _one_event_rate(sdp)
+        remote = prm.remSdp.wholeSdp if prm.remSdp else ""
+        fixed = _events_as_offered(_one_event_rate(sdp), remote)
         if fixed != sdp:
             prm.sdp.wholeSdp = fixed
 
@@ -744,6 +817,12 @@ class SipOwner:
         return {"call_id": "-", "leg": call.leg}
 
 
+def _public(host: str) -> str:
+    """The address to put in SIP and SDP for `host` ('' lets pjsip choose
+    when bound to every interface)."""
+    return "" if host in ("0.0.0.0", "::", "[::]") else host
+
+
 def _settle(
     future: asyncio.Future[Any], result: Any, exc: BaseException | None
 ) -> None:
@@ -787,6 +866,36 @@ def _request_user(whole: str) -> str:
         return ""
     user = _URI_USER.match(match.group(2).decode("latin-1"))
     return user.group(1) if user else ""
+
+
+def _events_as_offered(local: str, remote: str) -> str:
+    """Offer telephone-event at each rate the remote's first rtpmap of an
+    event payload type names, so pjmedia's negotiator (which reads only
+    the first rtpmap of a payload type) finds a match: a trunk offering
+    /16000 before /8000 on one payload type still gets events (case 09)."""
+    wanted = {
+        rate
+        for pt, rate in dict(
+            reversed(_EVENT_RTPMAP.findall(remote))  # the first rtpmap wins
+        ).items()
+    }
+    have = {rate for _, rate in _EVENT_RTPMAP.findall(local)}
+    missing = sorted(wanted - have)
+    if not missing or "m=audio " not in local:
+        return local
+    lines = local.split("\r\n")
+    out = []
+    for line in lines:
+        out.append(line)
+        if line.startswith("m=audio "):
+            extra = [str(121 + i) for i in range(len(missing))]
+            out[-1] = " ".join([line, *extra])
+        if line.startswith("a=rtpmap:") and "telephone-event/" in line:
+            for i, rate in enumerate(missing):
+                out.append(f"a=rtpmap:{121 + i} telephone-event/{rate}")
+                out.append(f"a=fmtp:{121 + i} 0-16")
+            missing = []
+    return "\r\n".join(out)
 
 
 _EVENT_RTPMAP = re.compile(r"^a=rtpmap:(\d+) telephone-event/(\d+)\r?$", re.M | re.I)
