@@ -518,7 +518,8 @@ def media_files(folder: Path) -> tuple[Path, Path, Path]:
     for name, make in (("hold", _hold), ("silence", _silence), ("ringback", _ringback)):
         path = folder / f"{name}.8k.wav"
         if not path.exists():
-            tmp = path.with_suffix(".tmp")
+            # Workers start together: each writes a file of its own.
+            tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
             with wave.open(str(tmp), "wb") as out:
                 out.setnchannels(1)
                 out.setsampwidth(2)
