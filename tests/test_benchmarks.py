@@ -8,7 +8,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from benchmarks.ivr_walks import EVENTS_PER_WALK
+from benchmarks.sip_calls import DIGITS_PER_CALL
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -131,3 +134,32 @@ def check_walks(results: list[dict[str, Any]]) -> None:
     # start's, of an empty log.
     assert results[0]["walks"]["lrange_per_walk"] == 1.0
     assert results[0]["walks"]["replays"] == 0
+
+
+@pytest.mark.sip
+@pytest.mark.timeout(320)
+def test_sip_ivr_benchmark_quick_run(tmp_path: Path) -> None:
+    out = tmp_path / "sip.json"
+    done = quick_run("benchmarks.sip_ivr", out, timeout=300)
+
+    results = json.loads(out.read_text())
+    assert [r["workers"] for r in results] == [1, 2]
+    for result in results:
+        assert not result["restarted"]
+        levels = result["levels"]
+        assert [r["dtmf"] for r in levels] == ["info", "rfc4733"]
+        for r in levels:
+            calls = r["successful"]
+            assert r["failed"] == 0 and calls == r["created"] == r["calls"] > 0
+            # Every key SIPp sent reached a worker and the call's IVR log,
+            # and each call's keys are its own whole walk.
+            sent = DIGITS_PER_CALL * calls
+            assert r["digits_sent"] == r["digits_at_workers"] == sent
+            assert r["digits_logged"] == sent
+            assert r["whole_walks"] == r["callbacks"] == calls
+            assert r["numbers_match"] and r["worker_exits"] == []
+            assert r["worker_cpu_ms_per_call"] > 0 and r["rss_mb_per_worker"] > 0
+        base = result["baseline"]
+        assert base["successful"] == base["calls"] > 0 and base["failed"] == 0
+    assert "| workers | keys | calls at once (peak)" in done.stdout
+    assert "a SIPp UAS" in done.stdout and "beyond idle" in done.stdout
