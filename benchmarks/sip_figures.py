@@ -227,7 +227,7 @@ def clean(result: dict[str, Any]) -> bool:
         and result["digits_at_workers"] == result["digits_sent"]
         and result["whole_walks"] == result["successful"]
         and result["numbers_match"]
-        and not result["worker_exits"]
+        and not {"worker died", "node taken for dead"} & set(result["trouble"])
         and result["callbacks"] == result["successful"]
     )
 
@@ -254,8 +254,8 @@ def report(r: dict[str, Any]) -> dict[str, Any]:
         say(f"     calls not whole: {r['strays']}")
     if r["errors"]:
         say("     SIPp errors, last lines:\n" + r["errors"])
-    for line in r["worker_exits"]:
-        say(f"     worker died: {line}")
+    for kind, lines in r["trouble"].items():
+        say(f"     {kind}: {len(lines)} in the server's log, e.g. {lines[0]}")
     return r
 
 
@@ -299,7 +299,7 @@ def ratios(results: list[dict[str, Any]]) -> list[str]:
     lines = []
     for result in results:
         base = result.get("baseline")
-        info = [r for r in result["levels"] if r["dtmf"] == "info"]
+        info = [r for r in result["levels"] if r["dtmf"] == "info" and clean(r)]
         if not base or not info:
             continue
         top = info[-1]

@@ -233,23 +233,33 @@ async def level(
     )
     result["numbers_match"] = +got.numbers == +sent_numbers
     result["errors"] = sipp.errors() if caller.failed else ""
-    result["worker_exits"] = exits(server.log, log_at)
-    if result["worker_exits"]:  # measure the new workers from now on
+    result["trouble"] = trouble(server.log, log_at)
+    if "worker died" in result["trouble"]:  # measure the new ones from now on
         processes.workers = await media_workers(server, workers)
     return result
 
 
-#: What the pool and pjsua write when a worker dies.
-EXITS: Final = ("media worker w", "Assertion", "Traceback")
+#: Lines of the server's log that tell of trouble, by kind.
+TROUBLE: Final = {
+    "worker died": ("exited (", "Assertion"),
+    "node taken for dead": ("sessions wait for their clients",),
+    "call step failed": ("phone call step failed",),
+}
 
 
-def exits(log: Path, since: int) -> list[str]:
-    """Lines of the server's log since byte `since` that tell of a worker
-    that died (the pool restarts it)."""
+def trouble(log: Path, since: int) -> dict[str, list[str]]:
+    """The lines of the server's log since byte `since` that tell of a
+    worker that died (the pool restarts it), of a node a peer took for
+    dead (its sessions lose their socket) or of a call's step that raised."""
     with log.open("rb") as f:
         f.seek(since)
         lines = f.read().decode(errors="replace").splitlines()
-    return [line[:240] for line in lines if any(e in line for e in EXITS)]
+    found: dict[str, list[str]] = {}
+    for kind, marks in TROUBLE.items():
+        hits = [line[:200] for line in lines if any(m in line for m in marks)]
+        if hits:
+            found[kind] = hits
+    return found
 
 
 def scenarios(folder: Path) -> dict[str, Path]:
@@ -385,7 +395,10 @@ async def on_server(
         fill, length = top or opts.fills[0], call_s["rfc4733"]
         r = await level(server, processes, folder, "rfc4733", fill, length, opts)
         levels.append(report(r))
-    result["restarted"] = await media_workers(server, count) != processes.workers
+    died = any("worker died" in r["trouble"] for r in levels)
+    result["restarted"] = died or (
+        await media_workers(server, count) != processes.workers
+    )
     if opts.baseline and "info" in opts.dtmf:
         load = Load.filling(count, top or opts.fills[0], opts.hold_s, call_s["info"])
         result["baseline"] = await baseline(folder, load, call_s["info"], processes)
