@@ -11,6 +11,7 @@ pytest_plugins = [
     "tests.fixtures.app",
     "tests.fixtures.webrtc",
     "tests.fixtures.hygiene",
+    "tests.fixtures.sip",
 ]
 
 # Property tests explore new examples on every local run; under CI they are
