@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.sip import (
+from tests.fixtures.kamailio import (
     KAMAILIO_CFG,
     Kamailio,
     KamailioFactory,

@@ -10,7 +10,7 @@ import shutil
 
 import pytest
 
-from tests.fixtures.sip import WorkerLauncher, wait_for_report
+from tests.fixtures.kamailio import WorkerLauncher, wait_for_report
 from tests.sipp import Calls, Sipp
 
 pytestmark = pytest.mark.skipif(
