@@ -51,6 +51,9 @@ ANSWER_WAIT_S: Final = 4.0
 PROBE_MAX: Final = 64
 DTMF_RFC4733: Final = 0
 DTMF_INFO: Final = 1
+#: onDtmfEvent's flag for the end of a press (pjmedia's
+#: PJMEDIA_STREAM_DTMF_IS_END, which the wheel does not export).
+DTMF_IS_END: Final = 2
 
 _REQUEST_LINE = re.compile(rb"^([A-Z]+) (\S+) SIP/2\.0", re.ASCII)
 _URI_USER = re.compile(r"^(?:sips?|tel):([^@;?>]+)")
@@ -106,6 +109,23 @@ class SipError(Exception):
     """A command the owner could not carry out, with pjsua's reason."""
 
 
+def _guarded(method: Callable[..., None]) -> Callable[..., None]:
+    """A pjsua2 callback that never lets an exception out: one would print
+    from inside pjsua and keep the Call alive in its traceback past
+    libDestroy, which aborts the process."""
+
+    def run(self: Any, *args: Any) -> None:
+        try:
+            method(self, *args)
+        except Exception:
+            logger.exception(
+                "SIP callback %s failed", method.__name__, extra={"call_id": "-"}
+            )
+
+    run.__name__ = method.__name__
+    return run
+
+
 class _Call(pj.Call):  # type: ignore[misc]
     def __init__(self, owner: SipOwner, acc: Any, call_id: int, leg: int) -> None:
         super().__init__(acc, call_id)
@@ -117,12 +137,15 @@ class _Call(pj.Call):  # type: ignore[misc]
         self.offered_at = 0.0  # when we offered in a 200, awaiting the ACK's answer
         self.sources: set[str] = set()  # what transmits to this call now
 
+    @_guarded
     def onCallState(self, prm: Any) -> None:
         self.owner._on_state(self)
 
+    @_guarded
     def onCallMediaState(self, prm: Any) -> None:
         self.owner._on_media(self)
 
+    @_guarded
     def onDtmfEvent(self, prm: Any) -> None:
         if prm.method != DTMF_RFC4733:
             return  # INFO digits are read from the request itself
@@ -133,24 +156,29 @@ class _Call(pj.Call):  # type: ignore[misc]
             method="rfc4733",
             duration_ms=int(prm.duration),
             timestamp=int(prm.timestamp),
-            end=bool(prm.flags & pj.PJMEDIA_STREAM_DTMF_IS_END),
+            end=bool(prm.flags & DTMF_IS_END),
         )
 
+    @_guarded
     def onCallTsxState(self, prm: Any) -> None:
         self.owner._on_tsx(self, prm)
 
+    @_guarded
     def onCallTransferRequest(self, prm: Any) -> None:
         # Nothing a caller sends chooses a destination.
         prm.statusCode = 403
         logger.warning("REFER from the caller refused", extra=self.owner._extra(self))
 
+    @_guarded
     def onCallTransferStatus(self, prm: Any) -> None:
         if prm.finalNotify:
             self.owner._emit("transfer", self.leg, code=int(prm.statusCode))
 
+    @_guarded
     def onCallSdpCreated(self, prm: Any) -> None:
         self.owner._on_sdp_created(self, prm)
 
+    @_guarded
     def onCallTxOffer(self, prm: Any) -> None:
         # A re-INVITE without SDP: our offer goes in the 200, the answer must
         # come in the ACK (case 11). The loop ends the call if it never does.
@@ -164,6 +192,7 @@ class _Player(pj.AudioMediaPlayer):  # type: ignore[misc]
         self.leg = leg
         self.play = play
 
+    @_guarded
     def onEof2(self) -> None:
         # Inside pjmedia's callback: only note it; the loop acts on it.
         self.owner._ended_players.append(self)
@@ -174,6 +203,7 @@ class _Account(pj.Account):  # type: ignore[misc]
         super().__init__()
         self.owner = owner
 
+    @_guarded
     def onIncomingCall(self, prm: Any) -> None:
         self.owner._on_incoming(self, prm)
 
@@ -616,7 +646,8 @@ class SipOwner:
         """Our answer names telephone-event at the rate of the audio codec
         (a trunk offering /16000 and /8000 on one payload type, case 09)."""
         sdp = prm.sdp.wholeSdp
-        fixed = _one_event_rate(sdp)
+        remote = prm.remSdp.wholeSdp if prm.remSdp else ""
+        fixed = _events_as_offered(_one_event_rate(sdp), remote)
         if fixed != sdp:
             prm.sdp.wholeSdp = fixed
 
@@ -787,6 +818,36 @@ def _request_user(whole: str) -> str:
         return ""
     user = _URI_USER.match(match.group(2).decode("latin-1"))
     return user.group(1) if user else ""
+
+
+def _events_as_offered(local: str, remote: str) -> str:
+    """Offer telephone-event at each rate the remote's first rtpmap of an
+    event payload type names, so pjmedia's negotiator (which reads only
+    the first rtpmap of a payload type) finds a match: a trunk offering
+    /16000 before /8000 on one payload type still gets events (case 09)."""
+    wanted = {
+        rate
+        for pt, rate in dict(
+            reversed(_EVENT_RTPMAP.findall(remote))  # the first rtpmap wins
+        ).items()
+    }
+    have = {rate for _, rate in _EVENT_RTPMAP.findall(local)}
+    missing = sorted(wanted - have)
+    if not missing or "m=audio " not in local:
+        return local
+    lines = local.split("\r\n")
+    out = []
+    for line in lines:
+        out.append(line)
+        if line.startswith("m=audio "):
+            extra = [str(121 + i) for i in range(len(missing))]
+            out[-1] = " ".join([line, *extra])
+        if line.startswith("a=rtpmap:") and "telephone-event/" in line:
+            for i, rate in enumerate(missing):
+                out.append(f"a=rtpmap:{121 + i} telephone-event/{rate}")
+                out.append(f"a=fmtp:{121 + i} 0-16")
+            missing = []
+    return "\r\n".join(out)
 
 
 _EVENT_RTPMAP = re.compile(r"^a=rtpmap:(\d+) telephone-event/(\d+)\r?$", re.M | re.I)

@@ -355,3 +355,31 @@ async def test_a_killed_worker_is_replaced_and_its_calls_end_on_both_sides(
     assert record(redis_url, call_id)["state"] == "ended"
     assert record(redis_url, call_id)["reason"] == "customer-lost"
     assert worker.stop() == 0
+
+
+async def test_rfc4733_digits_walk_the_menu(
+    helpline: RunningHelpline,
+    sip_workers: Any,
+    sipp: Any,
+    rtp_peer: Any,
+    tmp_path: Path,
+    redis_url: str,
+) -> None:
+    await publish_phone_menu(helpline)
+    worker = sip_workers()
+    media = await rtp_peer()
+    scenario = caller_scenario(tmp_path / "rtp.xml", [("wait_bye", 30000)], media.port)
+    run = await sipp(str(scenario), f"127.0.0.1:{worker.sip_port}")
+    call_id = await the_call(redis_url)
+    await media.wait_audio(packets=10)
+    await media.press("1")
+    await digits_heard(redis_url, call_id, ["1"], within=5)
+    await asyncio.sleep(3.5)  # "Hours." and the answer cannot be interrupted
+    for digit in "12125550134#":
+        await media.press(digit, duration_ms=80)
+    await digits_heard(redis_url, call_id, list("112125550134#"), within=5)
+    assert await run.wait(30) == 0  # the IVR said goodbye and hung up
+    with redis.Redis.from_url(redis_url, protocol=2) as client:
+        kept = [fields(f) for _, f in client.xrange("helpline:callbacks")]
+    assert [k["number"] for k in kept] == ["+12125550134"]
+    assert worker.stop() == 0
