@@ -35,7 +35,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
-from gateway.sip_target import SipTargetError, check_domain, e164
 from signaling.errors import ConfigError
 
 _HOST = r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?)"
@@ -266,6 +265,8 @@ def parse_tollfree(raw: object) -> str:
     text = _text(raw, fix)
     if not text or _SIP_URI.match(text):
         return text
+    from gateway.sip_target import SipTargetError, e164
+
     try:
         e164(text)
     except SipTargetError:
@@ -279,6 +280,8 @@ def parse_domain(raw: object) -> str:
     text = _text(raw, fix)
     if not text:
         return ""
+    from gateway.sip_target import SipTargetError, check_domain
+
     try:
         return check_domain(text)
     except SipTargetError as err:

@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import gc
 import ipaddress
+import itertools
 import logging
 import queue
 import re
@@ -37,6 +38,7 @@ from typing import Any, Final
 import pjsua2 as pj
 
 from gateway.sip_dialog import dialog_of
+from gateway.sip_target import uri_host
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +72,8 @@ class TrunkConfig:
     realm: str = "*"
     proxy: str = ""  # outbound proxy URI, e.g. sip:1.2.3.4;transport=tcp;lr
     refer: bool = False  # blind transfer by REFER instead of a bridged leg
+    tls_verify: bool = True  # a TLS trunk's certificate must verify
+    ca_file: str = ""  # PEM CAs for that check; empty: the system's
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +99,9 @@ class SipEvent:
     ``info_body`` (an INFO request's ``content_type`` and ``body``),
     ``play_done`` (``play``), ``progress`` (an outbound leg rang:
     ``code``), ``connected`` (an outbound leg answered), ``transfer``
-    (``code`` from the REFER's NOTIFY), ``ended`` (``code``, ``reason``)."""
+    (``code`` from the REFER's NOTIFY), ``ended`` (``code``, ``reason``),
+    ``registration`` (leg 0: the trunk account's ``state``, one of
+    ``registered``, ``unregistered``, ``failed:<code>``, and ``code``)."""
 
     kind: str
     leg: int
@@ -207,6 +213,10 @@ class _Account(pj.Account):  # type: ignore[misc]
     def onIncomingCall(self, prm: Any) -> None:
         self.owner._on_incoming(self, prm)
 
+    @_guarded
+    def onRegState(self, prm: Any) -> None:
+        self.owner._on_registration(int(prm.code), int(prm.expiration))
+
 
 class _LogWriter(pj.LogWriter):  # type: ignore[misc]
     """pjsip's own log lines, into this module's logger (pjsip level 1 is
@@ -251,7 +261,7 @@ class SipOwner:
         self._silence: Any = None
         self._hold: Any = None
         self._ringback: Any = None
-        self._next_leg = 0
+        self._legs = itertools.count(1)  # next() is atomic: any thread
         self._tcp = False
         self._writer: Any = None
 
@@ -310,10 +320,15 @@ class SipOwner:
     async def hangup(self, leg: int, code: int = 200) -> None:
         await self.submit(lambda: self._hangup(leg, code))
 
-    async def dial(self, uri: str) -> int:
-        """Place a call through the trunk; its leg number."""
-        result: int = await self.submit(lambda: self._dial(uri))
-        return result
+    def new_leg(self) -> int:
+        """A leg number for :meth:`dial`, taken before the call exists so
+        that its events, which may come before ``dial`` returns (a trunk
+        that refuses at once), already have somewhere to go."""
+        return self._new_leg()
+
+    async def dial(self, uri: str, leg: int) -> None:
+        """Place a call through the trunk as leg `leg` (from ``new_leg``)."""
+        await self.submit(lambda: self._dial(uri, leg))
 
     async def bridge(self, a: int, b: int) -> None:
         await self.submit(lambda: self._bridge(a, b))
@@ -419,10 +434,26 @@ class SipOwner:
             tcp.publicAddress = config.host
             ep.transportCreate(pj.PJSIP_TRANSPORT_TCP, tcp)
             self._tcp = True
+        self._tls_transport(ep)
         ep.libStart()
         self._acc = _Account(self)
         self._acc.create(self._account_config(f"sip:helpline@{config.host}"), True)
         self._trunk = self._make_trunk()
+
+    def _tls_transport(self, ep: Any) -> None:
+        """TLS toward sips: and transport=tls trunks (its listening port is
+        any free one: nothing is expected to call in over it)."""
+        trunk = self.config.trunk
+        tls = pj.TransportConfig()
+        tls.port = 0
+        tls.boundAddress = self.config.host
+        tls.publicAddress = self.config.host
+        tls.tlsConfig.verifyServer = trunk.tls_verify
+        tls.tlsConfig.CaListFile = trunk.ca_file
+        try:
+            ep.transportCreate(pj.PJSIP_TRANSPORT_TLS, tls)
+        except pj.Error as err:
+            logger.warning("no TLS transport: %s", err.reason, extra={"call_id": "-"})
 
     def _account_config(self, uri: str) -> Any:
         ac = pj.AccountConfig()
@@ -443,8 +474,8 @@ class SipOwner:
         if not (trunk.registrar or trunk.username or trunk.proxy):
             return None  # dial through the local account
         user = trunk.username or "helpline"
-        host = trunk.registrar.partition(":")[2] or self.config.host
-        ac = self._account_config(f"sip:{user}@{host.split(';')[0]}")
+        host = uri_host(trunk.registrar) or self.config.host
+        ac = self._account_config(f"sip:{user}@{host}")
         if trunk.registrar:
             ac.regConfig.registrarUri = trunk.registrar
             ac.regConfig.registerOnAdd = True
@@ -458,7 +489,7 @@ class SipOwner:
                     "digest", trunk.realm, trunk.username, 0, trunk.password
                 )
             )
-        acc = pj.Account()
+        acc = _Account(self)
         acc.create(ac, False)
         return acc
 
@@ -578,6 +609,20 @@ class SipOwner:
             return 403, "Not a trusted trunk"
         return 200, "OK"
 
+    def _on_registration(self, code: int, expires: int) -> None:
+        if 200 <= code < 300:
+            state = "registered" if expires > 0 else "unregistered"
+        else:
+            state = f"failed:{code}"
+        logger.info(
+            "trunk registration %s (%d, %d s)",
+            state,
+            code,
+            expires,
+            extra={"call_id": "-"},
+        )
+        self._emit("registration", 0, state=state, code=code)
+
     # Call state, media, requests
 
     def _on_state(self, call: _Call) -> None:
@@ -654,8 +699,7 @@ class SipOwner:
     # Commands (run in the owner thread)
 
     def _new_leg(self) -> int:
-        self._next_leg += 1
-        return self._next_leg
+        return next(self._legs)
 
     def _call(self, leg: int) -> _Call:
         call = self._calls.get(leg)
@@ -738,8 +782,7 @@ class SipOwner:
         with contextlib.suppress(pj.Error):
             call.hangup(op)
 
-    def _dial(self, uri: str) -> int:
-        leg = self._new_leg()
+    def _dial(self, uri: str, leg: int) -> None:
         call = _Call(self, self._trunk or self._acc, pj.PJSUA_INVALID_ID, leg)
         self._calls[leg] = call
         try:
@@ -748,7 +791,6 @@ class SipOwner:
             self._calls.pop(leg, None)
             self._grave.append(call)
             raise SipError(f"cannot place the call: {err.reason}") from None
-        return leg
 
     def _bridge(self, a: int, b: int) -> None:
         first, second = self._call(a), self._call(b)
@@ -763,7 +805,10 @@ class SipOwner:
 
     def _refer(self, leg: int, target: str) -> None:
         call = self._call(leg)
-        call.xfer(target, pj.CallOpParam(True))
+        try:
+            call.xfer(target, pj.CallOpParam(True))
+        except pj.Error as err:
+            raise SipError(f"cannot send the REFER: {err.reason}") from None
 
     # Back to asyncio
 

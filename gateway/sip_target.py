@@ -81,6 +81,16 @@ def refer_to(destination: str, domain: str = "") -> str:
     return f"<tel:{number}>"
 
 
+def uri_host(uri: str) -> str:
+    """``host[:port]`` of a sip: URI (``sip:u@trunk.example.net:5061;lr``
+    gives ``trunk.example.net:5061``); empty for anything else."""
+    text = _bare(uri)
+    if not is_sip_uri(text):
+        return ""
+    rest = text.partition(":")[2].rpartition("@")[2]
+    return rest.split(";", 1)[0].split("?", 1)[0]
+
+
 def dial_uri(destination: str, domain: str = "", host: str = "") -> str:
     """The Request-URI that reaches `destination` through the trunk: a
     number goes to the termination domain, else to `host` (the trunk's

@@ -12,6 +12,7 @@ pytest_plugins = [
     "tests.fixtures.webrtc",
     "tests.fixtures.hygiene",
     "tests.fixtures.sip",
+    "tests.fixtures.trunk",
 ]
 
 # Property tests explore new examples on every local run; under CI they are

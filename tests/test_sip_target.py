@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from gateway.sip_target import SipTargetError, dial_uri, refer_to
+from gateway.sip_target import SipTargetError, dial_uri, refer_to, uri_host
 from signaling.errors import SipError
 from tests.cases import case_text
 
@@ -82,3 +82,18 @@ def test_refused_destinations(destination: str, domain: str) -> None:
         refer_to(destination, domain)
     assert isinstance(refused.value, SipError)
     assert "55501" not in str(refused.value)  # no number in the message
+
+
+@pytest.mark.parametrize(
+    ("uri", "host"),
+    [
+        ("sip:trunk.example.net", "trunk.example.net"),
+        ("sip:127.0.0.1:5090;transport=tcp", "127.0.0.1:5090"),
+        ("sips:helpline@trunk.example.net:5061;lr", "trunk.example.net:5061"),
+        ("<sip:[::1]:5060>", "[::1]:5060"),
+        ("tel:+15550160", ""),
+        ("", ""),
+    ],
+)
+def test_uri_host(uri: str, host: str) -> None:
+    assert uri_host(uri) == host
