@@ -292,6 +292,9 @@ class Helpline:
             "HELPLINE_CUSTOMER_SESSIONS_PER_MINUTE": str(SESSION_RATE),
             "HELPLINE_GRACE": str(GRACE_S),
             "HELPLINE_LOG_LEVEL": log_level,
+            # Each IVR walk books a callback: the daily limits at their most.
+            "HELPLINE_CALLBACKS_PER_NUMBER": "100",
+            "HELPLINE_CALLBACKS_PER_DAY": "1000000",
         }
         if self.redis is not None:
             env["HELPLINE_REDIS_URL"] = self.redis.url

@@ -24,6 +24,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gateway import __version__, api_faq, api_menus, openapi
 from gateway.accounts import Accounts
+from gateway.callbacks import CallbackLimits
 from gateway.config import Settings
 from gateway.faq import FaqStore
 from gateway.ivr_calls import IvrCalls, Sources
@@ -111,6 +112,9 @@ class Node:
             number_policy=lambda raw: check_callback_number(raw, countries),
             countries=countries,
             tollfree_number=tollfree_number(self.settings.tollfree_uri),
+            callback_limits=CallbackLimits(
+                self.settings.callbacks_per_number, self.settings.callbacks_per_day
+            ),
         )
 
     async def authenticate(self, token: str) -> Identity | None:
@@ -281,9 +285,11 @@ async def _sip_metrics(node: Node) -> None:
     stats = await redis.hgetall(node.routing.key("sip", "stats"))
     for event, count in stats.items():
         metrics.sip_events.labels(str(event)).set(int(count))
-    for worker in (await _sip_health(node, True))["workers"]:  # type: ignore[union-attr]
-        metrics.sip_worker_calls.labels(worker["id"]).set(worker["calls"])
-        metrics.sip_worker_limit.labels(worker["id"]).set(worker["limit"])
+    for index in range(node.settings.sip_workers):
+        worker = f"w{index}"
+        beat = await redis.hgetall(node.routing.key("worker", worker))
+        metrics.sip_worker_calls.labels(worker).set(int(beat.get("in_use", 0)))
+        metrics.sip_worker_limit.labels(worker).set(int(beat.get("limit", 0)))
 
 
 async def openapi_json(request: web.Request) -> web.Response:

@@ -13,6 +13,7 @@ the top and one table per area; docs/helpline.example.toml lists them all::
     [turn]       urls, secret, ttl_s
     [log]        level, format, digits
     [ivr]        tts_voice, callback_countries
+    [callbacks]  per_number, per_day
     [routing]    ring_timeout_s
     [signaling]  grace_s, customer_sessions_per_minute, max_frame_bytes
 
@@ -88,6 +89,8 @@ class Settings:
     demo: bool = True
     tts_voice: str = "en-us"
     callback_countries: tuple[str, ...] = ("US", "CA")
+    callbacks_per_number: int = 3
+    callbacks_per_day: int = 500
     ring_timeout_s: int = 15
     grace_s: int = 30
     customer_sessions_per_minute: int = 20
@@ -516,6 +519,15 @@ SPECS: tuple[Spec, ...] = (
          "HELPLINE_CALLBACK_COUNTRIES", ("US", "CA"), parse_countries,
          "Countries (ISO 3166 codes) whose numbers may be given for a "
          "callback; a number typed without + is taken as the first one's."),
+    Spec("callbacks_per_number", "callbacks.per_number",
+         "HELPLINE_CALLBACKS_PER_NUMBER", 3, whole_number(1, 100),
+         "Callback requests kept per phone number and day (UTC), 1 to 100; "
+         "more are refused, so nobody can make the callback desk ring one "
+         "number over and over."),
+    Spec("callbacks_per_day", "callbacks.per_day", "HELPLINE_CALLBACKS_PER_DAY",
+         500, whole_number(1, 1_000_000),
+         "Callback requests kept per day (UTC) for all numbers together, 1 "
+         "to 1000000; more are refused."),
     Spec("ring_timeout_s", "routing.ring_timeout_s", "HELPLINE_RING_TIMEOUT", 15,
          whole_number(5, 300),
          "Seconds a call rings at an agent before it goes to the next one; "

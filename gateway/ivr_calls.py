@@ -24,6 +24,12 @@ little after its length (the ``prompt-<n>`` guard), so a closed tab or a
 page that may not play audio cannot stall the call. A call keeps the list
 of timers it armed (``call:<id>:ivr-timers``): a guard goes when its prompt
 ends or stops, and every timer goes when the IVR is over (answered, ended).
+
+A callback request is kept (``gateway.callbacks``: the stream, within the
+daily limits) while the actions are carried out; whether it was kept goes
+back to the interpreter as an event of its own (``CallbackKept`` or
+``CallbackRefused``), appended to the log like any other, so a replay
+takes the same path.
 """
 
 from __future__ import annotations
@@ -40,10 +46,13 @@ from typing import Any, Final, Protocol
 from redis.asyncio import Redis
 
 import ivr.interpreter as interpreter_module
+from gateway.callbacks import LIMIT_CODE, CallbackBook, CallbackLimits, Verdict
 from gateway.routing import Call, Routing
 from ivr.interpreter import (
     Action,
     AgentAnswered,
+    CallbackKept,
+    CallbackRefused,
     CallEnded,
     CallStarted,
     CancelTimer,
@@ -84,7 +93,6 @@ READING_WORDS_PER_S: Final = 3.0
 RINGING_RETRY_S: Final = 5.0
 TIMER: Final = "timer"
 LOG_TTL_S: Final = 86_400
-CALLBACKS_STREAM_MAX: Final = 100_000
 _EPOCH: Final = datetime(2000, 1, 1, tzinfo=UTC)
 
 # Append an event only if the log is as long as the writer read it.
@@ -146,6 +154,7 @@ class Sources:
     number_policy: NumberPolicy
     countries: tuple[str, ...] = ()
     tollfree_number: str = ""
+    callback_limits: CallbackLimits = CallbackLimits()
 
 
 class IvrCalls:
@@ -159,6 +168,9 @@ class IvrCalls:
         self.bus = bus
         self.sources = sources
         self.apply: ApplyEvent = _no_apply
+        self.callbacks = CallbackBook(
+            redis, routing.key, sources.callback_limits, routing.clock
+        )
         self._append = redis.register_script(_APPEND)
         self._menus: dict[str, Menu] = {}
         #: Per call: (log length, interpreter, timers) after this node's
@@ -563,9 +575,10 @@ class _Outbox:
         await self.calls.apply(self.call.id, CallEvent.QUEUE)
 
     async def callback(self, action: Action) -> None:
+        """Keep the request, tell the page, then tell the interpreter."""
         assert isinstance(action, RequestCallback)
         calls, call = self.calls, self.call
-        fields: dict[Any, Any] = {
+        fields = {
             "call_id": call.id,
             "number": action.number,
             "window": action.window or "",
@@ -574,17 +587,28 @@ class _Outbox:
             "menu": call.menu,
             "requested_at": repr(time.time()),
         }
-        stream = calls.routing.key("callbacks")
-        await calls.redis.xadd(
-            stream, fields, maxlen=CALLBACKS_STREAM_MAX, approximate=True
-        )
-        await calls.routing.set_call_fields(call.id, callback="1")
-        self.callback_requested = True
-        logger.info(
-            "callback request kept",
-            extra={"call_id": call.id, "number": action.number},
-        )
-        await self.send({"type": "ivr.callback_requested", "window": action.window})
+        verdict = await calls.callbacks.keep(action.number, fields)
+        extra = {"call_id": call.id, "number": action.number}
+        answer: Event
+        if verdict is Verdict.KEPT:
+            await calls.routing.set_call_fields(call.id, callback="1")
+            self.callback_requested = True
+            logger.info("callback request kept", extra=extra)
+            await self.send({"type": "ivr.callback_requested", "window": action.window})
+            answer = CallbackKept()
+        else:
+            logger.warning("callback request refused: %s", verdict, extra=extra)
+            await self.send(
+                {
+                    "type": "ivr.callback_refused",
+                    "node": action.node,
+                    "code": LIMIT_CODE,
+                    "limit": str(verdict),
+                    "message": verdict.sentence,
+                }
+            )
+            answer = CallbackRefused(str(verdict))
+        await calls._feed(call.id, lambda *_: answer, _LIVE)
 
     async def tollfree(self, action: Action) -> None:
         assert isinstance(action, TransferToTollFree)
@@ -741,6 +765,10 @@ def encode_event(event: Event) -> dict[str, Any]:
             return {"k": "ended"}
         case TransferFailed(reason):
             return {"k": "transfer-failed", "r": reason}
+        case CallbackKept():
+            return {"k": "kept"}
+        case CallbackRefused(code):
+            return {"k": "refused", "c": code}
     return {"k": "start"}
 
 
@@ -760,6 +788,10 @@ def decode_event(data: dict[str, Any]) -> Event:
         return CallEnded()
     if kind == "transfer-failed":
         return TransferFailed(str(data["r"]))
+    if kind == "kept":
+        return CallbackKept()
+    if kind == "refused":
+        return CallbackRefused(data["c"])
     return CallStarted()
 
 

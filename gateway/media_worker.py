@@ -176,11 +176,12 @@ class MediaWorker:
 
     def _count(self, event: str) -> None:
         """One more of `event` in the SIP figures /metrics shows."""
-        task = asyncio.create_task(
-            self.redis.hincrby(self.node.routing.key("sip", "stats"), event, 1)
-        )
+        task = asyncio.create_task(self._incr(event))
         self._counting.add(task)
         task.add_done_callback(self._counting.discard)
+
+    async def _incr(self, event: str) -> None:
+        await self.redis.hincrby(self.node.routing.key("sip", "stats"), event, 1)
 
     def _on_sip(self, event: SipEvent) -> None:
         if event.kind in ("refused", "ended"):
@@ -190,10 +191,10 @@ class MediaWorker:
             return
         if event.kind == "incoming":
             self._count("answered")
-            leg = Leg(event.leg, event.info["sip_call_id"], event.info["number"])
-            self.legs[event.leg] = leg
-            leg.task = asyncio.create_task(self._serve(leg))
-            self._queue(leg, lambda: self._place(leg))
+            new = Leg(event.leg, event.info["sip_call_id"], event.info["number"])
+            self.legs[event.leg] = new
+            new.task = asyncio.create_task(self._serve(new))
+            self._queue(new, lambda: self._place(new))
             return
         if event.kind == "refused":
             return
@@ -253,6 +254,9 @@ class MediaWorker:
         for press in presses:
             if not press.end:  # a press counts once, when it starts
                 await self._key(leg, press.digit, "rfc4733")
+
+    async def _inband(self, leg: Leg, event: SipEvent) -> None:
+        await self._key(leg, event.info["digit"], "inband")
 
     async def _info(self, leg: Leg, event: SipEvent) -> None:
         digit = parse_info(event.info["content_type"], event.info["body"])
@@ -538,6 +542,7 @@ _SIP_HANDLERS: Final[dict[str, _SipHandler]] = {
     "dialog": MediaWorker._dialog,
     "media": MediaWorker._media,
     "digit": MediaWorker._digit,
+    "digit_inband": MediaWorker._inband,
     "info_body": MediaWorker._info,
     "play_done": MediaWorker._play_done,
     "transfer": MediaWorker._transfer,
@@ -577,7 +582,8 @@ def media_files(folder: Path) -> tuple[Path, Path, Path]:
                 out.setnchannels(1)
                 out.setsampwidth(2)
                 out.setframerate(8000)
-                out.writeframes(struct.pack(f"<{len(s := make())}h", *s))
+                samples = make()
+                out.writeframes(struct.pack(f"<{len(samples)}h", *samples))
             tmp.replace(path)
         made.append(path)
     return made[0], made[1], made[2]

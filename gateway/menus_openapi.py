@@ -46,6 +46,9 @@ _FIELD_SCHEMAS: Final[dict[str, Any]] = {
     "prompt": _TEXT,
     "number_prompt": _TEXT,
     "window_prompt": _TEXT,
+    "readback_prompt": _TEXT,
+    "confirm_prompt": _TEXT,
+    "refused_prompt": _TEXT,
     "options": {
         "type": "object",
         "minProperties": 1,
@@ -62,6 +65,8 @@ _FIELD_SCHEMAS: Final[dict[str, Any]] = {
     "windows": {"type": "array", "items": {"type": "string"}, "maxItems": MAX_WINDOWS},
     "accept_digit": _DIGIT,
     "decline_digit": _DIGIT,
+    "confirm_digit": _DIGIT,
+    "reenter_digit": _DIGIT,
     "skill": _ID,
     "timeout_seconds": _seconds(1, 60),
     "interdigit_seconds": _seconds(0.5, 30),
@@ -77,7 +82,8 @@ _KINDS: Final[dict[str, tuple[tuple[str, ...], tuple[str, ...]]]] = {
     "callback": (
         ("prompt", "next", "declined"),
         ("accept_digit", "decline_digit", "windows", "number_prompt")
-        + ("window_prompt", *_TIMING),
+        + ("window_prompt", *_TIMING, "readback_prompt", "confirm_prompt")
+        + ("confirm_digit", "reenter_digit", "refused_prompt"),
     ),
     "queue": (("skill", "max_wait_seconds", "overflow"), ("prompt",)),
     "hours": (("open", "closed", "holiday"), ()),

@@ -39,6 +39,7 @@ import pjsua2 as pj
 
 from gateway.sip_dialog import dialog_of
 from gateway.sip_target import uri_host
+from ivr.inband import InbandDetector
 
 logger = logging.getLogger(__name__)
 
@@ -141,6 +142,7 @@ class _Call(pj.Call):  # type: ignore[misc]
         self.media_up = False
         self.invite = ""  # an inbound call's INVITE, until its dialog is known
         self.offered_at = 0.0  # when we offered in a 200, awaiting the ACK's answer
+        self.tap: Any = None  # the in-band DTMF detector's port, if any
         self.sources: set[str] = set()  # what transmits to this call now
 
     @_guarded
@@ -202,6 +204,25 @@ class _Player(pj.AudioMediaPlayer):  # type: ignore[misc]
     def onEof2(self) -> None:
         # Inside pjmedia's callback: only note it; the loop acts on it.
         self.owner._ended_players.append(self)
+
+
+class _Tap(pj.AudioMediaPort):  # type: ignore[misc]
+    """Hears a caller whose phone sends no telephone-event: the call's audio
+    goes through the in-band DTMF detector (ivr/inband.py)."""
+
+    def __init__(self, owner: SipOwner, leg: int) -> None:
+        super().__init__()
+        self.owner = owner
+        self.leg = leg
+        self.detector = InbandDetector(8000)
+
+    @_guarded
+    def onFrameReceived(self, frame: Any) -> None:
+        # In pjmedia's clock thread: detect here, hand digits to asyncio.
+        if frame.type != pj.PJMEDIA_FRAME_TYPE_AUDIO:
+            return
+        for digit in self.detector.feed(bytes(frame.buf)):
+            self.owner._emit("digit_inband", self.leg, digit=digit)
 
 
 class _Account(pj.Account):  # type: ignore[misc]
@@ -425,13 +446,13 @@ class SipOwner:
         udp = pj.TransportConfig()
         udp.port = config.port
         udp.boundAddress = config.host
-        udp.publicAddress = config.host
+        udp.publicAddress = _public(config.host)
         ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, udp)
         if config.tcp:
             tcp = pj.TransportConfig()
             tcp.port = config.port
             tcp.boundAddress = config.host
-            tcp.publicAddress = config.host
+            tcp.publicAddress = _public(config.host)
             ep.transportCreate(pj.PJSIP_TRANSPORT_TCP, tcp)
             self._tcp = True
         self._tls_transport(ep)
@@ -447,7 +468,7 @@ class SipOwner:
         tls = pj.TransportConfig()
         tls.port = 0
         tls.boundAddress = self.config.host
-        tls.publicAddress = self.config.host
+        tls.publicAddress = _public(self.config.host)
         tls.tlsConfig.verifyServer = trunk.tls_verify
         tls.tlsConfig.CaListFile = trunk.ca_file
         try:
@@ -460,7 +481,7 @@ class SipOwner:
         ac.idUri = uri
         media = ac.mediaConfig.transportConfig
         media.boundAddress = self.config.host
-        media.publicAddress = self.config.host
+        media.publicAddress = _public(self.config.host)
         media.port = self.config.rtp_port
         media.portRange = self.config.rtp_ports
         ac.natConfig.iceEnabled = False
@@ -635,6 +656,11 @@ class SipOwner:
         elif info.state == pj.PJSIP_INV_STATE_DISCONNECTED:
             self._calls.pop(call.leg, None)
             self._forget_player(call.leg)
+            if call.tap is not None:
+                self._dying_players.append(
+                    (time.monotonic() + PLAYER_GRAVE_S, call.tap)
+                )
+                call.tap = None
             self._grave.append(call)
             self._emit(
                 "ended",
@@ -655,8 +681,24 @@ class SipOwner:
                     call.media_up = True
                     if not call.outbound:
                         self._connect_only(call.leg, "silence")
+                        self._tap_if_no_events(call, i)
                     self._emit("media", call.leg, index=i)
                 return
+
+    def _tap_if_no_events(self, call: _Call, index: int) -> None:
+        """No telephone-event was negotiated: listen for in-band tones."""
+        if call.getStreamInfo(index).audRxEventPt >= 0:
+            return
+        tap = _Tap(self, call.leg)
+        fmt = pj.MediaFormatAudio()
+        fmt.init(pj.PJMEDIA_FORMAT_PCM, 8000, 1, 20000, 16)
+        tap.createPort(f"tap{call.leg}", fmt)
+        self._audio(call).startTransmit(tap)
+        call.tap = tap
+        logger.info(
+            "no telephone-event negotiated: in-band DTMF detection on",
+            extra=self._extra(call),
+        )
 
     def _on_tsx(self, call: _Call, prm: Any) -> None:
         event = prm.e
@@ -818,6 +860,12 @@ class SipOwner:
 
     def _extra(self, call: _Call) -> dict[str, Any]:
         return {"call_id": "-", "leg": call.leg}
+
+
+def _public(host: str) -> str:
+    """The address to put in SIP and SDP for `host` ('' lets pjsip choose
+    when bound to every interface)."""
+    return "" if host in ("0.0.0.0", "::", "[::]") else host
 
 
 def _settle(

@@ -57,6 +57,19 @@ class TransferFailed:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class CallbackKept:
+    """The last :class:`RequestCallback` was kept: the call moves on."""
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackRefused:
+    """The last :class:`RequestCallback` was refused by the callback policy
+    (``code``, e.g. ``number-limit``): the call takes the declined path."""
+
+    code: str
+
+
 Event: TypeAlias = (
     CallStarted
     | Digit
@@ -66,6 +79,8 @@ Event: TypeAlias = (
     | AgentAnswered
     | CallEnded
     | TransferFailed
+    | CallbackKept
+    | CallbackRefused
 )
 
 # Actions.
@@ -131,6 +146,9 @@ class LeaveQueue:
 
 @dataclass(frozen=True, slots=True)
 class RequestCallback:
+    """Keep a callback request, then feed back :class:`CallbackKept` or
+    :class:`CallbackRefused`; the call waits for one of them."""
+
     node: str
     number: str
     window: str | None

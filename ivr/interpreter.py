@@ -13,11 +13,13 @@ The call is in one *phase* at a time:
 - ``idle``: not started yet;
 - ``announcing``: a prompt that cannot be interrupted plays (FAQ answers,
   the prompt of a queue, toll-free or hang-up node); digits are dropped;
-- ``prompting``: the prompt of a menu or of the callback offer plays; the
-  first digit stops it (barge-in) and is kept, as are the ones after it;
+- ``prompting``: the prompts of a menu or of a callback question play; the
+  first digit stops them (barge-in) and is kept, as are the ones after it;
 - ``waiting``: the prompt ended; a no-input timer runs;
 - ``collecting``: some digits are in; an inter-digit timer runs;
 - ``queued``: the call waits for an agent; an overflow timer runs;
+- ``requesting``: a callback request went out; the call waits to hear
+  whether it was kept (``CallbackKept``) or refused (``CallbackRefused``);
 - ``ended``: the IVR is done with the call; every event is ignored.
 
 ``TABLE`` maps (phase, event type) to the handler; a pair not in it is
@@ -37,21 +39,36 @@ Callback numbers go through ``check_number`` when one is given (e.g.
 requested, and one it refuses counts as an invalid entry (keypad) or is
 ignored (form). Without it a keyed number is taken as typed and a form's
 only if it looks like digits.
+
+A keyed number that passes is read back before it is used (``confirm``
+mode): the node's read-back prompt, then each digit as typed as a prompt
+of its own (so no prompt, nor its cached audio, holds a whole number),
+then the question; the confirm digit goes on to the window or the request,
+the re-enter digit asks for the number again. The read-back prompts can be
+interrupted: a digit stops them and is the answer. Each question (offer,
+number, confirmation, window) has the node's attempts; asking for the
+number again counts too, and after the last attempt the call takes the
+declined path. A number from the page's form is not read back.
+
+``RequestCallback`` hands the request to whoever keeps it (the callback
+policy may refuse it, e.g. over a daily limit). The call waits for the
+answer: kept, it goes on to the node's ``next``; refused, it hears the
+node's refused prompt and takes the declined path.
 """
 
 from __future__ import annotations
 
-import enum
 import logging
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Final, TypeAlias
 
 from ivr.events import (
     Action,
     AgentAnswered,
+    CallbackKept,
+    CallbackRefused,
     CallEnded,
     CallStarted,
     CancelTimer,
@@ -87,6 +104,20 @@ from ivr.menu import (
     QueueNode,
     TollFreeNode,
 )
+from ivr.states import (
+    CALLBACK,
+    FAQ,
+    INPUT,
+    INTERDIGIT,
+    MAX_NUMBER_DIGITS,
+    QUEUE,
+    TRANSFER_FAILED_PROMPT,
+    HoursFunction,
+    Journey,
+    Mode,
+    NumberCheck,
+    Phase,
+)
 from signaling.errors import IvrError
 
 logger = logging.getLogger(__name__)
@@ -96,6 +127,8 @@ __all__ = [
     "Action",
     "AgentAnswered",
     "CALLBACK",
+    "CallbackKept",
+    "CallbackRefused",
     "CallEnded",
     "CallStarted",
     "CancelTimer",
@@ -131,50 +164,7 @@ __all__ = [
     "TransferToTollFree",
 ]
 
-MAX_NUMBER_DIGITS: Final = 15
-TRANSFER_FAILED_PROMPT: Final = (
-    "We could not reach our team on the phone line just now. "
-    "We can call you back instead."
-)
 _FORM_NUMBER = re.compile(r"\+?[0-9]{3,20}")
-
-
-class Phase(enum.StrEnum):
-    IDLE = "idle"
-    ANNOUNCING = "announcing"
-    PROMPTING = "prompting"
-    WAITING = "waiting"
-    COLLECTING = "collecting"
-    QUEUED = "queued"
-    ENDED = "ended"
-
-
-class Mode(enum.StrEnum):
-    """What the digits being collected mean."""
-
-    MENU = "menu"  # an option of a menu node
-    OFFER = "offer"  # accept or decline the callback
-    NUMBER = "number"  # the callback number
-    WINDOW = "window"  # the preferred time window
-
-
-FAQ, CALLBACK = "faq", "callback"
-INPUT, INTERDIGIT, QUEUE = "input", "interdigit", "queue"
-
-
-@dataclass(frozen=True, slots=True)
-class Journey:
-    nodes: tuple[str, ...]
-    faq_answers: tuple[str, ...]
-    offers: tuple[str, ...]
-    outcome: str | None
-    tollfree_refused: int = 0  # transfers the run-time guard turned away
-    choices: tuple[tuple[str, str], ...] = ()  # (menu node, digits chosen)
-
-
-HoursFunction: TypeAlias = Callable[[datetime], str]
-#: Checks a callback number: the number to dial, or an IvrError.
-NumberCheck: TypeAlias = Callable[[str], str]
 
 
 class Interpreter:
@@ -203,8 +193,10 @@ class Interpreter:
         self._buffer = ""
         self._number = ""
         self._captured = ""
+        self._keyed = ""  # the captured number as typed, for the read-back
         self._timeouts = 0
         self._invalids = 0
+        self._reentries = 0
         self._plays = 0
         self._playing: int | None = None
         self._pending: list[tuple[str | None, str | None]] = []
@@ -284,7 +276,7 @@ class Interpreter:
         node = self.menu.node(node_id)
         self._node = node
         self._nodes.append(node_id)
-        self._timeouts = self._invalids = 0
+        self._timeouts = self._invalids = self._reentries = 0
         logger.info("call entered node %s (%s)", node_id, node.kind, extra=self._extra)
         ENTER[node.kind](self, node)
 
@@ -293,7 +285,6 @@ class Interpreter:
         for name in sorted(self._timers):
             self._out.append(CancelTimer(name))
         self._timers.clear()
-        self._pending = []
 
     def _enter_menu(self, node: Node) -> None:
         assert isinstance(node, MenuNode)  # ENTER is keyed by kind
@@ -454,18 +445,32 @@ class Interpreter:
 
     # Asking for digits.
 
+    def _step(self, mode: Mode) -> None:
+        """The next question of a callback node, with attempts of its own."""
+        self._timeouts = self._invalids = 0
+        self._ask(mode)
+
     def _ask(self, mode: Mode) -> None:
-        """Start collecting for `mode`: its prompt, or straight to waiting."""
+        """Start collecting for `mode`: its prompts, or straight to waiting."""
         self._mode, self._buffer, self._number = mode, "", ""
         self._choices = self._choices_for(mode)
         longest = max((len(k) for k in self._choices), default=MAX_NUMBER_DIGITS)
         self._out.append(CollectDigits(self._node_id(), longest, "#"))
-        prompt = self._prompt_for(mode)
-        if prompt:
-            self._play(prompt, None, interruptible=True)
+        prompts = self._prompts_for(mode)
+        if prompts:
+            self._pending = [(text, None) for text in prompts[1:]]
+            self._play(prompts[0], None, interruptible=True)
             self.phase = Phase.PROMPTING
         else:
             self._await_input(None)
+
+    def _prompted(self, event: Event) -> None:
+        """A prompt of the question ended: the next one, or wait for a key."""
+        if self._pending:
+            text, _ = self._pending.pop(0)
+            self._play(text, None, interruptible=True)
+        else:
+            self._await_input(event)
 
     def _choices_for(self, mode: Mode) -> dict[str, str]:
         node = self._node
@@ -474,19 +479,25 @@ class Interpreter:
         assert isinstance(node, CallbackNode)
         if mode is Mode.OFFER:
             return {node.accept_digit: "accepted", node.decline_digit: "declined"}
+        if mode is Mode.CONFIRM:
+            return {node.confirm_digit: "confirmed", node.reenter_digit: "reenter"}
         if mode is Mode.WINDOW:
             return {str(i): w for i, w in enumerate(node.windows, start=1)}
         return {}
 
-    def _prompt_for(self, mode: Mode) -> str | None:
+    def _prompts_for(self, mode: Mode) -> list[str]:
         node = self._node
         if isinstance(node, CallbackNode):
-            return {
+            if mode is Mode.CONFIRM:
+                return node.readback(self._keyed)
+            prompt = {
                 Mode.NUMBER: node.number_prompt,
                 Mode.WINDOW: node.window_prompt,
             }.get(mode, node.prompt)
-        assert isinstance(node, MenuNode)
-        return node.prompt
+        else:
+            assert isinstance(node, MenuNode)
+            prompt = node.prompt
+        return [prompt] if prompt else []
 
     def _node_id(self) -> str:
         return self._node.id if self._node else ""
@@ -505,6 +516,8 @@ class Interpreter:
         self._first_digit(event)
 
     def _stop_prompt(self) -> None:
+        """Stop the prompt playing, and those that were to follow it."""
+        self._pending = []
         if self._playing is not None:
             self._out.append(StopPrompt(self._playing))
             self._playing = None
@@ -568,14 +581,23 @@ class Interpreter:
         node = self._node
         assert isinstance(node, CallbackNode)
         number = self._valid_number(self._number, form=False)
-        self._number = ""
+        keyed, self._number = self._number, ""
         if number is None:
             self._retry(timed_out=False)
-        elif node.windows:
-            self._captured = number
-            self._ask(Mode.WINDOW)
         else:
-            self._request(number, None)
+            self._captured, self._keyed = number, keyed
+            self._step(Mode.CONFIRM)
+
+    def _confirmed(self, node: CallbackNode, result: str) -> None:
+        if result == "confirmed" and node.windows:
+            self._step(Mode.WINDOW)
+        elif result == "confirmed":
+            self._request(self._captured, None)
+        elif self._reentries + 1 < node.attempts:
+            self._reentries += 1
+            self._step(Mode.NUMBER)
+        else:
+            self._enter(node.declined)  # the number never came out right
 
     def _no_input(self, event: Event) -> None:
         self._retry(timed_out=True)
@@ -608,18 +630,32 @@ class Interpreter:
         assert isinstance(node, CallbackNode)
         if self._mode is Mode.WINDOW:
             self._request(self._captured, result)
+        elif self._mode is Mode.CONFIRM:
+            self._confirmed(node, result)
         elif result == "accepted":
-            self._timeouts = self._invalids = 0
-            self._ask(Mode.NUMBER)
+            self._step(Mode.NUMBER)
         else:
             self._enter(node.declined)
 
     def _request(self, number: str, window: str | None) -> None:
         node = self._node
         assert isinstance(node, CallbackNode)
+        self._leave()
         self._out.append(RequestCallback(node.id, number, window))
         logger.info("callback requested", extra={**self._extra, "number": number})
+        self.phase = Phase.REQUESTING
+
+    def _callback_kept(self, event: Event) -> None:
+        node = self._node
+        assert isinstance(node, CallbackNode)
         self._enter(node.next)
+
+    def _callback_refused(self, event: Event) -> None:
+        assert isinstance(event, CallbackRefused)
+        node = self._node
+        assert isinstance(node, CallbackNode)
+        logger.info("callback request refused: %s", event.code, extra=self._extra)
+        self._announce([(node.refusal(), None)], lambda: self._enter(node.declined))
 
     # Forms from the page.
 
@@ -718,7 +754,7 @@ TABLE: Final[dict[tuple[Phase, type], _Handler]] = {
     (P.ANNOUNCING, Digit): I_._discard,
     (P.ANNOUNCING, CallEnded): I_._caller_gone,
     (P.PROMPTING, Digit): I_._barge_in,
-    (P.PROMPTING, PromptFinished): I_._await_input,
+    (P.PROMPTING, PromptFinished): I_._prompted,
     (P.PROMPTING, FormSubmitted): I_._form,
     (P.PROMPTING, CallEnded): I_._caller_gone,
     (P.WAITING, Digit): I_._first_digit,
@@ -734,6 +770,9 @@ TABLE: Final[dict[tuple[Phase, type], _Handler]] = {
     (P.QUEUED, AgentAnswered): I_._answered,
     (P.QUEUED, CallEnded): I_._caller_gone,
     (P.ENDED, TransferFailed): I_._transfer_failed,
+    (P.REQUESTING, CallbackKept): I_._callback_kept,
+    (P.REQUESTING, CallbackRefused): I_._callback_refused,
+    (P.REQUESTING, CallEnded): I_._caller_gone,
 }
 
 #: What entering a node of each kind does.

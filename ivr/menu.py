@@ -37,6 +37,12 @@ MAX_WINDOWS: Final = 9
 MAX_DOCUMENT_CHARS: Final = 256 * 1024
 DIGITS: Final = frozenset("0123456789*#")
 
+DEFAULT_READBACK_PROMPT: Final = "You entered"
+DEFAULT_CONFIRM_PROMPT: Final = (
+    "Press {confirm} to confirm, or {reenter} to enter it again."
+)
+DEFAULT_REFUSED_PROMPT: Final = "We cannot take another callback request today."
+
 _ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 _DIGITS = re.compile(rf"[0-9*#]{{1,{MAX_OPTION_DIGITS}}}")
 _PROMPT_KEY = re.compile(r"[0-9a-f]{16,64}")
@@ -138,6 +144,11 @@ class CallbackNode:
 
     The number comes by keypad (ended by ``#`` or a pause) or from the
     page's form; checking it against the number policy happens elsewhere.
+    A keyed number is read back, one digit a prompt, between
+    `readback_prompt` and `confirm_prompt`; `confirm_digit` takes it,
+    `reenter_digit` asks for it again. `refused_prompt` is said when the
+    callback policy refuses the request (a limit), before `declined`.
+    Prompts left unset are said with the defaults below.
     """
 
     kind: ClassVar[str] = "callback"
@@ -153,9 +164,25 @@ class CallbackNode:
     timeout_seconds: float = 5.0
     interdigit_seconds: float = 3.0
     attempts: int = 3
+    readback_prompt: str | None = None
+    confirm_prompt: str | None = None
+    confirm_digit: str = "1"
+    reenter_digit: str = "2"
+    refused_prompt: str | None = None
 
     def edges(self) -> list[tuple[str, str]]:
         return [("accepted", self.next), ("declined", self.declined)]
+
+    def readback(self, digits: str) -> list[str]:
+        """The prompts that read `digits` back: each digit on its own, so
+        that no prompt (nor its cached audio) holds the whole number."""
+        confirm = self.confirm_prompt or DEFAULT_CONFIRM_PROMPT.format(
+            confirm=self.confirm_digit, reenter=self.reenter_digit
+        )
+        return [self.readback_prompt or DEFAULT_READBACK_PROMPT, *digits, confirm]
+
+    def refusal(self) -> str:
+        return self.refused_prompt or DEFAULT_REFUSED_PROMPT
 
 
 @dataclass(frozen=True, slots=True)
@@ -659,9 +686,16 @@ def _callback_node(r: _Reader, node_id: str, d: Mapping[str, Any], p: str) -> No
             d.get("interdigit_seconds", 3), f"{p}.interdigit_seconds", 0.5, 30
         ),
         attempts=r.integer(d.get("attempts", 3), f"{p}.attempts", 1, 5),
+        readback_prompt=r.prompt(d.get("readback_prompt"), f"{p}.readback_prompt"),
+        confirm_prompt=r.prompt(d.get("confirm_prompt"), f"{p}.confirm_prompt"),
+        confirm_digit=r.digit(d.get("confirm_digit", "1"), f"{p}.confirm_digit"),
+        reenter_digit=r.digit(d.get("reenter_digit", "2"), f"{p}.reenter_digit"),
+        refused_prompt=r.prompt(d.get("refused_prompt"), f"{p}.refused_prompt"),
     )
     if node.accept_digit == node.decline_digit:
         r.fail(f"{p}.decline_digit", "must differ from accept_digit")
+    if node.confirm_digit == node.reenter_digit:
+        r.fail(f"{p}.reenter_digit", "must differ from confirm_digit")
     return node
 
 

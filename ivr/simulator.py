@@ -7,6 +7,8 @@ without ``play`` finishes the prompt playing now, and a ``timer`` without
 ``name`` fires the timer started last, which is what the console's
 "prompt finished" and "timer fires" buttons mean. Callback numbers go
 through the same check a real call uses; a refused one shows its reason.
+A callback request is kept at once, in the same step: the simulator has
+no callback policy limits, it writes no request.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any, Final
 from ivr.interpreter import (
     Action,
     AgentAnswered,
+    CallbackKept,
     CallEnded,
     CallStarted,
     CancelTimer,
@@ -31,6 +34,7 @@ from ivr.interpreter import (
     NumberCheck,
     PlayPrompt,
     PromptFinished,
+    RequestCallback,
     ShowMenu,
     StartTimer,
     StopPrompt,
@@ -144,6 +148,8 @@ class _Replay:
         if error is not None:
             out["error"] = {"code": error.code, "message": str(error)}
         actions = self.interpreter.handle(event)
+        if any(isinstance(a, RequestCallback) for a in actions):
+            actions += self.interpreter.handle(CallbackKept())
         for action in actions:
             self._follow(action)
         out["actions"] = [self._action(a) for a in actions]

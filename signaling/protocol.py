@@ -228,6 +228,14 @@ EVENTS: Final[dict[str, Any]] = {
     "ivr.collect": _event(
         {**_IN_CALL, "max_digits": {"type": "integer"}, "terminator": {}}
     ),
+    "ivr.callback_refused": _event(
+        {
+            **_IN_CALL,
+            "code": {"const": "callback-limit"},
+            "limit": {"enum": ["number-limit", "day-limit"]},
+            "message": {"type": "string"},
+        }
+    ),
     "ivr.callback_requested": _event(
         {"call_id": _CALL_ID, "window": {"type": ["string", "null"]}}
     ),

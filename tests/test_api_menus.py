@@ -477,7 +477,8 @@ async def test_simulator_walks_the_demo_menu_to_a_callback(demo: Api) -> None:
         *digits("2"),  # ask for a callback
         *digits("1"),  # yes
         *digits("911#"),  # refused: a service code; asked again
-        *digits("2125550123#"),
+        *digits("2125550123#"),  # read back: "You entered", 2, 1, 2...
+        *digits("1"),  # confirmed, typed over the read-back
         *digits("2"),  # the afternoon
         *done(),  # "Thank you. We will call you back..."
     ]
@@ -487,6 +488,9 @@ async def test_simulator_walks_the_demo_menu_to_a_callback(demo: Api) -> None:
     again = steps[10]  # the "#" after 911
     prompts = [a["text"] for a in actions(again, "play_prompt")]
     assert prompts == ["Please enter your phone number, then press hash."]
+    read_back = steps[21]  # the "#" after the number
+    assert [a["text"] for a in actions(read_back, "play_prompt")] == ["You entered"]
+    assert actions(steps[22], "stop_prompt")  # "1" stops the read-back
     [callback] = [a for s in steps for a in actions(s, "request_callback")]
     assert callback == {
         "type": "request_callback",

@@ -225,6 +225,20 @@ async def test_operator_edits_a_node_and_publishes(
     # The item the node was opened by stays the one selected.
     await expect_selected(page, "office-hours open")
 
+    # A callback node's read-back: its own words before the digits, and
+    # other keys to confirm the number and to type it again.
+    form = await open_node(page, "billing-callback")
+    await form.get_by_label(
+        "Before a keyed number is read back (optional)", exact=True
+    ).fill("I heard")
+    await form.get_by_label("Key that confirms the number").select_option("#")
+    await form.get_by_label("Key that asks for the number again").select_option("*")
+    await button(form, "Save node").click()
+    await expect(form.get_by_role("alert")).to_have_text("Saved.", timeout=WAIT_MS)
+    saved = (await demo.version(2))["nodes"]["billing-callback"]
+    assert (saved["confirm_digit"], saved["reenter_digit"]) == ("#", "*")
+    assert saved["readback_prompt"] == "I heard" and "confirm_prompt" not in saved
+
     # Publishing asks first; "Cancel" leaves the draft as it is.
     question = (
         "confirm: Publish version 2 of northwind-main?\n\n"

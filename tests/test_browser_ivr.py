@@ -325,3 +325,34 @@ async def test_ivr_by_keyboard_to_an_agent_who_sees_the_journey(
     await expect(customer.locator(".ivr")).to_be_hidden()
     await press(customer, "Hang up")
     await expect_ended(agent, customer, "customer-hangup")
+
+
+async def test_a_callback_over_the_daily_limit_is_refused_at_the_form(
+    helpline: RunningHelpline, chromium: BrowserContext
+) -> None:
+    await publish_demo(helpline)
+    callbacks = helpline.node.ivr.callbacks
+    for _ in range(callbacks.limits.per_number):  # booked earlier today
+        kept = await callbacks.keep("+12125550142", {"call_id": "c-earlier"})
+        assert kept == "kept"
+    customer, frames = await open_customer(chromium, helpline)
+    await call_into_ivr(customer)
+    await voice_off(customer)
+    await customer.get_by_role("button", name="Billing and payments").click()
+    await customer.get_by_role("button", name="Ask for a callback").click()
+
+    await customer.get_by_label("Your phone number").fill(GOOD_NUMBER)
+    await customer.get_by_role("button", name="Call me back").click()
+
+    refused = await frames.wait(frames.received, of_type("ivr.callback_refused"))
+    sentence = as_sentence(refused["message"])
+    assert sentence == "We cannot take another callback request for this number today."
+    # Said under the form, and still there once the call waits for an agent.
+    await expect(customer.locator(".outcome")).to_have_text(sentence, timeout=WAIT_MS)
+    await wait_for(customer, f"{WIDGET}.state === 'queued'")
+    await expect(customer.locator(".outcome")).to_have_text(sentence)
+    await expect(customer.locator(".outcome")).to_have_class(re.compile("refused"))
+    await expect(customer.get_by_label("Your phone number")).to_be_hidden()
+    await screenshot(customer, "callback-over-the-limit")
+    redis, stream = helpline.node.routing.redis, callbacks.stream
+    assert await redis.xlen(stream) == callbacks.limits.per_number

@@ -51,6 +51,7 @@ def test_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.ring_timeout_s == 15 and settings.grace_s == 30
     assert settings.customer_sessions_per_minute == 20
     assert settings.max_frame_bytes == 65536
+    assert (settings.callbacks_per_number, settings.callbacks_per_day) == (3, 500)
     assert set(settings.sources.values()) == {"default"}
 
 
@@ -106,6 +107,10 @@ digits = true
 tts_voice = "fr"
 callback_countries = "gb, ie"
 
+[callbacks]
+per_number = 1
+per_day = 20000
+
 [routing]
 ring_timeout_s = 20
 
@@ -149,6 +154,7 @@ def test_every_key_of_the_file(tmp_path: Path) -> None:
     assert settings.trunk_domain == "example.pstn.twilio.com"
     assert settings.trunk_refer is True and settings.trunk_tls_verify is False
     assert settings.trunk_answer_s == 12
+    assert (settings.callbacks_per_number, settings.callbacks_per_day) == (1, 20000)
     assert set(settings.sources.values()) == {"file"}
 
 
@@ -271,6 +277,9 @@ BAD_ENV = [
     ("HELPLINE_CALLBACK_COUNTRIES", "US,ZZ", "'ZZ', which is not one of AU, CA"),
     ("HELPLINE_CALLBACK_COUNTRIES", " , ", "is empty"),
     ("HELPLINE_TTS_VOICE", "en us; rm", "is not a voice name"),
+    ("HELPLINE_CALLBACKS_PER_NUMBER", "0", "use a whole number from 1 to 100"),
+    ("HELPLINE_CALLBACKS_PER_NUMBER", "three", "is not a whole number"),
+    ("HELPLINE_CALLBACKS_PER_DAY", "2000000", "from 1 to 1000000"),
 ]
 
 

@@ -389,3 +389,89 @@ async def test_the_ivr_goes_on_after_redis_restarts(
     await ada.send({"type": "ivr.digit", "call_id": call_id, "digit": "2"})
     form = await walk(ada, of_type("ivr.callback_form"), within=20)
     assert form["node"] == "returns-callback"
+
+
+async def at_the_callback_offer(client: WsClient, call_id: str) -> Event:
+    """From the welcome menu to the shipping callback offer, by keypad."""
+    await client.send({"type": "ivr.digit", "call_id": call_id, "digit": "2"})
+    await walk(client, menu_at("shipping-next"))
+    await client.send({"type": "ivr.digit", "call_id": call_id, "digit": "2"})
+    return await walk(client, of_type("ivr.callback_form"))
+
+
+async def test_a_keyed_number_is_read_back_digit_by_digit_then_confirmed(
+    helpline: RunningHelpline, ws_clients: ClientFactory
+) -> None:
+    ada, call_id = await at_the_welcome_menu(helpline, ws_clients)
+    form = await at_the_callback_offer(ada, call_id)
+    node = form["node"]
+    await ada.send({"type": "ivr.digit", "call_id": call_id, "digit": "1"})
+    await ada.expect(prompt_at(node))  # asks for the number
+    for digit in "2125550134#":  # typed over the prompt: the first stops it
+        await ada.send({"type": "ivr.digit", "call_id": call_id, "digit": digit})
+
+    question = await walk(
+        ada, lambda e: prompt_at(node)(e) and e["text"].startswith("Press 1")
+    )
+    read_back = [
+        e
+        for e in ada.received
+        if prompt_at(node)(e) and e["play"] > question["play"] - 12
+    ]
+    assert [e["text"] for e in read_back] == [
+        "You entered",
+        *"2125550134",
+        "Press 1 to confirm, or 2 to enter it again.",
+    ]
+    assert all(e["audio"] and e["interruptible"] for e in read_back)
+    # One cached rendering per digit: "5" said twice is one audio file.
+    audio = {e["text"]: e["audio"] for e in read_back}
+    assert len(set(audio.values())) == len(audio) == 8
+
+    await ada.send({"type": "ivr.digit", "call_id": call_id, "digit": "1"})
+    await walk(ada, lambda e: prompt_at(node)(e) and "afternoon" in e["text"])
+    await ada.send({"type": "ivr.digit", "call_id": call_id, "digit": "2"})
+    done = await ada.expect("ivr.callback_requested")
+    assert done["window"] == "12:00-17:00"
+    ended = await walk(ada, state_is("ended"))
+    assert ended["reason"] == "callback-requested"
+    routing = helpline.node.routing
+    entries: Any = await routing.redis.xrange(routing.key("callbacks"))
+    assert [e["number"] for _, e in entries] == ["+12125550134"]
+
+
+async def test_a_callback_over_the_numbers_daily_limit_is_refused(
+    helpline_factory: NodeFactory, ws_clients: ClientFactory
+) -> None:
+    node = await helpline_factory(callbacks_per_number=1)
+    await publish_demo(node)
+    number = "(212) 555-0177"
+    outcomes = []
+    for _ in range(2):
+        client = await customer(node, ws_clients)
+        call_id = await enter_ivr(client)
+        form = await at_the_callback_offer(client, call_id)
+        request = {"type": "ivr.callback", "call_id": call_id, "node": form["node"]}
+        await client.send({**request, "number": number})
+        outcomes.append(
+            await client.expect(
+                lambda e: (
+                    e.get("type") in ("ivr.callback_requested", "ivr.callback_refused")
+                )
+            )
+        )
+
+    assert outcomes[0]["type"] == "ivr.callback_requested"
+    refused = outcomes[1]
+    assert (refused["code"], refused["limit"]) == ("callback-limit", "number-limit")
+    assert refused["node"] == "shipping-callback"
+    assert refused["message"] and not any(c.isdigit() for c in refused["message"])
+    # The caller hears why, then takes the node's declined path: the queue.
+    said = await client.expect(prompt_at("shipping-callback"))
+    assert said["text"] == "We cannot take another callback request today."
+    assert not said["interruptible"]
+    queued = await walk(client, state_is("queued"))
+    assert queued["call_id"] == call_id
+    routing = node.node.routing
+    entries: Any = await routing.redis.xrange(routing.key("callbacks"))
+    assert [e["number"] for _, e in entries] == ["+12125550177"]

@@ -7,7 +7,9 @@ digits typed during the announcement) is replayed from its captured input.
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -16,10 +18,13 @@ from typing import Any, cast
 
 import pytest
 
+from gateway.ivr_calls import encode_event, replay
 from ivr.interpreter import (
     TABLE,
     Action,
     AgentAnswered,
+    CallbackKept,
+    CallbackRefused,
     CallEnded,
     CallStarted,
     CancelTimer,
@@ -40,9 +45,12 @@ from ivr.interpreter import (
     StartTimer,
     StopPrompt,
     TimerFired,
+    TransferFailed,
     TransferToTollFree,
 )
 from ivr.menu import Menu
+from ivr.numbers import NumberError
+from ivr.states import TRANSFER_FAILED_PROMPT
 from tests.cases import case_json_lines
 
 MENU = Menu.from_yaml("""\
@@ -114,7 +122,55 @@ def offer_prompt(play: int) -> PlayPrompt:
     return PlayPrompt(play, "offer", text, interruptible=True)
 
 
+def offer_says(play: int, text: str) -> PlayPrompt:
+    return PlayPrompt(play, "offer", text, interruptible=True)
+
+
+NUMBER_PROMPT = "Your number, then hash."
+WINDOW_PROMPT = "1 for the morning, 2 for the afternoon."
+CONFIRM = "Press 1 to confirm, or 2 to enter it again."
+
+
+def read_back(play: int, digits: str) -> list[tuple[Event, list[Action]]]:
+    """The read-back of `digits` from prompt `play` on (played when the
+    number was taken): each prompt ends, the next plays; after the
+    question, the no-input timer."""
+    texts = ["You entered", *digits, CONFIRM]
+    steps: list[tuple[Event, list[Action]]] = [
+        (PromptFinished(play + i), [offer_says(play + i + 1, text)])
+        for i, text in enumerate(texts[1:])
+    ]
+    last = play + len(texts) - 1
+    return [*steps, (PromptFinished(last), [StartTimer("input", 5.0)])]
+
+
+def keyed(digits: str, *, then: list[Action]) -> list[tuple[Event, list[Action]]]:
+    """`digits` keyed after the number prompt has been stopped or ended,
+    then '#' (whose actions are `then`)."""
+    steps: list[tuple[Event, list[Action]]] = [
+        (Digit(digits[0]), [CancelTimer("input"), StartTimer("interdigit", 3.0)])
+    ]
+    steps += [
+        (Digit(d), [CancelTimer("interdigit"), StartTimer("interdigit", 3.0)])
+        for d in digits[1:]
+    ]
+    return [*steps, (Digit("#"), [CancelTimer("interdigit"), *then])]
+
+
+#: What the '#' after a number brings before the read-back's prompts.
+READ_BACK = [CollectDigits("offer", 1)]
+
+
 START: tuple[Event, list[Action]] = (CallStarted(), [*MAIN, main_prompt(1)])
+#: From the start to the callback offer (5), accepted (1): the number prompt.
+TO_THE_NUMBER: list[tuple[Event, list[Action]]] = [
+    START,
+    (Digit("5"), [StopPrompt(1), *OFFER, offer_prompt(2)]),
+    (
+        Digit("1"),
+        [StopPrompt(2), CollectDigits("offer", 15), offer_says(3, NUMBER_PROMPT)],
+    ),
+]
 
 
 def _queue_general(play: int) -> list[Action]:
@@ -227,51 +283,93 @@ SCRIPTS = [
         ("open-check", "main", "eight"),
     ),
     Script(
-        "a callback by keypad: accept, number, hash, window",
+        "a callback by keypad: accept, number, hash, read-back, window",
         [
-            START,
-            (Digit("5"), [StopPrompt(1), *OFFER, offer_prompt(2)]),
-            (
-                Digit("1"),
-                [
-                    StopPrompt(2),
-                    CollectDigits("offer", 15),
-                    PlayPrompt(
-                        3, "offer", "Your number, then hash.", interruptible=True
-                    ),
-                ],
-            ),
+            *TO_THE_NUMBER,
             (Digit("5"), [StopPrompt(3), StartTimer("interdigit", 3.0)]),
             (Digit("*"), [CancelTimer("interdigit")]),  # not part of a number
             (Digit("5"), [StartTimer("interdigit", 3.0)]),
             (Digit("5"), [CancelTimer("interdigit"), StartTimer("interdigit", 3.0)]),
             (
                 Digit("#"),
-                [
-                    CancelTimer("interdigit"),
-                    CollectDigits("offer", 1),
-                    PlayPrompt(
-                        4,
-                        "offer",
-                        "1 for the morning, 2 for the afternoon.",
-                        interruptible=True,
-                    ),
-                ],
+                [CancelTimer("interdigit"), *READ_BACK, offer_says(4, "You entered")],
             ),
-            (PromptFinished(4), [StartTimer("input", 5.0)]),
+            *read_back(4, "555"),
             (
-                Digit("2"),
+                Digit("1"),
                 [
                     CancelTimer("input"),
-                    RequestCallback("offer", "555", "afternoon"),
-                    PlayPrompt(5, "bye", "Goodbye."),
+                    CollectDigits("offer", 1),
+                    offer_says(9, WINDOW_PROMPT),
                 ],
             ),
-            (PromptFinished(5), [HangUp("menu")]),
+            (PromptFinished(9), [StartTimer("input", 5.0)]),
+            (
+                Digit("2"),
+                [CancelTimer("input"), RequestCallback("offer", "555", "afternoon")],
+            ),
+            (Digit("3"), []),  # while the request is kept: dropped
+            (CallbackKept(), [PlayPrompt(10, "bye", "Goodbye.")]),
+            (PromptFinished(10), [HangUp("menu")]),
         ],
         ("open-check", "main", "offer", "bye"),
         ("callback",),
         "hangup",
+    ),
+    Script(
+        "the read-back: 2 asks again; a key during the digits confirms",
+        [
+            *TO_THE_NUMBER,
+            (PromptFinished(3), [StartTimer("input", 5.0)]),
+            *keyed("12", then=[*READ_BACK, offer_says(4, "You entered")]),
+            *read_back(4, "12")[:-1],  # the question plays
+            (
+                Digit("2"),
+                [
+                    StopPrompt(7),
+                    CollectDigits("offer", 15),
+                    offer_says(8, NUMBER_PROMPT),
+                ],
+            ),
+            (PromptFinished(8), [StartTimer("input", 5.0)]),
+            *keyed("34", then=[*READ_BACK, offer_says(9, "You entered")]),
+            (PromptFinished(9), [offer_says(10, "3")]),
+            (
+                Digit("1"),  # barge-in: "4" and the question are not played
+                [
+                    StopPrompt(10),
+                    CollectDigits("offer", 1),
+                    offer_says(11, WINDOW_PROMPT),
+                ],
+            ),
+            (PromptFinished(10), []),  # the stopped digit: stale
+            (
+                Digit("1"),
+                [StopPrompt(11), RequestCallback("offer", "34", "morning")],
+            ),
+            (CallEnded(), []),
+        ],
+        ("open-check", "main", "offer"),
+        ("callback",),
+        "caller-hung-up",
+    ),
+    Script(
+        "the read-back: no key, then a wrong key, then the declined path",
+        [
+            *TO_THE_NUMBER,
+            (PromptFinished(3), [StartTimer("input", 5.0)]),
+            *keyed("7", then=[*READ_BACK, offer_says(4, "You entered")]),
+            *read_back(4, "7"),
+            (TimerFired("input"), [*READ_BACK, offer_says(7, "You entered")]),
+            *read_back(7, "7"),
+            (
+                Digit("9"),
+                [CancelTimer("input"), *READ_BACK, offer_says(10, "You entered")],
+            ),
+            (Digit("#"), [StopPrompt(10), *_queue_general(11)]),  # 2 attempts
+        ],
+        ("open-check", "main", "offer", "agents"),
+        ("callback",),
     ),
     Script(
         "a callback from the page's form",
@@ -285,14 +383,39 @@ SCRIPTS = [
             (FormSubmitted("callback", {"number": "+15550100", "window": "noon"}), []),
             (
                 FormSubmitted("callback", {"number": "+15550100", "window": "morning"}),
-                [
-                    StopPrompt(2),
-                    RequestCallback("offer", "+15550100", "morning"),
-                    PlayPrompt(3, "bye", "Goodbye."),
-                ],
+                [StopPrompt(2), RequestCallback("offer", "+15550100", "morning")],
             ),
+            (FormSubmitted("callback", {"number": "+15550100"}), []),  # once
+            (CallbackKept(), [PlayPrompt(3, "bye", "Goodbye.")]),
         ],
         ("open-check", "main", "offer", "bye"),
+        ("callback",),
+    ),
+    Script(
+        "a callback the policy refuses: said so, then the declined path",
+        [
+            START,
+            (
+                FormSubmitted("menu", {"choice": "5"}),
+                [StopPrompt(1), *OFFER, offer_prompt(2)],
+            ),
+            (PromptFinished(2), [StartTimer("input", 5.0)]),
+            (
+                FormSubmitted("callback", {"number": "+15550100"}),
+                [CancelTimer("input"), RequestCallback("offer", "+15550100", None)],
+            ),
+            (
+                CallbackRefused("number-limit"),
+                [
+                    PlayPrompt(
+                        3, "offer", "We cannot take another callback request today."
+                    )
+                ],
+            ),
+            (Digit("1"), []),  # the refusal cannot be interrupted
+            (PromptFinished(3), _queue_general(4)),
+        ],
+        ("open-check", "main", "offer", "agents"),
         ("callback",),
     ),
     Script(
@@ -318,6 +441,34 @@ SCRIPTS = [
         ("open-check", "closed-faq", "offer", "agents", "free"),
         ("faq", "callback"),
         "tollfree",
+        hours="closed",
+    ),
+    Script(
+        "the toll-free line fails: the caller hears so and gets the offer again",
+        [
+            (CallStarted(), [PlayPrompt(1, "closed-faq", faq_id="faq-a")]),
+            (PromptFinished(1), [*OFFER, offer_prompt(2)]),
+            (
+                FormSubmitted("callback", {"decline": "yes"}),
+                [StopPrompt(2), *_queue_general(3)],
+            ),
+            (
+                TimerFired("queue"),
+                [
+                    LeaveQueue("agents"),
+                    StopPrompt(3),
+                    PlayPrompt(4, "free", "Transferring you."),
+                ],
+            ),
+            (PromptFinished(4), [TransferToTollFree("free")]),
+            (
+                TransferFailed("sip-486"),
+                [PlayPrompt(5, "free", TRANSFER_FAILED_PROMPT)],
+            ),
+            (PromptFinished(5), [*OFFER, offer_prompt(6)]),
+        ],
+        ("open-check", "closed-faq", "offer", "agents", "free", "offer"),
+        ("faq", "callback"),
         hours="closed",
     ),
     Script(
@@ -409,6 +560,113 @@ def test_every_row_of_the_table_is_walked() -> None:
     for script in SCRIPTS:
         test_scripts(script)
     assert set(TABLE) <= SEEN, set(TABLE) - SEEN
+
+
+# The read-back of a keyed callback number.
+
+
+def at_the_number(ivr: Interpreter) -> None:
+    """Walk `ivr` to the callback node's number prompt, playing."""
+    for event in (CallStarted(), Digit("5"), Digit("1")):
+        feed(ivr, event)
+    assert ivr.phase is Phase.PROMPTING
+
+
+def played(ivr: Interpreter, actions: list[Action]) -> list[str]:
+    """The texts of the prompts that play, each finished in turn, until
+    the IVR waits for a key."""
+    texts: list[str] = []
+    while True:
+        prompts = [a for a in actions if isinstance(a, PlayPrompt)]
+        if not prompts:
+            return texts
+        texts.append(str(prompts[-1].text))
+        actions = feed(ivr, PromptFinished(prompts[-1].play))
+
+
+def test_the_read_back_says_each_digit_as_a_prompt_of_its_own() -> None:
+    checked: list[str] = []
+
+    def check(raw: str) -> str:
+        checked.append(raw)
+        if len(raw) != 10:
+            raise NumberError("the number is too short for a number in US")
+        return "+1" + raw
+
+    ivr = Interpreter(
+        MENU,
+        call_id="call-1",
+        hours_state=lambda now: "open",
+        clock=lambda: NOON,
+        check_number=check,
+    )
+    at_the_number(ivr)
+    for digit in "555#2125550142":  # refused, asked again, then kept
+        feed(ivr, Digit(digit))
+
+    texts = played(ivr, feed(ivr, Digit("#")))
+
+    assert checked == ["555", "2125550142"]
+    assert texts == ["You entered", *"2125550142", CONFIRM]
+    # No prompt holds two digits of the number in a row.
+    assert not [t for t in texts if re.search(r"[0-9]{2}", t)]
+    assert ivr.phase is Phase.WAITING
+    feed(ivr, Digit("1"))
+    actions = feed(ivr, Digit("2"))
+    assert RequestCallback("offer", "+12125550142", "afternoon") in actions
+
+
+def test_asking_for_the_number_again_has_the_nodes_attempts() -> None:
+    ivr = interpreter()
+    at_the_number(ivr)
+    for _ in range(2):  # the node has 2 attempts
+        feed(ivr, Digit("4"))
+        assert played(ivr, feed(ivr, Digit("#")))[1] == "4"
+        actions = feed(ivr, Digit("2"))
+
+    play = next(a.play for a in actions if isinstance(a, PlayPrompt))
+    assert actions[-3:] == _queue_general(play)
+    assert ivr.journey.nodes[-2:] == ("offer", "agents")
+
+
+def test_the_read_back_texts_and_keys_come_from_the_node() -> None:
+    data = MENU.to_dict()
+    data["nodes"]["offer"].update(
+        readback_prompt="Vous avez tapé",
+        confirm_digit="#",
+        reenter_digit="*",
+        windows=[],
+    )
+    ivr = interpreter(Menu.from_dict(data))
+    at_the_number(ivr)
+    feed(ivr, Digit("0"))
+    feed(ivr, Digit("8"))
+
+    texts = played(ivr, feed(ivr, Digit("#")))
+    actions = feed(ivr, Digit("#"))
+
+    assert texts[0] == "Vous avez tapé"
+    assert texts[-1] == "Press # to confirm, or * to enter it again."
+    assert actions == [CancelTimer("input"), RequestCallback("offer", "08", None)]
+
+
+@pytest.mark.parametrize(
+    "script",
+    [s for s in SCRIPTS if "read-back" in s.name or "refuses" in s.name],
+    ids=lambda s: s.name,
+)
+def test_a_replayed_log_reaches_the_same_state(script: Script) -> None:
+    """What gateway.ivr_calls does for a call that moves between nodes: the
+    log (as Redis keeps it) replayed answers the next event as the live
+    interpreter does, at every point of the call."""
+    live = interpreter(hours=script.hours)
+    log: list[str] = []
+    for event, _ in script.steps:
+        replayed, _ = replay(MENU, "call-1", script.hours, log, lambda raw: raw)
+        assert (replayed.phase, replayed.node_id) == (live.phase, live.node_id)
+        assert replayed.handle(event) == live.handle(event), event
+        assert replayed.journey == live.journey
+        log.append(json.dumps(encode_event(event)))
 
 
 # Case 21: 8 then 9 typed while the announcement plays.

@@ -112,6 +112,41 @@ def test_round_trips_through_yaml_dict_and_json() -> None:
     assert Menu.from_json(json.dumps(menu.to_dict())) == menu
 
 
+def test_the_read_back_fields_default_and_round_trip() -> None:
+    callback = Menu.from_yaml(SMALL).node("callback")
+    assert isinstance(callback, CallbackNode)
+    assert (callback.confirm_digit, callback.reenter_digit) == ("1", "2")
+    assert callback.readback("42") == [
+        "You entered",
+        "4",
+        "2",
+        "Press 1 to confirm, or 2 to enter it again.",
+    ]
+    assert callback.refusal() == "We cannot take another callback request today."
+
+    text = SMALL.replace(
+        "    declined: ext-89\n",
+        "    declined: ext-89\n"
+        "    readback_prompt: I heard\n"
+        "    confirm_prompt: Star if right, hash to type it again.\n"
+        '    confirm_digit: "*"\n'
+        '    reenter_digit: "#"\n'
+        "    refused_prompt: No more callbacks today.\n",
+    )
+    menu = Menu.from_yaml(text + f"recordings:\n  callback.readback_prompt: {KEY}\n")
+    callback = menu.node("callback")
+    assert isinstance(callback, CallbackNode)
+    assert callback.readback("7") == [
+        "I heard",
+        "7",
+        "Star if right, hash to type it again.",
+    ]
+    assert callback.refusal() == "No more callbacks today."
+    assert menu.recording("callback", "I heard") == KEY
+    assert Menu.from_yaml(menu.to_yaml()) == menu
+    assert Menu.from_json(json.dumps(menu.to_dict())) == menu
+
+
 def test_digit_keys_keep_what_the_author_wrote() -> None:
     text = SMALL.replace("      1: hours-faq", "      010: hours-faq")
     main = Menu.from_yaml(text).node("main")
@@ -177,6 +212,21 @@ def test_digit_keys_keep_what_the_author_wrote() -> None:
             lambda d: d["nodes"]["callback"].update(accept_digit="12"),
             "nodes.callback.accept_digit: must be one of 0-9, * and #",
             id="accept digit",
+        ),
+        pytest.param(
+            lambda d: d["nodes"]["callback"].update(confirm_digit="11"),
+            "nodes.callback.confirm_digit: must be one of 0-9, * and #",
+            id="confirm digit",
+        ),
+        pytest.param(
+            lambda d: d["nodes"]["callback"].update(reenter_digit="1"),
+            "nodes.callback.reenter_digit: must differ from confirm_digit",
+            id="re-enter digit as confirm digit",
+        ),
+        pytest.param(
+            lambda d: d["nodes"]["callback"].update(readback_prompt=""),
+            "nodes.callback.readback_prompt: must be non-empty text",
+            id="empty read-back prompt",
         ),
         pytest.param(
             lambda d: d["nodes"]["bye"].update(prompt="Good\x85bye."),
@@ -296,6 +346,15 @@ PROMPT_TEXT = st.text(
 ).filter(lambda t: bool(t.strip()))
 
 
+READ_BACKS = st.sampled_from(
+    [
+        {},
+        {"confirm_digit": "#", "reenter_digit": "*", "readback_prompt": "Heard:"},
+        {"confirm_prompt": "Right?", "refused_prompt": "No more today."},
+    ]
+)
+
+
 @st.composite
 def menu_dicts(draw: st.DrawFn, max_nodes: int = 8) -> dict[str, Any]:
     """A menu that parses: any shape of graph, any kind of node."""
@@ -328,6 +387,7 @@ def menu_dicts(draw: st.DrawFn, max_nodes: int = 8) -> dict[str, Any]:
             node["next"] = draw(target)
             node["declined"] = draw(target)
             node["windows"] = draw(st.sampled_from([[], ["am", "pm"]]))
+            node.update(draw(READ_BACKS))
         elif kind == "queue":
             node["skill"] = "general"
             node["max_wait_seconds"] = 30

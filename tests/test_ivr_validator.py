@@ -16,6 +16,8 @@ from hypothesis import strategies as st
 from ivr.interpreter import (
     Action,
     AgentAnswered,
+    CallbackKept,
+    CallbackRefused,
     CallStarted,
     CancelTimer,
     Digit,
@@ -24,6 +26,7 @@ from ivr.interpreter import (
     Interpreter,
     PlayPrompt,
     PromptFinished,
+    RequestCallback,
     StartTimer,
     StopPrompt,
     TimerFired,
@@ -303,13 +306,15 @@ HOURS = st.lists(st.sampled_from(["open", "closed", "holiday"]), min_size=1)
 
 class Driver:
     """Plays the caller and the media side: finishes the prompt that plays,
-    fires only timers that run."""
+    fires only timers that run; keeps every other callback request and
+    refuses the rest, as a callback policy over its limit would."""
 
     def __init__(self, ivr: Interpreter) -> None:
         self.ivr = ivr
         self.playing: int | None = None
         self.timers: set[str] = set()
         self.transfers = 0
+        self.requests = 0
 
     def send(self, event: Event) -> None:
         for action in self.ivr.handle(event):
@@ -327,6 +332,10 @@ class Driver:
         elif isinstance(action, TransferToTollFree):
             self.transfers += 1
             assert set(self.ivr.journey.offers) == {"faq", "callback"}
+        elif isinstance(action, RequestCallback):
+            self.requests += 1
+            kept = self.requests % 2 == 1
+            self.send(CallbackKept() if kept else CallbackRefused("day-limit"))
 
     def wait(self, pick: str) -> None:
         """The prompt that plays ends, or else a running timer fires."""

@@ -238,7 +238,10 @@ def key(call: Interpreter, keys: str) -> list[Action]:
 
 def test_a_keyed_number_is_requested_as_e164() -> None:
     call = callback_call()
-    out = key(call, "2125550123#")
+    out = key(call, "2125550123#")  # read back: the digits as typed
+    spoken = [a.text for a in out if isinstance(a, PlayPrompt)]
+    assert spoken == ["You entered"] and not call.journey.outcome
+    out = key(call, "1")  # confirmed, over the read-back
     assert RequestCallback("offer", "+12125550123", None) in out
 
 

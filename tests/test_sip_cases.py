@@ -25,6 +25,13 @@ from tests.test_sip_ivr import (
 
 pytestmark = pytest.mark.sip
 
+
+@pytest.fixture
+def redis_url(sip_redis_url: str) -> str:
+    """One Redis for these tests (see tests/fixtures/sip.py)."""
+    return sip_redis_url
+
+
 NUMBERS = "helpline,15550100,5678,15550121,agent1001"
 
 
@@ -164,8 +171,8 @@ async def test_case_11_reinvite_without_sdp(
         assert (await raw_sip.response("BYE")).status == 200
     else:
         # A broken peer: the worker ends the call with a BYE, and lives.
-        bye = await raw_sip.expect(lambda m: m.method == "BYE", 10)
-        assert bye.header("Call-ID") == "case-11"
+        ended = await raw_sip.expect(lambda m: m.method == "BYE", 10)
+        assert ended.header("Call-ID") == "case-11"
     await still_answers(sipp, worker)
     assert worker.stop() == 0
 

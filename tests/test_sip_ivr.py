@@ -16,11 +16,19 @@ import pytest
 import redis
 
 from ivr.faq import FaqEntry
+from ivr.inband import dtmf_tone
 from tests.fixtures.app import RunningHelpline
 from tests.fixtures.sip import call_ids, caller_scenario, fields, free_udp_port
 from tests.test_ivr_calls import publish
 
 pytestmark = pytest.mark.sip
+
+
+@pytest.fixture
+def redis_url(sip_redis_url: str) -> str:
+    """One Redis for these tests (see tests/fixtures/sip.py)."""
+    return sip_redis_url
+
 
 # Short prompts keep the walks quick; the shape is the demo's: answers and
 # the callback offer come before the toll-free line.
@@ -126,11 +134,15 @@ async def test_info_digits_walk_the_menu_to_a_callback(
         tmp_path / "walk.xml",
         [
             ("pause", 1500),
-            ("info", "Signal=1\nDuration=160", relay),
+            # pjsua answers application/dtmf with 500 (it reads only
+            # dtmf-relay); the worker reads the body itself and hears the key.
+            ("info", "1", "application/dtmf", 500),
             ("pause", 5000),
             ("info", "Signal= 1\nDuration= 120", relay),
             *[("info", f"Signal={d}\nDuration=100", relay) for d in "2125550134"],
             ("info", "Signal=#\nDuration=100", relay),
+            ("pause", 300),
+            ("info", "Signal=1\nDuration=100", relay),  # "press 1 to confirm"
             ("wait_bye", 30000),
         ],
         media.port,
@@ -141,7 +153,7 @@ async def test_info_digits_walk_the_menu_to_a_callback(
     assert set(media.received) == {0}, "prompts arrive as PCMU"
     code = await run.wait(60)
     assert code == 0, run.messages()[-3000:]
-    await digits_heard(redis_url, call_id, list("112125550134#"), within=5)
+    await digits_heard(redis_url, call_id, list("112125550134#1"), within=5)
     with redis.Redis.from_url(redis_url, protocol=2) as client:
         kept = [fields(f) for _, f in client.xrange("helpline:callbacks")]
     assert [k["number"] for k in kept] == ["+12125550134"]
@@ -381,11 +393,39 @@ async def test_rfc4733_digits_walk_the_menu(
     await media.press("1")
     await digits_heard(redis_url, call_id, ["1"], within=5)
     await asyncio.sleep(3.5)  # "Hours." and the answer cannot be interrupted
-    for digit in "12125550134#":
+    for digit in "12125550134#1":  # ... then 1 to confirm the read-back
         await media.press(digit, duration_ms=80)
-    await digits_heard(redis_url, call_id, list("112125550134#"), within=5)
+    await digits_heard(redis_url, call_id, list("112125550134#1"), within=5)
     assert await run.wait(30) == 0  # the IVR said goodbye and hung up
     with redis.Redis.from_url(redis_url, protocol=2) as client:
         kept = [fields(f) for _, f in client.xrange("helpline:callbacks")]
     assert [k["number"] for k in kept] == ["+12125550134"]
+    assert worker.stop() == 0
+
+
+async def test_in_band_tones_are_heard_when_no_telephone_event_is_offered(
+    helpline: RunningHelpline,
+    sip_workers: Any,
+    sipp: Any,
+    rtp_peer: Any,
+    tmp_path: Path,
+    redis_url: str,
+) -> None:
+    await publish_phone_menu(helpline)
+    worker = sip_workers()
+    media = await rtp_peer()
+    scenario = caller_scenario(
+        tmp_path / "inband.xml", [("wait_bye", 30000)], media.port, events=False
+    )
+    run = await sipp(str(scenario), f"127.0.0.1:{worker.sip_port}")
+    call_id = await the_call(redis_url)
+    await media.wait_audio(packets=10)
+    silence = bytes(1600)
+    await media.send_pcm(dtmf_tone("1", 80) + silence)
+    await digits_heard(redis_url, call_id, ["1"], within=5)
+    await asyncio.sleep(3.5)
+    keys = "12125550134#1"  # ... then 1 to confirm the read-back
+    await media.send_pcm(b"".join(dtmf_tone(d, 70) + silence for d in keys))
+    await digits_heard(redis_url, call_id, list("1" + keys), within=5)
+    assert await run.wait(30) == 0
     assert worker.stop() == 0

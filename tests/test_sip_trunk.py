@@ -2,9 +2,6 @@
 registration with digest, a challenged INVITE, TLS, a large INVITE over
 TCP, blind transfer by REFER, and the failures that send the caller back
 to the callback offer.
-
-The trunk's behaviour does not depend on which Redis holds the calls, so
-these run on redis-server only (tests/test_sip_ivr.py runs on both).
 """
 
 from __future__ import annotations
@@ -43,11 +40,9 @@ USER, PASSWORD = "helpline-trunk", "s3cret-digest"
 
 
 @pytest.fixture
-def redis_url(redis_server_url: str) -> str:
-    """An empty redis-server."""
-    with redis.Redis.from_url(redis_server_url, protocol=2) as client:
-        client.flushall()
-    return redis_server_url
+def redis_url(sip_redis_url: str) -> str:
+    """One Redis for these tests (see tests/fixtures/sip.py)."""
+    return sip_redis_url
 
 
 async def until(what: str, check: Any, within: float = 10.0) -> Any:

@@ -283,6 +283,7 @@ export const IVR_EVENTS = Object.freeze([
   'ivr.menu',
   'ivr.callback_form',
   'ivr.collect',
+  'ivr.callback_refused',
   'ivr.callback_requested',
   'ivr.tollfree',
 ]);

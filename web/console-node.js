@@ -69,10 +69,27 @@ export const KIND_FIELDS = {
     { name: 'accept_digit', label: 'Key that accepts', type: 'digit' },
     { name: 'decline_digit', label: 'Key that declines', type: 'digit' },
     P('number_prompt', 'Asking for the number (optional)'),
+    P(
+      'readback_prompt',
+      'Before a keyed number is read back (optional)',
+      'Default: “You entered”. Then each digit is said on its own.',
+    ),
+    P(
+      'confirm_prompt',
+      'After the number is read back (optional)',
+      'Default: “Press 1 to confirm, or 2 to enter it again.”, with the keys below.',
+    ),
+    { name: 'confirm_digit', label: 'Key that confirms the number', type: 'digit' },
+    { name: 'reenter_digit', label: 'Key that asks for the number again', type: 'digit' },
     { name: 'windows', label: 'Time windows to choose from', type: 'windows' },
     P('window_prompt', 'Asking for the time window (optional)'),
     T('next', 'Once the callback is requested, go to'),
     T('declined', 'When declined, go to'),
+    P(
+      'refused_prompt',
+      'When a daily callback limit refuses the request (optional)',
+      'Default: “We cannot take another callback request today.” Then the declined path.',
+    ),
     ...TIMING,
   ],
   queue: [
@@ -370,7 +387,7 @@ export class NodeForm {
 }
 
 function defaultDigit(name) {
-  return name === 'accept_digit' ? '1' : '2';
+  return ['accept_digit', 'confirm_digit'].includes(name) ? '1' : '2';
 }
 
 function readOptions(wrap, problems) {

@@ -5,7 +5,9 @@
 // prompt text (also spoken, see widget-voice.js), the FAQ answers given as
 // cards, the menu's options as buttons, the callback form, and the outcome
 // (callback booked, or the toll-free number as a last resort). Keys typed
-// on the keypad go to the server one by one, as on a phone.
+// on the keypad go to the server one by one, as on a phone. A callback the
+// server refuses over a daily limit is said at the form, and stays said
+// under it once the IVR has moved on.
 
 import { asSentence } from './client.js';
 import { textElement } from './widget-faq.js';
@@ -90,6 +92,7 @@ export class IvrView extends EventTarget {
       cards: [],
       outcome: null,
       formError: '',
+      refusal: '',
       _callbackRef: null,
     });
     this.voice.close();
@@ -206,7 +209,7 @@ export class IvrView extends EventTarget {
     this._renderMenu();
     this._renderCards();
     ui.form.hidden = !inIvr || !this.form;
-    ui.formError.textContent = this.formError;
+    ui.formError.textContent = this.formError || this.refusal;
     ui.number.setAttribute('aria-invalid', String(Boolean(this.formError)));
     ui.entry.hidden = !inIvr;
     ui.entry.textContent = this.entry ? `Keys: ${this.entry}` : '';
@@ -300,6 +303,7 @@ export class IvrView extends EventTarget {
     };
     this.menu = null;
     this.formError = '';
+    this.refusal = '';
     this.entry = '';
     this._buildForm();
   }
@@ -309,8 +313,15 @@ export class IvrView extends EventTarget {
     this.entry = '';
   }
 
+  // A limit refused the request: the IVR says so, then takes the node's
+  // declined path (the form goes with the next node's prompt).
+  _onCallbackRefused(event) {
+    this.refusal = asSentence(event.message || 'We cannot take this callback request');
+  }
+
   _onCallbackRequested(event) {
     this.outcome = { kind: 'callback', window: event.window ?? null };
+    this.refusal = '';
     this.menu = null;
     this.form = null;
   }
@@ -382,11 +393,14 @@ export class IvrView extends EventTarget {
   // said once, in the widget's status (statusText).
   _renderOutcome() {
     const { outcome } = this.ui;
+    outcome.classList.toggle('refused', Boolean(this.refusal) && !this.outcome);
     if (this.outcome?.kind === 'tollfree' && this.outcome.number) {
       const link = document.createElement('a');
       link.href = `tel:${this.outcome.number.replace(/[^0-9+]/g, '')}`;
       link.textContent = this.outcome.number;
       outcome.replaceChildren('Call us free on ', link, '.');
+    } else if (this.refusal && !this.form) {
+      outcome.replaceChildren(this.refusal);
     } else {
       outcome.replaceChildren();
     }
@@ -409,6 +423,7 @@ const HANDLERS = {
   'ivr.menu': IvrView.prototype._onMenu,
   'ivr.callback_form': IvrView.prototype._onCallbackForm,
   'ivr.collect': IvrView.prototype._onCollect,
+  'ivr.callback_refused': IvrView.prototype._onCallbackRefused,
   'ivr.callback_requested': IvrView.prototype._onCallbackRequested,
   'ivr.tollfree': IvrView.prototype._onTollfree,
 };

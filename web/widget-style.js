@@ -119,6 +119,7 @@ const IVR = `
   }
   .outcome:empty { display: none; }
   .outcome a { font-weight: 700; }
+  .outcome.refused { background: #fdf1e6; }
 `;
 
 export const STYLE = BASE + DOCK + IVR;
