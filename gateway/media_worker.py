@@ -40,8 +40,9 @@ from typing import Any, Final
 from gateway.app import Node
 from gateway.config import Settings
 from gateway.sip_dialog import Dialog, bye
-from gateway.sip_owner import SipConfig, SipError, SipEvent, SipOwner, TrunkConfig
+from gateway.sip_owner import SipConfig, SipError, SipEvent, SipOwner
 from gateway.sip_target import SipTargetError, dial_uri, refer_to, uri_host
+from gateway.sip_trunk import TrunkConfig
 from gateway.store import Store
 from ivr.dtmf import EventAssembler, parse_info
 from signaling.bus import Connection, Session

@@ -38,7 +38,13 @@ from typing import Any, Final
 import pjsua2 as pj
 
 from gateway.sip_dialog import dialog_of
-from gateway.sip_target import uri_host
+from gateway.sip_trunk import (
+    TrunkConfig,
+    account_uri,
+    configure_account,
+    registration_state,
+    tls_transport,
+)
 from ivr.inband import InbandDetector
 
 logger = logging.getLogger(__name__)
@@ -61,20 +67,6 @@ DTMF_IS_END: Final = 2
 _REQUEST_LINE = re.compile(rb"^([A-Z]+) (\S+) SIP/2\.0", re.ASCII)
 _URI_USER = re.compile(r"^(?:sips?|tel):([^@;?>]+)")
 _CONTENT_TYPE = re.compile(rb"^(?:content-type|c)[ \t]*:[ \t]*([^\r\n]*)", re.I | re.M)
-
-
-@dataclass(frozen=True, slots=True)
-class TrunkConfig:
-    """Where the toll-free line is reached, and how to sign in there."""
-
-    registrar: str = ""  # sip:trunk.example.net; empty: no registration
-    username: str = ""
-    password: str = ""
-    realm: str = "*"
-    proxy: str = ""  # outbound proxy URI, e.g. sip:1.2.3.4;transport=tcp;lr
-    refer: bool = False  # blind transfer by REFER instead of a bridged leg
-    tls_verify: bool = True  # a TLS trunk's certificate must verify
-    ca_file: str = ""  # PEM CAs for that check; empty: the system's
 
 
 @dataclass(frozen=True, slots=True)
@@ -455,26 +447,11 @@ class SipOwner:
             tcp.publicAddress = _public(config.host)
             ep.transportCreate(pj.PJSIP_TRANSPORT_TCP, tcp)
             self._tcp = True
-        self._tls_transport(ep)
+        tls_transport(ep, config.host, _public(config.host), config.trunk)
         ep.libStart()
         self._acc = _Account(self)
         self._acc.create(self._account_config(f"sip:helpline@{config.host}"), True)
         self._trunk = self._make_trunk()
-
-    def _tls_transport(self, ep: Any) -> None:
-        """TLS toward sips: and transport=tls trunks (its listening port is
-        any free one: nothing is expected to call in over it)."""
-        trunk = self.config.trunk
-        tls = pj.TransportConfig()
-        tls.port = 0
-        tls.boundAddress = self.config.host
-        tls.publicAddress = _public(self.config.host)
-        tls.tlsConfig.verifyServer = trunk.tls_verify
-        tls.tlsConfig.CaListFile = trunk.ca_file
-        try:
-            ep.transportCreate(pj.PJSIP_TRANSPORT_TLS, tls)
-        except pj.Error as err:
-            logger.warning("no TLS transport: %s", err.reason, extra={"call_id": "-"})
 
     def _account_config(self, uri: str) -> Any:
         ac = pj.AccountConfig()
@@ -491,26 +468,11 @@ class SipOwner:
         return ac
 
     def _make_trunk(self) -> Any:
-        trunk = self.config.trunk
-        if not (trunk.registrar or trunk.username or trunk.proxy):
+        uri = account_uri(self.config.trunk, self.config.host)
+        if not uri:
             return None  # dial through the local account
-        user = trunk.username or "helpline"
-        host = uri_host(trunk.registrar) or self.config.host
-        ac = self._account_config(f"sip:{user}@{host}")
-        if trunk.registrar:
-            ac.regConfig.registrarUri = trunk.registrar
-            ac.regConfig.registerOnAdd = True
-        else:
-            ac.regConfig.registerOnAdd = False
-        if trunk.proxy:
-            ac.sipConfig.proxies.append(trunk.proxy)
-        if trunk.username:
-            ac.sipConfig.authCreds.append(
-                pj.AuthCredInfo(
-                    "digest", trunk.realm, trunk.username, 0, trunk.password
-                )
-            )
         acc = _Account(self)
+        ac = configure_account(self._account_config(uri), self.config.trunk)
         acc.create(ac, False)
         return acc
 
@@ -631,10 +593,7 @@ class SipOwner:
         return 200, "OK"
 
     def _on_registration(self, code: int, expires: int) -> None:
-        if 200 <= code < 300:
-            state = "registered" if expires > 0 else "unregistered"
-        else:
-            state = f"failed:{code}"
+        state = registration_state(code, expires)
         logger.info(
             "trunk registration %s (%d, %d s)",
             state,

@@ -1,5 +1,6 @@
 """The toll-free destination as the trunk is told it: Refer-To and the
-Request-URI dialled (case 16: a tel: target must stay tel:)."""
+Request-URI dialled (case 16: a tel: target must stay tel:); the trunk
+account's URI and the registration state the heartbeat shows."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import json
 import pytest
 
 from gateway.sip_target import SipTargetError, dial_uri, refer_to, uri_host
+from gateway.sip_trunk import TrunkConfig, account_uri, registration_state
 from signaling.errors import SipError
 from tests.cases import case_text
 
@@ -97,3 +99,35 @@ def test_refused_destinations(destination: str, domain: str) -> None:
 )
 def test_uri_host(uri: str, host: str) -> None:
     assert uri_host(uri) == host
+
+
+@pytest.mark.parametrize(
+    ("code", "expires", "state"),
+    [
+        (200, 300, "registered"),
+        (200, 0, "unregistered"),  # the un-REGISTER's answer
+        (403, 300, "failed:403"),
+        (408, 0, "failed:408"),  # no answer from the registrar
+        (503, 300, "failed:503"),
+    ],
+)
+def test_registration_state(code: int, expires: int, state: str) -> None:
+    assert registration_state(code, expires) == state
+
+
+@pytest.mark.parametrize(
+    ("trunk", "uri"),
+    [
+        (TrunkConfig(), ""),  # calls go out through the local account
+        (TrunkConfig(registrar="sip:trunk.example.net:5061"), None),
+        (TrunkConfig(username="acme", proxy="sip:1.2.3.4;lr"), "sip:acme@127.0.0.1"),
+        (
+            TrunkConfig(registrar="sip:trunk.example.net", username="acme"),
+            "sip:acme@trunk.example.net",
+        ),
+    ],
+)
+def test_trunk_account_uri(trunk: TrunkConfig, uri: str | None) -> None:
+    if uri is None:
+        uri = "sip:helpline@trunk.example.net:5061"
+    assert account_uri(trunk, "127.0.0.1") == uri
