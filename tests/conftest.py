@@ -13,6 +13,7 @@ pytest_plugins = [
     "tests.fixtures.hygiene",
     "tests.fixtures.sip",
     "tests.fixtures.trunk",
+    "tests.fixtures.kamailio",
 ]
 
 # Property tests explore new examples on every local run; under CI they are

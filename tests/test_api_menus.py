@@ -451,7 +451,7 @@ async def test_simulator_walks_the_demo_menu_to_a_queue(demo: Api) -> None:
         "answer": "The answer to 'Can I return an appliance?'.",
     }
     [queue] = actions(steps[7], "route_to_queue")
-    assert (queue["skill"], queue["max_wait_seconds"]) == ("returns", 600)
+    assert (queue["skill"], queue["max_wait_seconds"]) == ("returns", 120)
     assert run["phase"] == "ended"
     assert run["journey"] == {
         "nodes": ["office-hours", "welcome", "returns-answers", "returns-next"]
