@@ -241,7 +241,9 @@ async def _ivr_health(node: Node, redis_ok: bool) -> dict[str, object]:
 
 
 async def _sip_health(node: Node, redis_ok: bool) -> dict[str, object]:
-    """The media workers that beat lately, and how full they are."""
+    """The media workers that beat lately, how full they are, and whether
+    each is registered at the trunk (``unregistered`` when it need not be,
+    ``failed:<code>`` when the registrar refused)."""
     wanted = node.settings.sip_workers
     if not wanted or not redis_ok:
         return {"ok": None if not wanted else False, "workers": []}
@@ -256,6 +258,7 @@ async def _sip_health(node: Node, redis_ok: bool) -> dict[str, object]:
                 "sip": beat.get("sip"),
                 "calls": int(beat.get("in_use", 0)),
                 "limit": int(beat.get("limit", 0)),
+                "trunk": beat.get("trunk"),
             }
         )
     return {"ok": all(w["up"] for w in workers), "workers": workers}

@@ -7,7 +7,8 @@ the top and one table per area; docs/helpline.example.toml lists them all::
     data_dir = "./data"          demo = true
     [http]       listen, public_url, workers
     [sip]        listen, workers, rtp_port, numbers, trusted, tollfree_uri
-    [trunk]      registrar, username, password, proxy
+    [trunk]      registrar, username, password, proxy, domain, refer,
+                 tls_verify, ca_file, answer_s
     [redis]      url
     [turn]       urls, secret, ttl_s
     [log]        level, format, digits
@@ -73,6 +74,11 @@ class Settings:
     trunk_username: str = ""
     trunk_password: str = ""
     trunk_proxy: str = ""
+    trunk_domain: str = ""
+    trunk_refer: bool = False
+    trunk_tls_verify: bool = True
+    trunk_ca_file: str = ""
+    trunk_answer_s: int = 30
     turn_urls: tuple[str, ...] = ()
     turn_secret: str = ""
     turn_ttl_s: int = 3600
@@ -254,6 +260,48 @@ def parse_sip_uri(raw: object) -> str:
     return text
 
 
+def parse_tollfree(raw: object) -> str:
+    fix = (
+        "write a SIP URI like sip:tollfree@trunk.example.net;transport=tls, "
+        "or a number in international form like +18005550100 or tel:+18005550100"
+    )
+    text = _text(raw, fix)
+    if not text or _SIP_URI.match(text):
+        return text
+    from gateway.sip_target import SipTargetError, e164
+
+    try:
+        e164(text)
+    except SipTargetError:
+        bad = "is not a sip: or sips: URI, nor a +E164 or tel: number"
+        raise _Bad(bad, fix) from None
+    return text
+
+
+def parse_domain(raw: object) -> str:
+    fix = "write the trunk's termination domain name, like example.pstn.twilio.com"
+    text = _text(raw, fix)
+    if not text:
+        return ""
+    from gateway.sip_target import SipTargetError, check_domain
+
+    try:
+        return check_domain(text)
+    except SipTargetError as err:
+        raise _Bad(f"is not usable: {err}", fix) from None
+
+
+def parse_file(raw: object) -> str:
+    fix = "write the path of a readable PEM file, or leave it empty"
+    text = _text(raw, fix)
+    if not text:
+        return ""
+    path = Path(text).expanduser()
+    if "\0" in text or not path.is_file():
+        raise _Bad("is not an existing file", fix)
+    return str(path)
+
+
 def _items(raw: object, fix: str) -> tuple[str, ...]:
     """A list from the file, or a comma-separated string from anywhere."""
     if isinstance(raw, list):
@@ -392,10 +440,11 @@ SPECS: tuple[Spec, ...] = (
          host_port("127.0.0.1:5060"), "HOST:PORT for SIP (UDP and TCP).",
          option="--sip"),
     Spec("tollfree_uri", "sip.tollfree_uri", "HELPLINE_TOLLFREE_URI", "",
-         parse_sip_uri,
-         "sip: or sips: URI of the toll-free line, the last rung of the "
-         "ladder, dialled through the trunk. Empty: no toll-free line (the "
-         "demo starts a SIPp stand-in)."),
+         parse_tollfree,
+         "The toll-free line, the last rung of the ladder, reached through "
+         "the trunk: a sip: or sips: URI, or a number as +E164 or tel:+E164 "
+         "(dialled at trunk.domain, else at the registrar's host). Empty: "
+         "no toll-free line (the demo starts a SIPp stand-in)."),
     Spec("sip_workers", "sip.workers", "HELPLINE_SIP_WORKERS", 1,
          whole_number(0, 64),
          "Media worker processes, each answering SIP on its own port (the "
@@ -423,6 +472,26 @@ SPECS: tuple[Spec, ...] = (
     Spec("trunk_proxy", "trunk.proxy", "HELPLINE_TRUNK_PROXY", "", parse_sip_uri,
          "Outbound proxy for calls to the trunk, e.g. "
          "sip:trunk.example.net;transport=tcp;lr. Empty: none."),
+    Spec("trunk_domain", "trunk.domain", "HELPLINE_TRUNK_DOMAIN", "",
+         parse_domain,
+         "The trunk's termination domain: a toll-free number is sent as "
+         "sip:+E164@DOMAIN (Request-URI and Refer-To). Empty: a REFER names "
+         "the number as <tel:+E164>."),
+    Spec("trunk_refer", "trunk.refer", "HELPLINE_TRUNK_REFER", False, parse_bool,
+         "Reach the toll-free line by a blind transfer (REFER on the "
+         "caller's leg) instead of a second call bridged here."),
+    Spec("trunk_tls_verify", "trunk.tls_verify", "HELPLINE_TRUNK_TLS_VERIFY",
+         True, parse_bool,
+         "Check the TLS certificate of a sips: or transport=tls trunk; a call "
+         "to a trunk whose certificate fails goes back to the callback offer."),
+    Spec("trunk_ca_file", "trunk.ca_file", "HELPLINE_TRUNK_CA_FILE", "",
+         parse_file,
+         "PEM file of the certificate authorities a TLS trunk is checked "
+         "against. Empty: the system's."),
+    Spec("trunk_answer_s", "trunk.answer_s", "HELPLINE_TRUNK_ANSWER_S", 30,
+         whole_number(1, 300),
+         "Seconds the toll-free line (or a REFER's outcome) is awaited "
+         "before the caller is offered the callback again."),
     Spec("redis_url", "redis.url", "HELPLINE_REDIS_URL", "", parse_redis_url,
          "Redis to keep shared state in: redis://, rediss:// or unix://. "
          "Empty: Helpline runs an embedded Redis in data_dir/redis/.",

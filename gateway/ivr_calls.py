@@ -219,9 +219,12 @@ class IvrCalls:
         self._keep(call_id, length, interp, timers)
         return interp.journey
 
-    async def tollfree_connected(self, call_id: str) -> None:
-        """The toll-free line answered the phone caller: the call leaves
-        Helpline's hands, with the reason it escalated kept on its record."""
+    async def tollfree_connected(
+        self, call_id: str, how: str = "bridged through the trunk"
+    ) -> None:
+        """The toll-free line answered the phone caller (or took the caller
+        by REFER): the call leaves Helpline's hands, with the reason it
+        escalated kept on its record."""
         call = await self.routing.get_call(call_id)
         if call is None:
             return
@@ -229,7 +232,7 @@ class IvrCalls:
             call, self.routing.key("call", call_id, "ivr")
         )
         self._keep(call_id, length, interp, timers)
-        await self.escalated(call_id, interp, "bridged through the trunk")
+        await self.escalated(call_id, interp, how)
         await self._disarm(call_id)
         await self.apply(call_id, CallEvent.TOLLFREE)
 

@@ -9,10 +9,12 @@ and turns the caller's keys (RFC 4733 or SIP INFO) and the end of each
 prompt into IVR requests. The interpreter does not know the caller is on a
 phone.
 
-On the toll-free step the worker dials the configured toll-free URI through
-the trunk (never a number from the caller), bridges both legs in the
-conference bridge and ends them together. If the trunk refuses or does not
-answer, the caller hears so and goes back to the menu's callback offer.
+On the toll-free step the worker dials the configured toll-free line
+through the trunk (never a number from the caller), bridges both legs in
+the conference bridge and ends them together; or, with ``trunk.refer``,
+sends the caller's leg a REFER to it and lets the NOTIFY decide. If the
+trunk refuses or does not answer, the caller hears so and goes back to the
+menu's callback offer.
 
 Run one with ``python -m gateway.media_worker`` (the supervisor does).
 """
@@ -38,7 +40,9 @@ from typing import Any, Final
 from gateway.app import Node
 from gateway.config import Settings
 from gateway.sip_dialog import Dialog, bye
-from gateway.sip_owner import SipConfig, SipError, SipEvent, SipOwner, TrunkConfig
+from gateway.sip_owner import SipConfig, SipError, SipEvent, SipOwner
+from gateway.sip_target import SipTargetError, dial_uri, refer_to, uri_host
+from gateway.sip_trunk import TrunkConfig
 from gateway.store import Store
 from ivr.dtmf import EventAssembler, parse_info
 from signaling.bus import Connection, Session
@@ -50,7 +54,6 @@ logger = logging.getLogger(__name__)
 HEARTBEAT_S: Final = 2.0
 HEARTBEAT_TTL_S: Final = 6
 MEDIA_WAIT_S: Final = 5.0
-TOLLFREE_ANSWER_S: Final = 30.0
 #: How long an INFO or RFC 4733 press of one key must be apart to count twice.
 PHONE_NAME: Final = "Phone caller"
 #: Keys kept for the IVR while the call is being placed (a callback
@@ -75,6 +78,8 @@ class Leg:
     task: asyncio.Task[None] | None = None
     dtmf: EventAssembler = field(default_factory=EventAssembler)
     trunk: int | None = None
+    referring: bool = False  # a REFER is out; its NOTIFY decides
+    gave_up: bool = False  # the toll-free line was hung up unanswered
     ended: bool = False
     playing: int = 0
     tollfree: bool = False
@@ -100,6 +105,8 @@ class MediaWorker:
         self.legs: dict[int, Leg] = {}
         self.trunk_legs: dict[int, Leg] = {}
         self.limit = 0
+        #: The trunk account's registration, as the heartbeat shows it.
+        self.trunk_state = "unregistered"
         self._beat: asyncio.Task[None] | None = None
         self._counting: set[asyncio.Task[Any]] = set()
         #: The supervisor's pid: the worker stops if it dies (0: no parent).
@@ -185,6 +192,9 @@ class MediaWorker:
     def _on_sip(self, event: SipEvent) -> None:
         if event.kind in ("refused", "ended"):
             self._count(f"{event.kind}:{event.info.get('code', 0)}")
+        if event.kind == "registration":
+            self.trunk_state = str(event.info["state"])
+            return
         if event.kind == "incoming":
             self._count("answered")
             new = Leg(event.leg, event.info["sip_call_id"], event.info["number"])
@@ -390,7 +400,7 @@ class MediaWorker:
     # The toll-free line
 
     async def _tollfree(self, leg: Leg, event: Message) -> None:
-        uri = self.settings.tollfree_uri
+        destination = self.settings.tollfree_uri
         journey = await self.node.ivr.journey(leg.call_id)
         if journey is None or not {"faq", "callback"} <= set(journey.offers):
             logger.warning(
@@ -399,32 +409,87 @@ class MediaWorker:
             )
             await self.node.ivr.tollfree_failed(leg.call_id, "refused")
             return
-        if not uri:
+        if not destination:
             logger.warning("no toll-free line is configured", extra=leg.extra())
             await self.node.ivr.tollfree_failed(leg.call_id, "not-configured")
             return
         await self._wait_media(leg)
+        if self.config.trunk.refer:
+            await self._refer(leg, destination)
+        else:
+            await self._dial(leg, destination)
+
+    async def _dial(self, leg: Leg, destination: str) -> None:
+        settings = self.settings
+        trunk = self.owner.new_leg()
+        leg.trunk = trunk
+        self.trunk_legs[trunk] = leg  # before its first event can come
         try:
-            trunk = await self.owner.dial(uri)
-        except SipError as err:
+            uri = dial_uri(
+                destination, settings.trunk_domain, uri_host(settings.trunk_registrar)
+            )
+            if not uri:
+                raise SipError("a toll-free number needs trunk.domain or a registrar")
+            await self.owner.dial(uri, trunk)
+        except (SipError, SipTargetError) as err:
+            self.trunk_legs.pop(trunk, None)
+            leg.trunk = None
             logger.warning("toll-free call not placed: %s", err, extra=leg.extra())
             await self.node.ivr.tollfree_failed(leg.call_id, "dial-failed")
             return
-        leg.trunk = trunk
-        self.trunk_legs[trunk] = leg
         logger.info("dialling the toll-free line", extra=leg.extra())
         with contextlib.suppress(SipError):
             await self.owner.ringback(leg.leg)
         asyncio.get_running_loop().call_later(
-            TOLLFREE_ANSWER_S,
+            settings.trunk_answer_s,
             lambda: self._queue(leg, lambda: self._no_answer(leg, trunk)),
         )
 
     async def _no_answer(self, leg: Leg, trunk: int) -> None:
         if leg.trunk == trunk and not leg.tollfree and not leg.ended:
             logger.warning("toll-free line did not answer", extra=leg.extra())
+            leg.gave_up = True
             with contextlib.suppress(SipError):
                 await self.owner.hangup(trunk, 487)
+
+    async def _refer(self, leg: Leg, destination: str) -> None:
+        """Blind transfer: the caller's side places the call; the NOTIFY
+        that ends the REFER's subscription says how it went."""
+        try:
+            target = refer_to(destination, self.settings.trunk_domain)
+            await self.owner.refer(leg.leg, target)
+        except (SipError, SipTargetError) as err:
+            logger.warning("REFER not sent: %s", err, extra=leg.extra())
+            await self.node.ivr.tollfree_failed(leg.call_id, "refer-failed")
+            return
+        leg.referring = True
+        logger.info("caller referred to the toll-free line", extra=leg.extra())
+        asyncio.get_running_loop().call_later(
+            self.settings.trunk_answer_s,
+            lambda: self._queue(leg, lambda: self._refer_unanswered(leg)),
+        )
+
+    async def _refer_unanswered(self, leg: Leg) -> None:
+        if leg.referring and not leg.ended:
+            logger.warning("no final NOTIFY for the REFER", extra=leg.extra())
+            await self._transfer(leg, SipEvent("transfer", leg.leg, {"code": 408}))
+
+    async def _transfer(self, leg: Leg, event: SipEvent) -> None:
+        if not leg.referring or leg.ended:
+            return
+        leg.referring = False
+        code = int(event.info.get("code", 0))
+        if not 200 <= code < 300:
+            logger.warning("REFER failed with %d", code, extra=leg.extra())
+            await self.node.ivr.tollfree_failed(leg.call_id, f"refer-{code}")
+            self._count(f"tollfree:refer-failed-{code}")
+            return
+        leg.tollfree = True
+        await self.node.ivr.tollfree_connected(leg.call_id, "transferred by REFER")
+        self._count("tollfree:referred")
+        logger.info("transferred to the toll-free line", extra=leg.extra())
+        with contextlib.suppress(SipError):
+            await self.owner.hangup(leg.leg)
 
     async def _on_trunk(self, leg: Leg, event: SipEvent) -> None:
         if event.kind == "connected":
@@ -447,9 +512,16 @@ class MediaWorker:
                 await self._end_session(leg, "trunk")
             elif not leg.ended:
                 code = int(event.info.get("code", 0))
-                logger.warning("toll-free line failed with %d", code, extra=leg.extra())
-                await self.node.ivr.tollfree_failed(leg.call_id, f"sip-{code}")
-                self._count(f"tollfree:failed-{code}")
+                reason = "no-answer" if leg.gave_up else f"sip-{code}"
+                leg.gave_up = False
+                logger.warning(
+                    "toll-free line failed with %d (%s)",
+                    code,
+                    reason,
+                    extra={**leg.extra(), "sip_reason": event.info.get("reason")},
+                )
+                await self.node.ivr.tollfree_failed(leg.call_id, reason)
+                self._count(f"tollfree:failed-{reason}")
 
     # Presence
 
@@ -473,6 +545,7 @@ class MediaWorker:
                         "sip": f"{self.config.host}:{self.config.port}",
                         "limit": self.limit,
                         "in_use": in_use,
+                        "trunk": self.trunk_state,
                         "beat": repr(time.time()),
                     },
                 )
@@ -490,6 +563,7 @@ _SIP_HANDLERS: Final[dict[str, _SipHandler]] = {
     "digit_inband": MediaWorker._inband,
     "info_body": MediaWorker._info,
     "play_done": MediaWorker._play_done,
+    "transfer": MediaWorker._transfer,
     "ended": MediaWorker._sip_ended,
 }
 
@@ -507,6 +581,9 @@ def sip_config(settings: Settings, index: int) -> SipConfig:
             username=settings.trunk_username,
             password=settings.trunk_password,
             proxy=settings.trunk_proxy,
+            refer=settings.trunk_refer,
+            tls_verify=settings.trunk_tls_verify,
+            ca_file=settings.trunk_ca_file,
         ),
     )
 

@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import gc
 import ipaddress
+import itertools
 import logging
 import queue
 import re
@@ -37,6 +38,13 @@ from typing import Any, Final
 import pjsua2 as pj
 
 from gateway.sip_dialog import dialog_of
+from gateway.sip_trunk import (
+    TrunkConfig,
+    account_uri,
+    configure_account,
+    registration_state,
+    tls_transport,
+)
 from ivr.inband import InbandDetector
 
 logger = logging.getLogger(__name__)
@@ -62,18 +70,6 @@ _CONTENT_TYPE = re.compile(rb"^(?:content-type|c)[ \t]*:[ \t]*([^\r\n]*)", re.I 
 
 
 @dataclass(frozen=True, slots=True)
-class TrunkConfig:
-    """Where the toll-free line is reached, and how to sign in there."""
-
-    registrar: str = ""  # sip:trunk.example.net; empty: no registration
-    username: str = ""
-    password: str = ""
-    realm: str = "*"
-    proxy: str = ""  # outbound proxy URI, e.g. sip:1.2.3.4;transport=tcp;lr
-    refer: bool = False  # blind transfer by REFER instead of a bridged leg
-
-
-@dataclass(frozen=True, slots=True)
 class SipConfig:
     host: str = "127.0.0.1"
     port: int = 5060
@@ -96,7 +92,9 @@ class SipEvent:
     ``info_body`` (an INFO request's ``content_type`` and ``body``),
     ``play_done`` (``play``), ``progress`` (an outbound leg rang:
     ``code``), ``connected`` (an outbound leg answered), ``transfer``
-    (``code`` from the REFER's NOTIFY), ``ended`` (``code``, ``reason``)."""
+    (``code`` from the REFER's NOTIFY), ``ended`` (``code``, ``reason``),
+    ``registration`` (leg 0: the trunk account's ``state``, one of
+    ``registered``, ``unregistered``, ``failed:<code>``, and ``code``)."""
 
     kind: str
     leg: int
@@ -228,6 +226,10 @@ class _Account(pj.Account):  # type: ignore[misc]
     def onIncomingCall(self, prm: Any) -> None:
         self.owner._on_incoming(self, prm)
 
+    @_guarded
+    def onRegState(self, prm: Any) -> None:
+        self.owner._on_registration(int(prm.code), int(prm.expiration))
+
 
 class _LogWriter(pj.LogWriter):  # type: ignore[misc]
     """pjsip's own log lines, into this module's logger (pjsip level 1 is
@@ -272,7 +274,7 @@ class SipOwner:
         self._silence: Any = None
         self._hold: Any = None
         self._ringback: Any = None
-        self._next_leg = 0
+        self._legs = itertools.count(1)  # next() is atomic: any thread
         self._tcp = False
         self._writer: Any = None
 
@@ -331,10 +333,15 @@ class SipOwner:
     async def hangup(self, leg: int, code: int = 200) -> None:
         await self.submit(lambda: self._hangup(leg, code))
 
-    async def dial(self, uri: str) -> int:
-        """Place a call through the trunk; its leg number."""
-        result: int = await self.submit(lambda: self._dial(uri))
-        return result
+    def new_leg(self) -> int:
+        """A leg number for :meth:`dial`, taken before the call exists so
+        that its events, which may come before ``dial`` returns (a trunk
+        that refuses at once), already have somewhere to go."""
+        return self._new_leg()
+
+    async def dial(self, uri: str, leg: int) -> None:
+        """Place a call through the trunk as leg `leg` (from ``new_leg``)."""
+        await self.submit(lambda: self._dial(uri, leg))
 
     async def bridge(self, a: int, b: int) -> None:
         await self.submit(lambda: self._bridge(a, b))
@@ -440,6 +447,7 @@ class SipOwner:
             tcp.publicAddress = _public(config.host)
             ep.transportCreate(pj.PJSIP_TRANSPORT_TCP, tcp)
             self._tcp = True
+        tls_transport(ep, config.host, _public(config.host), config.trunk)
         ep.libStart()
         self._acc = _Account(self)
         self._acc.create(self._account_config(f"sip:helpline@{config.host}"), True)
@@ -460,26 +468,11 @@ class SipOwner:
         return ac
 
     def _make_trunk(self) -> Any:
-        trunk = self.config.trunk
-        if not (trunk.registrar or trunk.username or trunk.proxy):
+        uri = account_uri(self.config.trunk, self.config.host)
+        if not uri:
             return None  # dial through the local account
-        user = trunk.username or "helpline"
-        host = trunk.registrar.partition(":")[2] or self.config.host
-        ac = self._account_config(f"sip:{user}@{host.split(';')[0]}")
-        if trunk.registrar:
-            ac.regConfig.registrarUri = trunk.registrar
-            ac.regConfig.registerOnAdd = True
-        else:
-            ac.regConfig.registerOnAdd = False
-        if trunk.proxy:
-            ac.sipConfig.proxies.append(trunk.proxy)
-        if trunk.username:
-            ac.sipConfig.authCreds.append(
-                pj.AuthCredInfo(
-                    "digest", trunk.realm, trunk.username, 0, trunk.password
-                )
-            )
-        acc = pj.Account()
+        acc = _Account(self)
+        ac = configure_account(self._account_config(uri), self.config.trunk)
         acc.create(ac, False)
         return acc
 
@@ -599,6 +592,17 @@ class SipOwner:
             return 403, "Not a trusted trunk"
         return 200, "OK"
 
+    def _on_registration(self, code: int, expires: int) -> None:
+        state = registration_state(code, expires)
+        logger.info(
+            "trunk registration %s (%d, %d s)",
+            state,
+            code,
+            expires,
+            extra={"call_id": "-"},
+        )
+        self._emit("registration", 0, state=state, code=code)
+
     # Call state, media, requests
 
     def _on_state(self, call: _Call) -> None:
@@ -696,8 +700,7 @@ class SipOwner:
     # Commands (run in the owner thread)
 
     def _new_leg(self) -> int:
-        self._next_leg += 1
-        return self._next_leg
+        return next(self._legs)
 
     def _call(self, leg: int) -> _Call:
         call = self._calls.get(leg)
@@ -780,8 +783,7 @@ class SipOwner:
         with contextlib.suppress(pj.Error):
             call.hangup(op)
 
-    def _dial(self, uri: str) -> int:
-        leg = self._new_leg()
+    def _dial(self, uri: str, leg: int) -> None:
         call = _Call(self, self._trunk or self._acc, pj.PJSUA_INVALID_ID, leg)
         self._calls[leg] = call
         try:
@@ -790,7 +792,6 @@ class SipOwner:
             self._calls.pop(leg, None)
             self._grave.append(call)
             raise SipError(f"cannot place the call: {err.reason}") from None
-        return leg
 
     def _bridge(self, a: int, b: int) -> None:
         first, second = self._call(a), self._call(b)
@@ -805,7 +806,10 @@ class SipOwner:
 
     def _refer(self, leg: int, target: str) -> None:
         call = self._call(leg)
-        call.xfer(target, pj.CallOpParam(True))
+        try:
+            call.xfer(target, pj.CallOpParam(True))
+        except pj.Error as err:
+            raise SipError(f"cannot send the REFER: {err.reason}") from None
 
     # Back to asyncio
 

@@ -12,6 +12,7 @@ pytest_plugins = [
     "tests.fixtures.webrtc",
     "tests.fixtures.hygiene",
     "tests.fixtures.sip",
+    "tests.fixtures.trunk",
     "tests.fixtures.kamailio",
 ]
 

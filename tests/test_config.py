@@ -74,6 +74,21 @@ workers = 4
 [sip]
 listen = "[::1]:5070"
 tollfree_uri = "sips:tollfree@trunk.example.net;transport=tls"
+workers = 3
+rtp_port = 30000
+numbers = ["+18005550123", "helpline"]
+trusted = "203.0.113.0/24"
+
+[trunk]
+registrar = "sip:trunk.example.net"
+username = "helpline"
+password = "trunk-secret"
+proxy = "sip:trunk.example.net;transport=tcp;lr"
+domain = "example.pstn.twilio.com"
+refer = true
+tls_verify = false
+ca_file = ""
+answer_s = 12
 
 [redis]
 url = "redis://:hunter22@redis.example.net:6380/2"
@@ -130,6 +145,15 @@ def test_every_key_of_the_file(tmp_path: Path) -> None:
     assert settings.max_frame_bytes == 2048
     assert settings.tts_voice == "fr"
     assert settings.callback_countries == ("GB", "IE")
+    assert (settings.sip_workers, settings.rtp_port) == (3, 30000)
+    assert settings.sip_numbers == ("+18005550123", "helpline")
+    assert settings.sip_trusted == ("203.0.113.0/24",)
+    assert settings.trunk_registrar == "sip:trunk.example.net"
+    assert settings.trunk_password == "trunk-secret"
+    assert settings.trunk_proxy.endswith(";transport=tcp;lr")
+    assert settings.trunk_domain == "example.pstn.twilio.com"
+    assert settings.trunk_refer is True and settings.trunk_tls_verify is False
+    assert settings.trunk_answer_s == 12
     assert (settings.callbacks_per_number, settings.callbacks_per_day) == (1, 20000)
     assert set(settings.sources.values()) == {"file"}
 
@@ -189,6 +213,31 @@ def test_env_forms() -> None:
     assert settings.redis_url == "unix:///run/redis/redis.sock?db=3"
 
 
+def test_trunk_settings(tmp_path: Path) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    env = {
+        "HELPLINE_TOLLFREE_URI": "tel:+1-800-555-0100",
+        "HELPLINE_TRUNK_DOMAIN": "Example.PSTN.Twilio.com",
+        "HELPLINE_TRUNK_REFER": "yes",
+        "HELPLINE_TRUNK_TLS_VERIFY": "false",
+        "HELPLINE_TRUNK_CA_FILE": str(ca),
+        "HELPLINE_TRUNK_ANSWER_S": "5",
+    }
+    settings = load_settings(None, env, {})
+    assert settings.tollfree_uri == "tel:+1-800-555-0100"
+    assert settings.trunk_domain == "example.pstn.twilio.com"
+    assert settings.trunk_refer is True and settings.trunk_tls_verify is False
+    assert settings.trunk_ca_file == str(ca)
+    assert settings.trunk_answer_s == 5
+    bare = load_settings(None, {"HELPLINE_TOLLFREE_URI": "+18005550100"}, {})
+    assert bare.tollfree_uri == "+18005550100"
+    defaults = load_settings(None, {}, {})
+    assert (defaults.trunk_refer, defaults.trunk_tls_verify) == (False, True)
+    assert (defaults.trunk_domain, defaults.trunk_ca_file) == ("", "")
+    assert defaults.trunk_answer_s == 30
+
+
 BAD_ENV = [
     ("HELPLINE_HTTP", "localhost", "is not HOST:PORT; write it like 127.0.0.1:8080"),
     ("HELPLINE_HTTP", "127.0.0.1:99999", "port above 65535"),
@@ -201,7 +250,15 @@ BAD_ENV = [
     ("HELPLINE_REDIS_URL", "localhost:6379", "is not a Redis URL"),
     ("HELPLINE_REDIS_URL", "redis://host:port/0", "is not a valid URL"),
     ("HELPLINE_REDIS_URL", "redis://host/zero", "is not a Redis URL"),
-    ("HELPLINE_TOLLFREE_URI", "tel:+18005550100", "is not a sip: or sips: URI"),
+    ("HELPLINE_TOLLFREE_URI", "tel:5550100", "is not a sip: or sips: URI, nor"),
+    ("HELPLINE_TOLLFREE_URI", "18005550100", "nor a +E164 or tel: number"),
+    ("HELPLINE_TOLLFREE_URI", "+1800555010012345", "nor a +E164 or tel: number"),
+    ("HELPLINE_TRUNK_DOMAIN", "203.0.113.5", "must be a name, not an address"),
+    ("HELPLINE_TRUNK_DOMAIN", "pstn_trunk.example", "is not a DNS name"),
+    ("HELPLINE_TRUNK_REFER", "sometimes", "is not true or false"),
+    ("HELPLINE_TRUNK_TLS_VERIFY", "strict", "is not true or false"),
+    ("HELPLINE_TRUNK_CA_FILE", "/nonexistent/ca.pem", "is not an existing file"),
+    ("HELPLINE_TRUNK_ANSWER_S", "0", "from 1 to 300"),
     ("HELPLINE_TOLLFREE_URI", "sip:a@b?Route=x", "is not a sip: or sips: URI"),
     ("HELPLINE_TURN_URLS", "http://turn.example", "not a turn:, turns: or stun:"),
     ("HELPLINE_TURN_URLS", "stun:x?transport=udp", "not a turn:, turns: or stun:"),

@@ -161,9 +161,15 @@ async def test_info_digits_walk_the_menu_to_a_callback(
     assert worker.stop() == 0
 
 
-def walk_to_the_line(media_port: int, path: Path, hold_ms: int = 8000) -> Path:
+def walk_to_the_line(
+    media_port: int,
+    path: Path,
+    hold_ms: int = 8000,
+    then: list[tuple[Any, ...]] | None = None,
+) -> Path:
     """A caller who takes the answers, declines the callback and asks for
-    the phone line, then stays on the line for `hold_ms` and hangs up."""
+    the phone line, then stays on the line for `hold_ms` and hangs up (or
+    does the steps `then`)."""
     relay = "application/dtmf-relay"
     return caller_scenario(
         path,
@@ -174,8 +180,7 @@ def walk_to_the_line(media_port: int, path: Path, hold_ms: int = 8000) -> Path:
             ("info", "Signal=2\nDuration=160", relay),
             ("pause", 800),
             ("info", "Signal=0\nDuration=160", relay),
-            ("pause", hold_ms),
-            ("bye",),
+            *(then or [("pause", hold_ms), ("bye",)]),
         ],
         media_port,
     )
@@ -246,8 +251,9 @@ async def test_a_failing_trunk_sends_the_caller_back_to_the_callback_offer(
     trunk = await sipp(str(busy), port=trunk_port, timeout_s=60)
     worker = sip_workers(tollfree_uri=f"sip:+18005550100@127.0.0.1:{trunk_port}")
     media = await rtp_peer()
+    # The caller stays through the apology and the offer (about 7 s).
     caller = await sipp(
-        str(walk_to_the_line(media.port, tmp_path / "line.xml", hold_ms=9000)),
+        str(walk_to_the_line(media.port, tmp_path / "line.xml", hold_ms=16000)),
         f"127.0.0.1:{worker.sip_port}",
     )
     call_id = await the_call(redis_url)
