@@ -32,6 +32,7 @@ from gateway.menus import HoursStore, MenuStore
 from gateway.metrics import Metrics
 from gateway.prompts import Prompts
 from gateway.routing import Routing
+from gateway.sip_target import SipTargetError, e164, is_sip_uri
 from gateway.store import Store
 from gateway.switchboard import Switchboard
 from ivr.numbers import check_callback_number
@@ -148,7 +149,13 @@ class _HoursNow:
 
 def tollfree_number(uri: str) -> str:
     """What to show web callers for the toll-free line: the user part of
-    its SIP URI (``sip:+18005550100@trunk`` -> ``+18005550100``)."""
+    its SIP URI (``sip:+18005550100@trunk`` -> ``+18005550100``), or the
+    number it is given as (``tel:+1-800-555-0100`` -> ``+18005550100``)."""
+    if not is_sip_uri(uri):
+        try:
+            return e164(uri)
+        except SipTargetError:
+            return ""
     user = uri.partition(":")[2].partition("@")[0]
     return user if "@" in uri else ""
 

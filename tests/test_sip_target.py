@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from gateway.app import tollfree_number
 from gateway.sip_target import SipTargetError, dial_uri, refer_to, uri_host
 from gateway.sip_trunk import TrunkConfig, account_uri, registration_state
 from signaling.errors import SipError
@@ -131,3 +132,17 @@ def test_trunk_account_uri(trunk: TrunkConfig, uri: str | None) -> None:
     if uri is None:
         uri = "sip:helpline@trunk.example.net:5061"
     assert account_uri(trunk, "127.0.0.1") == uri
+
+
+@pytest.mark.parametrize(
+    ("line", "shown"),
+    [
+        ("sip:+18005550100@trunk.example.net", "+18005550100"),
+        ("tel:+1-800-555-0100", "+18005550100"),
+        ("+18005550100", "+18005550100"),
+        ("sip:trunk.example.net", ""),  # no user part: nothing to show
+        ("", ""),
+    ],
+)
+def test_the_number_web_callers_are_shown(line: str, shown: str) -> None:
+    assert tollfree_number(line) == shown
