@@ -499,6 +499,9 @@ class MediaWorker:
                 return
             leg.tollfree = True
             await self.owner.bridge(leg.leg, event.leg)
+            await self.redis.srem(
+                self.node.routing.key("worker", self.id, "calls"), leg.call_id
+            )
             await self.node.ivr.tollfree_connected(leg.call_id)
             self._count("tollfree:bridged")
             logger.info("bridged to the toll-free line", extra=leg.extra())

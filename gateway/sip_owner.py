@@ -38,6 +38,14 @@ from typing import Any, Final
 import pjsua2 as pj
 
 from gateway.sip_dialog import dialog_of
+from gateway.sip_objects import _Account, _Call, _LogWriter, _Player, _Tap
+from gateway.sip_text import (
+    events_as_offered,
+    one_event_rate,
+    public_address,
+    refuse_all,
+    request_user,
+)
 from gateway.sip_trunk import (
     TrunkConfig,
     account_uri,
@@ -45,7 +53,6 @@ from gateway.sip_trunk import (
     registration_state,
     tls_transport,
 )
-from ivr.inband import InbandDetector
 
 logger = logging.getLogger(__name__)
 
@@ -58,14 +65,7 @@ TURN_MS: Final = 10
 #: How long an offer we put in a 200 may wait for its answer in the ACK.
 ANSWER_WAIT_S: Final = 4.0
 PROBE_MAX: Final = 64
-DTMF_RFC4733: Final = 0
-DTMF_INFO: Final = 1
-#: onDtmfEvent's flag for the end of a press (pjmedia's
-#: PJMEDIA_STREAM_DTMF_IS_END, which the wheel does not export).
-DTMF_IS_END: Final = 2
 
-_REQUEST_LINE = re.compile(rb"^([A-Z]+) (\S+) SIP/2\.0", re.ASCII)
-_URI_USER = re.compile(r"^(?:sips?|tel):([^@;?>]+)")
 _CONTENT_TYPE = re.compile(rb"^(?:content-type|c)[ \t]*:[ \t]*([^\r\n]*)", re.I | re.M)
 
 
@@ -106,147 +106,6 @@ Emit = Callable[[SipEvent], None]
 
 class SipError(Exception):
     """A command the owner could not carry out, with pjsua's reason."""
-
-
-def _guarded(method: Callable[..., None]) -> Callable[..., None]:
-    """A pjsua2 callback that never lets an exception out: one would print
-    from inside pjsua and keep the Call alive in its traceback past
-    libDestroy, which aborts the process."""
-
-    def run(self: Any, *args: Any) -> None:
-        try:
-            method(self, *args)
-        except Exception:
-            logger.exception(
-                "SIP callback %s failed", method.__name__, extra={"call_id": "-"}
-            )
-
-    run.__name__ = method.__name__
-    return run
-
-
-class _Call(pj.Call):  # type: ignore[misc]
-    def __init__(self, owner: SipOwner, acc: Any, call_id: int, leg: int) -> None:
-        super().__init__(acc, call_id)
-        self.owner = owner
-        self.leg = leg
-        self.outbound = call_id == pj.PJSUA_INVALID_ID
-        self.media_up = False
-        self.invite = ""  # an inbound call's INVITE, until its dialog is known
-        self.offered_at = 0.0  # when we offered in a 200, awaiting the ACK's answer
-        self.tap: Any = None  # the in-band DTMF detector's port, if any
-        self.sources: set[str] = set()  # what transmits to this call now
-
-    @_guarded
-    def onCallState(self, prm: Any) -> None:
-        self.owner._on_state(self)
-
-    @_guarded
-    def onCallMediaState(self, prm: Any) -> None:
-        self.owner._on_media(self)
-
-    @_guarded
-    def onDtmfEvent(self, prm: Any) -> None:
-        if prm.method != DTMF_RFC4733:
-            return  # INFO digits are read from the request itself
-        self.owner._emit(
-            "digit",
-            self.leg,
-            digit=str(prm.digit),
-            method="rfc4733",
-            duration_ms=int(prm.duration),
-            timestamp=int(prm.timestamp),
-            end=bool(prm.flags & DTMF_IS_END),
-        )
-
-    @_guarded
-    def onCallTsxState(self, prm: Any) -> None:
-        self.owner._on_tsx(self, prm)
-
-    @_guarded
-    def onCallTransferRequest(self, prm: Any) -> None:
-        # Nothing a caller sends chooses a destination.
-        prm.statusCode = 403
-        logger.warning("REFER from the caller refused", extra=self.owner._extra(self))
-
-    @_guarded
-    def onCallTransferStatus(self, prm: Any) -> None:
-        if prm.finalNotify:
-            self.owner._emit("transfer", self.leg, code=int(prm.statusCode))
-
-    @_guarded
-    def onCallSdpCreated(self, prm: Any) -> None:
-        self.owner._on_sdp_created(self, prm)
-
-    @_guarded
-    def onCallTxOffer(self, prm: Any) -> None:
-        # A re-INVITE without SDP: our offer goes in the 200, the answer must
-        # come in the ACK (case 11). The loop ends the call if it never does.
-        self.offered_at = time.monotonic()
-
-
-class _Player(pj.AudioMediaPlayer):  # type: ignore[misc]
-    def __init__(self, owner: SipOwner, leg: int, play: int) -> None:
-        super().__init__()
-        self.owner = owner
-        self.leg = leg
-        self.play = play
-
-    @_guarded
-    def onEof2(self) -> None:
-        # Inside pjmedia's callback: only note it; the loop acts on it.
-        self.owner._ended_players.append(self)
-
-
-class _Tap(pj.AudioMediaPort):  # type: ignore[misc]
-    """Hears a caller whose phone sends no telephone-event: the call's audio
-    goes through the in-band DTMF detector (ivr/inband.py)."""
-
-    def __init__(self, owner: SipOwner, leg: int) -> None:
-        super().__init__()
-        self.owner = owner
-        self.leg = leg
-        self.detector = InbandDetector(8000)
-
-    @_guarded
-    def onFrameReceived(self, frame: Any) -> None:
-        # In pjmedia's clock thread: detect here, hand digits to asyncio.
-        if frame.type != pj.PJMEDIA_FRAME_TYPE_AUDIO:
-            return
-        for digit in self.detector.feed(bytes(frame.buf)):
-            self.owner._emit("digit_inband", self.leg, digit=digit)
-
-
-class _Account(pj.Account):  # type: ignore[misc]
-    def __init__(self, owner: SipOwner) -> None:
-        super().__init__()
-        self.owner = owner
-
-    @_guarded
-    def onIncomingCall(self, prm: Any) -> None:
-        self.owner._on_incoming(self, prm)
-
-    @_guarded
-    def onRegState(self, prm: Any) -> None:
-        self.owner._on_registration(int(prm.code), int(prm.expiration))
-
-
-class _LogWriter(pj.LogWriter):  # type: ignore[misc]
-    """pjsip's own log lines, into this module's logger (pjsip level 1 is
-    an error, 2 a warning, 3 and up detail)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.quiet = False
-        self.log = logging.getLogger(__name__ + ".pjsip")
-
-    def write(self, entry: Any) -> None:
-        if self.quiet:
-            return
-        level = {1: logging.ERROR, 2: logging.WARNING, 3: logging.INFO}.get(
-            entry.level, logging.DEBUG
-        )
-        self.log.log(level, "%s", entry.msg.rstrip(), extra={"call_id": "-"})
 
 
 class SipOwner:
@@ -438,16 +297,16 @@ class SipOwner:
         udp = pj.TransportConfig()
         udp.port = config.port
         udp.boundAddress = config.host
-        udp.publicAddress = _public(config.host)
+        udp.publicAddress = public_address(config.host)
         ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, udp)
         if config.tcp:
             tcp = pj.TransportConfig()
             tcp.port = config.port
             tcp.boundAddress = config.host
-            tcp.publicAddress = _public(config.host)
+            tcp.publicAddress = public_address(config.host)
             ep.transportCreate(pj.PJSIP_TRANSPORT_TCP, tcp)
             self._tcp = True
-        tls_transport(ep, config.host, _public(config.host), config.trunk)
+        tls_transport(ep, config.host, public_address(config.host), config.trunk)
         ep.libStart()
         self._acc = _Account(self)
         self._acc.create(self._account_config(f"sip:helpline@{config.host}"), True)
@@ -458,7 +317,7 @@ class SipOwner:
         ac.idUri = uri
         media = ac.mediaConfig.transportConfig
         media.boundAddress = self.config.host
-        media.publicAddress = _public(self.config.host)
+        media.publicAddress = public_address(self.config.host)
         media.port = self.config.rtp_port
         media.portRange = self.config.rtp_ports
         ac.natConfig.iceEnabled = False
@@ -502,7 +361,7 @@ class SipOwner:
             deadline = time.monotonic() + 3.0
             while time.monotonic() < deadline and any(c.isActive() for c in probes):
                 self._ep.libHandleEvents(TURN_MS)
-                _refuse_all(sink)
+                refuse_all(sink)
         finally:
             probes.clear()
             call = None
@@ -558,7 +417,7 @@ class SipOwner:
         call = _Call(self, acc, prm.callId, leg)
         call.invite = rdata.wholeMsg
         self._calls[leg] = call
-        number, source = _request_user(rdata.wholeMsg), rdata.srcAddress
+        number, source = request_user(rdata.wholeMsg), rdata.srcAddress
         sip_call_id = call.getInfo().callIdString
         code, reason = self._guard(number, source)
         op = pj.CallOpParam()
@@ -693,7 +552,7 @@ class SipOwner:
         (a trunk offering /16000 and /8000 on one payload type, case 09)."""
         sdp = prm.sdp.wholeSdp
         remote = prm.remSdp.wholeSdp if prm.remSdp else ""
-        fixed = _events_as_offered(_one_event_rate(sdp), remote)
+        fixed = events_as_offered(one_event_rate(sdp), remote)
         if fixed != sdp:
             prm.sdp.wholeSdp = fixed
 
@@ -821,12 +680,6 @@ class SipOwner:
         return {"call_id": "-", "leg": call.leg}
 
 
-def _public(host: str) -> str:
-    """The address to put in SIP and SDP for `host` ('' lets pjsip choose
-    when bound to every interface)."""
-    return "" if host in ("0.0.0.0", "::", "[::]") else host
-
-
 def _settle(
     future: asyncio.Future[Any], result: Any, exc: BaseException | None
 ) -> None:
@@ -836,90 +689,3 @@ def _settle(
         future.set_exception(exc)
     else:
         future.set_result(result)
-
-
-_PROBE_HEADERS = re.compile(rb"^(Via|From|To|Call-ID|CSeq)[ \t]*:.*$", re.I | re.M)
-
-
-def _refuse_all(sink: socket.socket) -> None:
-    """Answer every INVITE waiting on the probe's socket with 480."""
-    while True:
-        try:
-            data, address = sink.recvfrom(65535)
-        except BlockingIOError:
-            return
-        if not data.startswith(b"INVITE "):
-            continue
-        head = data.partition(b"\r\n\r\n")[0]
-        lines = [m.group(0).rstrip(b"\r") for m in _PROBE_HEADERS.finditer(head)]
-        lines = [
-            line + b";tag=probe" if line.lower().startswith(b"to") else line
-            for line in lines
-        ]
-        reply = b"\r\n".join(
-            [b"SIP/2.0 480 Probe", *lines, b"Content-Length: 0", b"", b""]
-        )
-        sink.sendto(reply, address)
-
-
-def _request_user(whole: str) -> str:
-    """The user part of an INVITE's Request-URI (``sip:helpline@host``)."""
-    first = whole.encode("utf-8", "surrogateescape").split(b"\r\n", 1)[0]
-    match = _REQUEST_LINE.match(first)
-    if match is None:
-        return ""
-    user = _URI_USER.match(match.group(2).decode("latin-1"))
-    return user.group(1) if user else ""
-
-
-def _events_as_offered(local: str, remote: str) -> str:
-    """Offer telephone-event at each rate the remote's first rtpmap of an
-    event payload type names, so pjmedia's negotiator (which reads only
-    the first rtpmap of a payload type) finds a match: a trunk offering
-    /16000 before /8000 on one payload type still gets events (case 09)."""
-    wanted = {
-        rate
-        for pt, rate in dict(
-            reversed(_EVENT_RTPMAP.findall(remote))  # the first rtpmap wins
-        ).items()
-    }
-    have = {rate for _, rate in _EVENT_RTPMAP.findall(local)}
-    missing = sorted(wanted - have)
-    if not missing or "m=audio " not in local:
-        return local
-    lines = local.split("\r\n")
-    out = []
-    for line in lines:
-        out.append(line)
-        if line.startswith("m=audio "):
-            extra = [str(121 + i) for i in range(len(missing))]
-            out[-1] = " ".join([line, *extra])
-        if line.startswith("a=rtpmap:") and "telephone-event/" in line:
-            for i, rate in enumerate(missing):
-                out.append(f"a=rtpmap:{121 + i} telephone-event/{rate}")
-                out.append(f"a=fmtp:{121 + i} 0-16")
-            missing = []
-    return "\r\n".join(out)
-
-
-_EVENT_RTPMAP = re.compile(r"^a=rtpmap:(\d+) telephone-event/(\d+)\r?$", re.M | re.I)
-
-
-def _one_event_rate(sdp: str) -> str:
-    """Keep one telephone-event rtpmap per payload type, at 8000 Hz when
-    the offer had it; and one occurrence of each payload type on m=."""
-    seen: dict[str, str] = {}
-    lines = sdp.split("\r\n")
-    out: list[str] = []
-    for line in lines:
-        match = _EVENT_RTPMAP.match(line)
-        if match:
-            pt, rate = match.groups()
-            if pt in seen:
-                continue
-            seen[pt] = rate
-        if line.startswith("m=audio "):
-            parts = line.split(" ")
-            line = " ".join(parts[:3] + list(dict.fromkeys(parts[3:])))
-        out.append(line)
-    return "\r\n".join(out)

@@ -20,10 +20,10 @@ pytestmark = pytest.mark.skipif(
 
 
 def test_stops_cleanly_with_calls_up(
-    worker_launcher: WorkerLauncher, sipp: Sipp
+    worker_launcher: WorkerLauncher, sipp_calls: Sipp
 ) -> None:
     worker = worker_launcher()
-    callers = sipp.start(Calls("uac_rr.xml", f"127.0.0.1:{worker.port}", 4, 20000))
+    callers = sipp_calls.start(Calls("uac_rr.xml", f"127.0.0.1:{worker.port}", 4, 20000))
     wait_for_report(worker, lambda r: r.active == 4, "4 calls to be up")
 
     worker.stop()  # fails unless the process exits 0
@@ -37,11 +37,11 @@ def test_stops_cleanly_with_calls_up(
 
 
 def test_fifth_call_is_refused_by_pjsua(
-    worker_launcher: WorkerLauncher, sipp: Sipp
+    worker_launcher: WorkerLauncher, sipp_calls: Sipp
 ) -> None:
     worker = worker_launcher()
 
-    run = sipp.run(Calls("uac_rr.xml", f"127.0.0.1:{worker.port}", 5, 2000))
+    run = sipp_calls.run(Calls("uac_rr.xml", f"127.0.0.1:{worker.port}", 5, 2000))
 
     assert run.codes("INVITE") == [200] * 4 + [486]
     assert worker.report().incoming == 4, "the fifth never reached the account"
