@@ -485,6 +485,9 @@ class MediaWorker:
             self._count(f"tollfree:refer-failed-{code}")
             return
         leg.tollfree = True
+        await self.redis.srem(
+            self.node.routing.key("worker", self.id, "calls"), leg.call_id
+        )
         await self.node.ivr.tollfree_connected(leg.call_id, "transferred by REFER")
         self._count("tollfree:referred")
         logger.info("transferred to the toll-free line", extra=leg.extra())

@@ -23,7 +23,9 @@ def test_stops_cleanly_with_calls_up(
     worker_launcher: WorkerLauncher, sipp_calls: Sipp
 ) -> None:
     worker = worker_launcher()
-    callers = sipp_calls.start(Calls("uac_rr.xml", f"127.0.0.1:{worker.port}", 4, 20000))
+    callers = sipp_calls.start(
+        Calls("uac_rr.xml", f"127.0.0.1:{worker.port}", 4, 20000)
+    )
     wait_for_report(worker, lambda r: r.active == 4, "4 calls to be up")
 
     worker.stop()  # fails unless the process exits 0
