@@ -243,6 +243,14 @@ class MediaWorker:
             leg,
             {"type": "call.place", "caller": {"name": PHONE_NAME, "topic": "phone"}},
         )
+        # Known now, not only when the bus's call.state comes round: a BYE
+        # already queued behind this step must end the call in Helpline too.
+        placed = await bus.calls(session.id)
+        if placed and not leg.call_id:
+            leg.call_id = next(iter(placed))
+            await self.redis.sadd(
+                self.node.routing.key("worker", self.id, "calls"), leg.call_id
+            )
 
     async def _dialog(self, leg: Leg, event: SipEvent) -> None:
         await self.redis.hset(

@@ -170,6 +170,9 @@ class SipOwner:
         def run() -> None:
             try:
                 result: Any = work()
+            except pj.Error as err:  # e.g. the call ended under the command
+                failed = SipError(f"{err.title}: {err.reason}")
+                loop.call_soon_threadsafe(_settle, done, None, failed)
             except Exception as exc:
                 loop.call_soon_threadsafe(_settle, done, None, exc)
             else:
