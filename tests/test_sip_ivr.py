@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,14 @@ import redis
 from ivr.faq import FaqEntry
 from ivr.inband import dtmf_tone
 from tests.fixtures.app import RunningHelpline
-from tests.fixtures.sip import call_ids, caller_scenario, fields, free_udp_port
+from tests.fixtures.sip import (
+    RtpPeer,
+    WorkerProcess,
+    call_ids,
+    caller_scenario,
+    fields,
+    free_udp_port,
+)
 from tests.test_ivr_calls import publish
 
 pytestmark = pytest.mark.sip
@@ -75,6 +83,21 @@ nodes:
 """
 
 
+PhoneLine = Callable[..., Awaitable[tuple[WorkerProcess, RtpPeer]]]
+
+
+@pytest.fixture
+def phone_line(helpline: RunningHelpline, sip_workers: Any, rtp_peer: Any) -> PhoneLine:
+    """``await phone_line(**settings)``: the phone menu published, a media
+    worker with `settings` started, and a caller's RTP socket."""
+
+    async def start(**settings: str) -> tuple[WorkerProcess, RtpPeer]:
+        await publish_phone_menu(helpline)
+        return sip_workers(**settings), await rtp_peer()
+
+    return start
+
+
 async def publish_phone_menu(
     node: RunningHelpline, yaml_text: str = PHONE_MENU
 ) -> None:
@@ -119,16 +142,12 @@ def record(url: str, call_id: str) -> dict[str, str]:
 
 
 async def test_info_digits_walk_the_menu_to_a_callback(
-    helpline: RunningHelpline,
-    sip_workers: Any,
+    phone_line: PhoneLine,
     sipp: Any,
-    rtp_peer: Any,
     tmp_path: Path,
     redis_url: str,
 ) -> None:
-    await publish_phone_menu(helpline)
-    worker = sip_workers()
-    media = await rtp_peer()
+    worker, media = await phone_line()
     relay = "application/dtmf-relay"
     scenario = caller_scenario(
         tmp_path / "walk.xml",
@@ -161,6 +180,11 @@ async def test_info_digits_walk_the_menu_to_a_callback(
     assert worker.stop() == 0
 
 
+def tollfree_at(port: int) -> str:
+    """The toll-free line: a SIPp trunk on `port`."""
+    return f"sip:+18005550100@127.0.0.1:{port}"
+
+
 def walk_to_the_line(
     media_port: int,
     path: Path,
@@ -188,17 +212,14 @@ def walk_to_the_line(
 
 async def test_the_toll_free_line_comes_after_both_offers_with_audio_both_ways(
     helpline: RunningHelpline,
-    sip_workers: Any,
+    phone_line: PhoneLine,
     sipp: Any,
-    rtp_peer: Any,
     tmp_path: Path,
     redis_url: str,
 ) -> None:
-    await publish_phone_menu(helpline)
     trunk_port = free_udp_port()
     trunk = await sipp("uas", port=trunk_port, extra=("-rtp_echo",), timeout_s=60)
-    worker = sip_workers(tollfree_uri=f"sip:+18005550100@127.0.0.1:{trunk_port}")
-    media = await rtp_peer()
+    worker, media = await phone_line(tollfree_uri=tollfree_at(trunk_port))
     caller = await sipp(
         str(walk_to_the_line(media.port, tmp_path / "line.xml", hold_ms=9000)),
         f"127.0.0.1:{worker.sip_port}",
@@ -238,19 +259,16 @@ async def test_the_toll_free_line_comes_after_both_offers_with_audio_both_ways(
 
 async def test_a_failing_trunk_sends_the_caller_back_to_the_callback_offer(
     helpline: RunningHelpline,
-    sip_workers: Any,
+    phone_line: PhoneLine,
     sipp: Any,
-    rtp_peer: Any,
     tmp_path: Path,
     redis_url: str,
 ) -> None:
-    await publish_phone_menu(helpline)
     trunk_port = free_udp_port()
     busy = tmp_path / "busy.xml"
     busy.write_text(BUSY_TRUNK)
     trunk = await sipp(str(busy), port=trunk_port, timeout_s=60)
-    worker = sip_workers(tollfree_uri=f"sip:+18005550100@127.0.0.1:{trunk_port}")
-    media = await rtp_peer()
+    worker, media = await phone_line(tollfree_uri=tollfree_at(trunk_port))
     # The caller stays through the apology and the offer (about 7 s).
     caller = await sipp(
         str(walk_to_the_line(media.port, tmp_path / "line.xml", hold_ms=16000)),
@@ -329,16 +347,12 @@ async def test_the_guard_refuses_unknown_numbers_and_foreign_sources(
 
 
 async def test_a_refer_from_the_caller_is_refused(
-    helpline: RunningHelpline,
-    sip_workers: Any,
+    phone_line: PhoneLine,
     sipp: Any,
-    rtp_peer: Any,
     tmp_path: Path,
     redis_url: str,
 ) -> None:
-    await publish_phone_menu(helpline)
-    worker = sip_workers()
-    media = await rtp_peer()
+    worker, media = await phone_line()
     scenario = caller_scenario(
         tmp_path / "refer.xml",
         [("pause", 500), ("refer", "<tel:+19005550199>"), ("pause", 500), ("bye",)],
@@ -351,16 +365,12 @@ async def test_a_refer_from_the_caller_is_refused(
 
 
 async def test_a_killed_worker_is_replaced_and_its_calls_end_on_both_sides(
-    helpline: RunningHelpline,
-    sip_workers: Any,
+    phone_line: PhoneLine,
     sipp: Any,
-    rtp_peer: Any,
     tmp_path: Path,
     redis_url: str,
 ) -> None:
-    await publish_phone_menu(helpline)
-    worker = sip_workers()
-    media = await rtp_peer()
+    worker, media = await phone_line()
     scenario = caller_scenario(tmp_path / "wait.xml", [("wait_bye", 30000)], media.port)
     run = await sipp(str(scenario), f"127.0.0.1:{worker.sip_port}")
     call_id = await the_call(redis_url)
@@ -376,16 +386,12 @@ async def test_a_killed_worker_is_replaced_and_its_calls_end_on_both_sides(
 
 
 async def test_rfc4733_digits_walk_the_menu(
-    helpline: RunningHelpline,
-    sip_workers: Any,
+    phone_line: PhoneLine,
     sipp: Any,
-    rtp_peer: Any,
     tmp_path: Path,
     redis_url: str,
 ) -> None:
-    await publish_phone_menu(helpline)
-    worker = sip_workers()
-    media = await rtp_peer()
+    worker, media = await phone_line()
     scenario = caller_scenario(tmp_path / "rtp.xml", [("wait_bye", 30000)], media.port)
     run = await sipp(str(scenario), f"127.0.0.1:{worker.sip_port}")
     call_id = await the_call(redis_url)
@@ -404,16 +410,12 @@ async def test_rfc4733_digits_walk_the_menu(
 
 
 async def test_in_band_tones_are_heard_when_no_telephone_event_is_offered(
-    helpline: RunningHelpline,
-    sip_workers: Any,
+    phone_line: PhoneLine,
     sipp: Any,
-    rtp_peer: Any,
     tmp_path: Path,
     redis_url: str,
 ) -> None:
-    await publish_phone_menu(helpline)
-    worker = sip_workers()
-    media = await rtp_peer()
+    worker, media = await phone_line()
     scenario = caller_scenario(
         tmp_path / "inband.xml", [("wait_bye", 30000)], media.port, events=False
     )
@@ -432,18 +434,14 @@ async def test_in_band_tones_are_heard_when_no_telephone_event_is_offered(
 
 
 async def test_keys_pressed_before_the_ivr_has_the_call_are_not_lost(
-    helpline: RunningHelpline,
-    sip_workers: Any,
+    phone_line: PhoneLine,
     sipp: Any,
-    rtp_peer: Any,
     tmp_path: Path,
     redis_url: str,
 ) -> None:
     # The keys come right after the ACK, while the worker is still placing
     # the call and does not know its id yet.
-    await publish_phone_menu(helpline)
-    worker = sip_workers()
-    media = await rtp_peer()
+    worker, media = await phone_line()
     relay = "application/dtmf-relay"
     scenario = caller_scenario(
         tmp_path / "early.xml",
