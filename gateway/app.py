@@ -36,7 +36,7 @@ from gateway.sip_target import SipTargetError, e164, is_sip_uri
 from gateway.store import Store
 from gateway.switchboard import Switchboard
 from ivr.numbers import check_callback_number
-from signaling.bus import Bus
+from signaling.bus import Bus, text_fields
 from signaling.errors import ConfigError
 from signaling.protocol import json_schema
 from signaling.ws import Endpoint, Identity, Limits
@@ -79,6 +79,8 @@ class Node:
         self.prompts = Prompts(settings.data_dir / "prompts", settings.tts_voice)
         self.ivr = IvrCalls(store.redis, self.routing, self.bus, self._ivr_sources())
         self.ivr.apply = self.switchboard.apply_for_ivr
+        self.ivr.bridge = self.switchboard.bridge
+        self.ivr.find_bridge = self.find_bridge
         self.switchboard.ivr = self.ivr
         self.endpoint = Endpoint(
             self.bus,
@@ -102,6 +104,25 @@ class Node:
         await self.endpoint.close_all()
         await self.switchboard.close()
         await self.bus.close()
+
+    async def find_bridge(self) -> str:
+        """The session of the least busy media worker with a free call, to
+        put a web caller through to the toll-free line; "" when that is off
+        or no worker has room (the page then shows the number)."""
+        settings = self.settings
+        if not (settings.bridge_web_tollfree and settings.tollfree_uri):
+            return ""
+        async with self.store.redis.pipeline(transaction=False) as pipe:
+            for index in range(settings.sip_workers):
+                pipe.hgetall(self.routing.key("worker", f"w{index}"))
+            beats = [text_fields(raw) for raw in await pipe.execute()]
+        free = [
+            (int(beat.get("in_use") or 0), beat["bridge"])
+            for beat in beats
+            if beat.get("bridge")
+            and int(beat.get("in_use") or 0) < int(beat.get("limit") or 0)
+        ]
+        return min(free)[1] if free else ""
 
     def _ivr_sources(self) -> Sources:
         countries = self.settings.callback_countries

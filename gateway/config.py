@@ -11,6 +11,7 @@ the top and one table per area; docs/helpline.example.toml lists them all::
                  tls_verify, ca_file, answer_s
     [redis]      url
     [turn]       urls, secret, ttl_s
+    [ice]        interfaces
     [log]        level, format, digits
     [ivr]        tts_voice, callback_countries
     [callbacks]  per_number, per_day
@@ -79,9 +80,12 @@ class Settings:
     trunk_tls_verify: bool = True
     trunk_ca_file: str = ""
     trunk_answer_s: int = 30
+    bridge_passthrough: bool = True
+    bridge_web_tollfree: bool = True
     turn_urls: tuple[str, ...] = ()
     turn_secret: str = ""
     turn_ttl_s: int = 3600
+    ice_interfaces: tuple[str, ...] = ()
     log_level: str = "INFO"
     log_format: str = "text"
     log_digits: bool = False
@@ -350,6 +354,22 @@ def parse_ice_urls(raw: object) -> tuple[str, ...]:
     return urls
 
 
+def parse_addresses(raw: object) -> tuple[str, ...]:
+    fix = (
+        "write IP addresses of this host, comma-separated, like 192.0.2.10,2001:db8::10"
+    )
+    found = []
+    for item in _items(raw, fix):
+        try:
+            address = ipaddress.ip_address(item)
+        except ValueError:
+            raise _Bad(f"has {item!r}, which is not an IP address", fix) from None
+        if address.is_unspecified or address.is_multicast:
+            raise _Bad(f"has {item!r}, which no interface can have", fix)
+        found.append(str(address))
+    return tuple(found)
+
+
 def parse_countries(raw: object) -> tuple[str, ...]:
     fix = "write ISO 3166 country codes, comma-separated, like US,CA,GB"
     codes = tuple(code.upper() for code in _items(raw, fix))
@@ -492,6 +512,16 @@ SPECS: tuple[Spec, ...] = (
          whole_number(1, 300),
          "Seconds the toll-free line (or a REFER's outcome) is awaited "
          "before the caller is offered the callback again."),
+    Spec("bridge_passthrough", "bridge.passthrough", "HELPLINE_BRIDGE_PASSTHROUGH",
+         True, parse_bool,
+         "A G.711 browser leg's audio goes between SRTP and the conference "
+         "bridge without aiortc's decoder and resampler (off: the long road, "
+         "for comparison)."),
+    Spec("bridge_web_tollfree", "bridge.web_tollfree",
+         "HELPLINE_BRIDGE_WEB_TOLLFREE", True, parse_bool,
+         "Put a web caller who reaches the toll-free step through to the line "
+         "(through a media worker and the trunk) instead of showing the "
+         "number; the number is shown when no worker can take the call."),
     Spec("redis_url", "redis.url", "HELPLINE_REDIS_URL", "", parse_redis_url,
          "Redis to keep shared state in: redis://, rediss:// or unix://. "
          "Empty: Helpline runs an embedded Redis in data_dir/redis/.",
@@ -506,6 +536,12 @@ SPECS: tuple[Spec, ...] = (
          secret=True),
     Spec("turn_ttl_s", "turn.ttl_s", "HELPLINE_TURN_TTL", 3600,
          whole_number(60, 86400), "Lifetime of TURN credentials in seconds."),
+    Spec("ice_interfaces", "ice.interfaces", "HELPLINE_ICE_INTERFACES", (),
+         parse_addresses,
+         "IP addresses whose host candidates Helpline's own WebRTC peers "
+         "offer (in the file a list or a comma-separated string); the others "
+         "are left out. Empty: every address aioice finds (all but "
+         "loopback and IPv6 link-local)."),
     Spec("log_level", "log.level", "HELPLINE_LOG_LEVEL", "INFO",
          one_of(*_LOG_LEVELS), "Least severe log level written."),
     Spec("log_format", "log.format", "HELPLINE_LOG_FORMAT", "text",

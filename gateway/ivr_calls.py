@@ -92,6 +92,9 @@ PROMPT_SLACK_S: Final = 3.0
 READING_WORDS_PER_S: Final = 3.0
 RINGING_RETRY_S: Final = 5.0
 TIMER: Final = "timer"
+#: Who answers a web call put through to the toll-free line, as its page
+#: shows it.
+TOLLFREE_NAME: Final = "Toll-free line"
 LOG_TTL_S: Final = 86_400
 _EPOCH: Final = datetime(2000, 1, 1, tzinfo=UTC)
 
@@ -143,6 +146,11 @@ class PromptSource(Protocol):
 #: The callback policy: the number as it will be dialled, or NumberError.
 NumberPolicy = Callable[[str], str]
 ApplyEvent = Callable[[str, CallEvent], Awaitable[None]]
+#: Finds a media worker to put a web call through to the toll-free line:
+#: the worker's session, or "" (none can take it).
+FindBridge = Callable[[], Awaitable[str]]
+#: Hands a call to that session (``Switchboard.bridge``).
+Bridge = Callable[[str, str, str], Awaitable[bool]]
 
 
 @dataclass(frozen=True)
@@ -168,6 +176,8 @@ class IvrCalls:
         self.bus = bus
         self.sources = sources
         self.apply: ApplyEvent = _no_apply
+        self.find_bridge: FindBridge = _no_bridge
+        self.bridge: Bridge | None = None
         self.callbacks = CallbackBook(
             redis, routing.key, sources.callback_limits, routing.clock
         )
@@ -613,9 +623,20 @@ class _Outbox:
     async def tollfree(self, action: Action) -> None:
         assert isinstance(action, TransferToTollFree)
         number = self.calls.sources.tollfree_number
-        await self.send({"type": "ivr.tollfree", "node": action.node, "number": number})
+        tollfree: Message = {"type": "ivr.tollfree", "node": action.node}
         if call_field(self.call, "channel") == "phone":
+            await self.send({**tollfree, "number": number})
             return  # the media worker dials, then reports how it went
+        worker = await self.calls.find_bridge()
+        bridge = self.calls.bridge
+        if worker and bridge is not None:
+            # A media worker answers for the line and dials it; if the line
+            # fails, it feeds TransferFailed back (the callback again).
+            await self.send({**tollfree, "number": number, "bridged": True})
+            await self.calls.escalated(self.call.id, self.interp, "put through")
+            if await bridge(self.call.id, worker, TOLLFREE_NAME):
+                return
+        await self.send({**tollfree, "number": number})
         await self.calls.escalated(self.call.id, self.interp, "shown the number")
         await self.calls.apply(self.call.id, CallEvent.TOLLFREE)
 
@@ -645,6 +666,10 @@ _LIVE: Final = frozenset({CallState.IVR, CallState.QUEUED, CallState.RINGING})
 _LIVE_OR_ANSWERED: Final = _LIVE | {CallState.ANSWERED}
 _STARTING: Final = frozenset({CallState.IVR})
 _ANY_STATE: Final = frozenset(CallState)
+
+
+async def _no_bridge() -> str:
+    return ""
 
 
 async def journey_for_agent(

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import math
@@ -38,12 +39,15 @@ from pathlib import Path
 from typing import Any, Final
 
 from gateway.app import Node
+from gateway.bridge import BrowserLeg, offer_host_addresses
 from gateway.config import Settings
+from gateway.ivr_calls import TOLLFREE_NAME
 from gateway.sip_dialog import Dialog, bye
 from gateway.sip_owner import SipConfig, SipError, SipEvent, SipOwner
 from gateway.sip_target import SipTargetError, dial_uri, refer_to, uri_host
 from gateway.sip_trunk import TrunkConfig
 from gateway.store import Store
+from gateway.switchboard import BRIDGE_ROLE
 from ivr.dtmf import EventAssembler, parse_info
 from signaling.bus import Connection, Session
 from signaling.calls import CallEvent
@@ -59,6 +63,10 @@ PHONE_NAME: Final = "Phone caller"
 #: Keys kept for the IVR while the call is being placed (a callback
 #: number and its '#' fit).
 MAX_EARLY_KEYS: Final = 32
+#: A caller waiting for an agent hears its place in the queue this often.
+ANNOUNCE_S: Final = 30.0
+#: The `play` number of a queue announcement (the IVR's are positive).
+ANNOUNCEMENT: Final = -1
 
 
 @dataclass(eq=False)
@@ -86,9 +94,36 @@ class Leg:
     hung_up: bool = False  # the IVR ended the call; the SIP side follows
     #: Keys pressed before the IVR had the call, sent to it once it has.
     early: list[str] = field(default_factory=list)
+    #: The agent's browser, once an agent answered, and its bridge port.
+    web: BrowserLeg | None = None
+    port: int = 0
+    #: The caller's place in the queue, and the task that announces it.
+    position: int = 0
+    announcing: asyncio.Task[None] | None = None
 
     def extra(self) -> dict[str, Any]:
         return {"call_id": self.call_id or "-", "sip_call_id": self.sip_call_id}
+
+
+@dataclass(eq=False)
+class WebCall:
+    """A web caller this worker puts through to the toll-free line: the
+    browser's leg, its port in the conference bridge, and the trunk leg."""
+
+    call_id: str
+    web: BrowserLeg
+    port: int = 0
+    trunk: int = 0
+    connected: bool = False  # the line answered
+    gave_up: bool = False  # the line was hung up unanswered
+    ended: bool = False
+    inbox: asyncio.Queue[Callable[[], Awaitable[None]]] = field(
+        default_factory=asyncio.Queue
+    )
+    task: asyncio.Task[None] | None = None
+
+    def extra(self) -> dict[str, Any]:
+        return {"call_id": self.call_id}
 
 
 class MediaWorker:
@@ -104,6 +139,12 @@ class MediaWorker:
         self.owner = SipOwner(self.config, self._on_sip, name=self.id)
         self.legs: dict[int, Leg] = {}
         self.trunk_legs: dict[int, Leg] = {}
+        #: Web callers put through to the toll-free line, by call id, and
+        #: by the number of their trunk leg.
+        self.web_calls: dict[str, WebCall] = {}
+        self.web_trunks: dict[int, WebCall] = {}
+        #: The session that answers web calls for the toll-free line.
+        self.bridge_conn: Connection | None = None
         self.limit = 0
         #: The trunk account's registration, as the heartbeat shows it.
         self.trunk_state = "unregistered"
@@ -113,12 +154,19 @@ class MediaWorker:
         self.parent = 0
         self.stopped = asyncio.Event()
         self._dialogs_key = self.node.routing.key("worker", self.id, "dialogs")
+        self._bridged_key = self.node.routing.key("worker", self.id, "bridged")
 
     async def start(self) -> None:
         media = media_files(self.settings.data_dir / "sip")
+        offer_host_addresses(self.settings.ice_interfaces)
         await self.node.start()
         await self._end_left_behind()
         self.limit = await self.owner.start(*media)
+        bus = self.node.bus
+        session, _ = await bus.create(
+            BRIDGE_ROLE, "", TOLLFREE_NAME, f"sip:{self.id}", self.settings.grace_s
+        )
+        self.bridge_conn = await bus.attach(session, self._from_bridge_bus)
         self._beat = asyncio.create_task(self._heartbeat())
         logger.info(
             "media worker %s answers SIP on %s:%d, %d calls at most",
@@ -136,6 +184,12 @@ class MediaWorker:
                 await self._beat
         for leg in list(self.legs.values()):
             await self._end_session(leg, "customer")
+        for call in list(self.web_calls.values()):
+            await self._web_lost(call)
+        if self.bridge_conn is not None:
+            self.node.bus.local.pop(self.bridge_conn.session.id, None)
+            await self.node.bus.delete(self.bridge_conn.session.id)
+            self.bridge_conn = None
         await self.owner.stop()
         for leg in list(self.legs.values()):
             if leg.task is not None:
@@ -157,6 +211,14 @@ class MediaWorker:
             await self.node.switchboard.apply_for_ivr(call_id, CallEvent.CUSTOMER_LOST)
         if left:
             await self.redis.srem(key, *left)
+        bridged = [str(c) for c in await self.redis.smembers(self._bridged_key)]
+        for call_id in bridged:
+            logger.warning(
+                "ending a web call the previous worker put through",
+                extra={"call_id": call_id},
+            )
+            await self.node.switchboard.apply_for_ivr(call_id, CallEvent.BRIDGE_LOST)
+        await self.redis.delete(self._bridged_key)
         dialogs = await self.redis.hgetall(self._dialogs_key)
         if dialogs:
             await asyncio.to_thread(self._send_byes, [str(d) for d in dialogs.values()])
@@ -204,6 +266,10 @@ class MediaWorker:
             return
         if event.kind == "refused":
             return
+        web_call = self.web_trunks.get(event.leg)
+        if web_call is not None:
+            self._queue(web_call, lambda: self._web_trunk(web_call, event))
+            return
         trunk_of = self.trunk_legs.get(event.leg)
         if trunk_of is not None:
             self._queue(trunk_of, lambda: self._on_trunk(trunk_of, event))
@@ -215,11 +281,11 @@ class MediaWorker:
         if handler is not None:
             self._queue(leg, lambda: handler(self, leg, event))
 
-    def _queue(self, leg: Leg, work: Callable[[], Awaitable[None]]) -> None:
+    def _queue(self, leg: Leg | WebCall, work: Callable[[], Awaitable[None]]) -> None:
         leg.inbox.put_nowait(work)
 
-    async def _serve(self, leg: Leg) -> None:
-        """Everything about one leg, in the order it happened."""
+    async def _serve(self, leg: Leg | WebCall) -> None:
+        """Everything about one call, in the order it happened."""
         while True:
             work = await leg.inbox.get()
             try:
@@ -227,9 +293,12 @@ class MediaWorker:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                logger.exception("phone call step failed", extra=leg.extra())
+                logger.exception("call step failed", extra=leg.extra())
             if leg.ended and leg.inbox.empty():
-                self.legs.pop(leg.leg, None)
+                if isinstance(leg, Leg):
+                    self.legs.pop(leg.leg, None)
+                else:
+                    self.web_calls.pop(leg.call_id, None)
                 return
 
     async def _place(self, leg: Leg) -> None:
@@ -300,6 +369,11 @@ class MediaWorker:
 
     async def _play_done(self, leg: Leg, event: SipEvent) -> None:
         play = int(event.info["play"])
+        if play == ANNOUNCEMENT:
+            if leg.announcing is not None and not leg.ended:
+                with contextlib.suppress(SipError):
+                    await self.owner.hold_music(leg.leg)
+            return
         if play == leg.playing and leg.call_id:
             leg.playing = 0
             await self._request(
@@ -359,6 +433,8 @@ class MediaWorker:
                     await self.owner.stop_play(leg.leg)
         elif kind == "ivr.tollfree":
             await self._tollfree(leg, event)
+        elif kind in ("sdp.offer", "sdp.answer", "ice.candidate"):
+            await self._from_agent(leg, event)
 
     async def _call_state(self, leg: Leg, event: Message) -> None:
         leg.call_id = leg.call_id or str(event.get("call_id", ""))
@@ -371,10 +447,23 @@ class MediaWorker:
             early, leg.early = leg.early, []
             for digit in early:
                 await self._send_digit(leg, digit)
-        elif state == "queued" and await self._wait_media(leg):
+        elif state == "queued":
+            await self._drop_agent(leg)
+            if await self._wait_media(leg):
+                with contextlib.suppress(SipError):
+                    await self.owner.hold_music(leg.leg)
+                self._announce_place(leg, int(event.get("position") or 0))
+        elif state == "ringing":
+            self._stop_announcing(leg)
+        elif state == "answered":
+            self._stop_announcing(leg)
+            await self._agent_answered(leg)
+        elif state == "held" and leg.web is not None:
             with contextlib.suppress(SipError):
                 await self.owner.hold_music(leg.leg)
         elif state == "ended" and not leg.tollfree:
+            self._stop_announcing(leg)
+            await self._drop_agent(leg)
             await self.redis.srem(
                 self.node.routing.key("worker", self.id, "calls"), leg.call_id
             )
@@ -393,6 +482,8 @@ class MediaWorker:
         audio = str(event.get("audio") or "")
         key = audio.rpartition("/")[2].removesuffix(".ogg")
         wav = self.node.prompts.path(key, "8k.wav") if key else None
+        if leg.web is not None:
+            return  # said as an agent answered: the agent speaks now
         if wav is None or not await self._wait_media(leg):
             # Nothing to play: the prompt ends when its text would be read.
             await asyncio.sleep(float(event.get("duration_s", 0)))
@@ -404,6 +495,99 @@ class MediaWorker:
             await self.owner.play(leg.leg, wav, play)
         except SipError:
             logger.warning("prompt could not be played", extra=leg.extra())
+
+    # An agent in a browser
+
+    async def _agent_answered(self, leg: Leg) -> None:
+        """An agent took the call: offer its softphone our audio (or, after
+        a hold, join the two again)."""
+        if not await self._wait_media(leg):
+            return
+        if leg.web is not None:
+            with contextlib.suppress(SipError):
+                await self.owner.link(leg.leg, leg.port)
+            return
+        web = BrowserLeg(leg.call_id, passthrough=self.settings.bridge_passthrough)
+        port = self.owner.new_leg()
+        leg.web, leg.port = web, port
+        try:
+            await self.owner.open_port(port, web.to_sip, web.to_browser)
+            await self.owner.link(leg.leg, port)
+            offer = await web.offer()
+        except SipError as err:
+            logger.warning("agent's audio not joined: %s", err, extra=leg.extra())
+            await self._drop_agent(leg)
+            return
+        logger.info("offering the agent the caller's audio", extra=leg.extra())
+        await self._request(
+            leg, {"type": "sdp.offer", "call_id": leg.call_id, "sdp": offer}
+        )
+
+    async def _from_agent(self, leg: Leg, event: Message) -> None:
+        web = leg.web
+        if web is None or event.get("call_id") != leg.call_id:
+            return
+        try:
+            kind = event["type"]
+            if kind == "sdp.answer":
+                await web.accept_answer(str(event["sdp"]))
+            elif kind == "ice.candidate":
+                await web.peer.add_candidate(event.get("candidate"))
+            else:  # a re-offer: hold, or off hold
+                answer = await web.accept_offer(str(event["sdp"]))
+                await self._request(
+                    leg, {"type": "sdp.answer", "call_id": leg.call_id, "sdp": answer}
+                )
+        except Exception as err:  # checked SDP still refused by aiortc
+            logger.warning(
+                "agent's %s not applied: %s", event["type"], err, extra=leg.extra()
+            )
+
+    async def _drop_agent(self, leg: Leg) -> None:
+        """The agent's browser is gone from the call (ended, requeued)."""
+        web, port = leg.web, leg.port
+        if web is None:
+            return
+        leg.web, leg.port = None, 0
+        stats = web.stats()
+        logger.info(
+            "agent's audio closed: %d packets in, %d frames out, %d trimmed, %d silent",
+            stats.packets_in,
+            stats.frames_out,
+            stats.to_sip.trimmed + stats.to_browser.trimmed,
+            stats.to_sip.underruns,
+            extra=leg.extra(),
+        )
+        with contextlib.suppress(SipError):
+            await self.owner.close_port(port)
+        await web.close()
+
+    def _announce_place(self, leg: Leg, position: int) -> None:
+        leg.position = position or leg.position
+        if leg.announcing is None and leg.position:
+            leg.announcing = asyncio.create_task(self._announce(leg))
+
+    def _stop_announcing(self, leg: Leg) -> None:
+        if leg.announcing is not None:
+            leg.announcing.cancel()
+            leg.announcing = None
+
+    async def _announce(self, leg: Leg) -> None:
+        """Every ANNOUNCE_S, tell a waiting caller its place in the queue."""
+        while not leg.ended:
+            await asyncio.sleep(ANNOUNCE_S)
+            text = queue_announcement(leg.position)
+            prompt = await self.node.prompts.render(text)
+            wav = self.node.prompts.path(prompt.key, "8k.wav")
+            if wav is None or leg.ended:
+                continue
+            self._queue(leg, functools.partial(self._play_announcement, leg, wav))
+
+    async def _play_announcement(self, leg: Leg, wav: Path) -> None:
+        if leg.announcing is None or leg.ended:
+            return  # an agent took the call meanwhile
+        with contextlib.suppress(SipError):
+            await self.owner.play(leg.leg, wav, ANNOUNCEMENT)
 
     # The toll-free line
 
@@ -537,6 +721,211 @@ class MediaWorker:
                 await self.node.ivr.tollfree_failed(leg.call_id, reason)
                 self._count(f"tollfree:failed-{reason}")
 
+    # Web callers put through to the toll-free line
+
+    async def _from_bridge_bus(self, payload: str) -> None:
+        """What reaches the bridge session: the web callers' offers,
+        candidates, keys and call states, each to its call's inbox."""
+        event = json.loads(payload)
+        call_id = str(event.get("call_id") or "")
+        kind = event.get("type")
+        call = self.web_calls.get(call_id)
+        if call is None and kind == "sdp.offer" and call_id:
+            call = WebCall(
+                call_id,
+                BrowserLeg(call_id, passthrough=self.settings.bridge_passthrough),
+            )
+            self.web_calls[call_id] = call
+            call.task = asyncio.create_task(self._serve(call))
+            self._queue(call, lambda: self._web_start(call, str(event["sdp"])))
+        elif call is not None:
+            self._queue(call, lambda: self._web_event(call, event))
+
+    async def _web_start(self, call: WebCall, offer: str) -> None:
+        record = await self.node.routing.get_call(call.call_id)
+        journey = await self.node.ivr.journey(call.call_id)
+        assert self.bridge_conn is not None
+        if record is None or record.bridge != self.bridge_conn.session.id:
+            await self._web_closed(call)
+            return
+        if journey is None or not {"faq", "callback"} <= set(journey.offers):
+            logger.warning(
+                "toll-free transfer refused: the journey lacks an offer",
+                extra=call.extra(),
+            )
+            await self._web_failed(call, "refused")
+            return
+        if len(self.legs) + len(self.web_calls) > self.limit:
+            await self._web_failed(call, "busy")
+            return
+        await self.redis.sadd(self._bridged_key, call.call_id)
+        call.port = self.owner.new_leg()
+        try:
+            await self.owner.open_port(call.port, call.web.to_sip, call.web.to_browser)
+            answer = await call.web.accept_offer(offer)
+        except Exception as err:  # aiortc refused what the checks let by
+            logger.warning("web caller's offer not taken: %s", err, extra=call.extra())
+            await self._web_failed(call, "media")
+            return
+        await self._bridge_request(
+            {"type": "sdp.answer", "call_id": call.call_id, "sdp": answer}
+        )
+        with contextlib.suppress(SipError):
+            await self.owner.source(call.port, "ringback")
+        await self._web_dial(call)
+
+    async def _web_dial(self, call: WebCall) -> None:
+        settings = self.settings
+        call.trunk = self.owner.new_leg()
+        self.web_trunks[call.trunk] = call
+        try:
+            uri = dial_uri(
+                settings.tollfree_uri,
+                settings.trunk_domain,
+                uri_host(settings.trunk_registrar),
+            )
+            if not uri:
+                raise SipError("a toll-free number needs trunk.domain or a registrar")
+            await self.owner.dial(uri, call.trunk)
+        except (SipError, SipTargetError) as err:
+            self.web_trunks.pop(call.trunk, None)
+            call.trunk = 0
+            logger.warning("toll-free call not placed: %s", err, extra=call.extra())
+            await self._web_failed(call, "dial-failed")
+            return
+        logger.info("dialling the toll-free line for a web caller", extra=call.extra())
+        trunk = call.trunk
+        asyncio.get_running_loop().call_later(
+            settings.trunk_answer_s,
+            lambda: self._queue(call, lambda: self._web_no_answer(call, trunk)),
+        )
+
+    async def _web_no_answer(self, call: WebCall, trunk: int) -> None:
+        if call.trunk == trunk and not call.connected and not call.ended:
+            logger.warning("toll-free line did not answer", extra=call.extra())
+            call.gave_up = True
+            with contextlib.suppress(SipError):
+                await self.owner.hangup(trunk, 487)
+
+    async def _web_trunk(self, call: WebCall, event: SipEvent) -> None:
+        if event.kind == "connected":
+            if call.ended:
+                with contextlib.suppress(SipError):
+                    await self.owner.hangup(event.leg)
+                return
+            call.connected = True
+            await self.owner.link(call.trunk, call.port)
+            self._count("tollfree:web-bridged")
+            logger.info(
+                "web caller put through to the toll-free line", extra=call.extra()
+            )
+        elif event.kind == "ended":
+            self.web_trunks.pop(event.leg, None)
+            call.trunk = 0
+            if call.ended:
+                return
+            if call.connected:
+                logger.info("the toll-free line hung up", extra=call.extra())
+                await self._bridge_request(
+                    {"type": "call.hangup", "call_id": call.call_id}
+                )
+                await self._web_closed(call)
+                return
+            code = int(event.info.get("code", 0))
+            reason = "no-answer" if call.gave_up else f"sip-{code}"
+            logger.warning(
+                "toll-free line failed with %d (%s)", code, reason, extra=call.extra()
+            )
+            self._count(f"tollfree:failed-{reason}")
+            await self._web_failed(call, reason)
+
+    async def _web_event(self, call: WebCall, event: Message) -> None:
+        kind = event.get("type")
+        if call.ended:
+            return
+        if kind == "ice.candidate":
+            with contextlib.suppress(Exception):
+                await call.web.peer.add_candidate(event.get("candidate"))
+        elif kind == "sdp.offer":
+            await self._web_reoffer(call, str(event["sdp"]))
+        elif kind == "call.dtmf" and call.connected:
+            with contextlib.suppress(SipError):
+                await self.owner.send_dtmf(call.trunk, str(event["digits"]))
+        elif kind == "call.state" and event.get("state") in ("ended", "ivr"):
+            logger.info("web caller's call %s", event.get("state"), extra=call.extra())
+            await self._web_closed(call)
+
+    async def _web_reoffer(self, call: WebCall, offer: str) -> None:
+        """A new offer from the page: a hold (sendonly or inactive: the line
+        hears hold music) or back from one."""
+        try:
+            answer = await call.web.accept_offer(offer)
+        except Exception as err:
+            logger.warning("web caller's re-offer refused: %s", err, extra=call.extra())
+            return
+        await self._bridge_request(
+            {"type": "sdp.answer", "call_id": call.call_id, "sdp": answer}
+        )
+        if not call.connected:
+            return
+        held = call.web.remote_direction in ("sendonly", "inactive")
+        with contextlib.suppress(SipError):
+            if held:
+                await self.owner.source(call.trunk, "hold")
+            else:
+                await self.owner.link(call.trunk, call.port)
+        logger.info(
+            "web caller %s", "held the call" if held else "resumed", extra=call.extra()
+        )
+
+    async def _web_failed(self, call: WebCall, reason: str) -> None:
+        """The line could not be reached: back to the IVR, which says so
+        and offers the callback again."""
+        await self._web_closed(call)
+        await self.node.switchboard.apply_for_ivr(call.call_id, CallEvent.BRIDGE_FAILED)
+        await self.node.ivr.tollfree_failed(call.call_id, reason)
+
+    async def _web_lost(self, call: WebCall) -> None:
+        """This worker stops: its web callers learn their call ended."""
+        await self._web_closed(call)
+        await self.node.switchboard.apply_for_ivr(call.call_id, CallEvent.BRIDGE_LOST)
+
+    async def _web_closed(self, call: WebCall) -> None:
+        if call.ended:
+            return
+        call.ended = True
+        if call.trunk:
+            with contextlib.suppress(SipError):
+                await self.owner.hangup(call.trunk)
+        if call.port:
+            with contextlib.suppress(SipError):
+                await self.owner.close_port(call.port)
+        stats = call.web.stats()
+        await call.web.close()
+        await self.redis.srem(self._bridged_key, call.call_id)
+        logger.info(
+            "web caller's audio closed: %s, %d packets in, %d frames out, "
+            "%d trimmed, %d silent",
+            stats.codec or "no codec",
+            stats.packets_in,
+            stats.frames_out,
+            stats.to_sip.trimmed + stats.to_browser.trimmed,
+            stats.to_sip.underruns,
+            extra=call.extra(),
+        )
+
+    async def _bridge_request(self, message: Message) -> None:
+        assert self.bridge_conn is not None
+        try:
+            await self.node.switchboard.handle(self.bridge_conn, message)
+        except ProtocolError as refused:
+            logger.info(
+                "%s refused: %s",
+                message["type"],
+                refused,
+                extra={"call_id": message.get("call_id", "-")},
+            )
+
     # Presence
 
     async def _heartbeat(self) -> None:
@@ -551,7 +940,7 @@ class MediaWorker:
                 self.stopped.set()
                 return
             try:
-                in_use = len(self.legs)
+                in_use = len(self.legs) + len(self.web_calls)
                 await self.redis.hset(
                     key,
                     mapping={
@@ -560,10 +949,18 @@ class MediaWorker:
                         "limit": self.limit,
                         "in_use": in_use,
                         "trunk": self.trunk_state,
+                        "bridge": self.bridge_conn.session.id
+                        if self.bridge_conn
+                        else "",
                         "beat": repr(time.time()),
                     },
                 )
                 await self.redis.expire(key, HEARTBEAT_TTL_S)
+                if self.bridge_conn is not None:
+                    session_key = self.node.bus.key(
+                        "session", self.bridge_conn.session.id
+                    )
+                    await self.redis.expire(session_key, 86_400)
             except Exception:
                 logger.warning("worker heartbeat failed", extra={"call_id": "-"})
             await asyncio.sleep(HEARTBEAT_S)
@@ -580,6 +977,12 @@ _SIP_HANDLERS: Final[dict[str, _SipHandler]] = {
     "transfer": MediaWorker._transfer,
     "ended": MediaWorker._sip_ended,
 }
+
+
+def queue_announcement(position: int) -> str:
+    if position <= 1:
+        return "You are next in line. Thank you for waiting."
+    return f"You are number {position} in line. Thank you for waiting."
 
 
 def sip_config(settings: Settings, index: int) -> SipConfig:

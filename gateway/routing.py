@@ -81,7 +81,7 @@ if enqueue == '1' then
 end
 if next_state == 'ivr' then
   redis.call('ZREM', queue, call_id)
-  redis.call('HDEL', call, 'position')
+  redis.call('HDEL', call, 'position', 'bridge')
 end
 if next_state ~= 'ringing' then redis.call('ZREM', timers, 'ring:' .. call_id) end
 if next_state == 'ended' then
@@ -109,9 +109,6 @@ for _, call_id in ipairs(redis.call('ZRANGE', queue, 0, 99)) do
   local call = prefix .. 'call:' .. call_id
   if redis.call('HGET', call, 'state') ~= 'queued' then
     redis.call('ZREM', queue, call_id)
-  elseif redis.call('HGET', call, 'channel') == 'phone' then
-    -- A phone caller waits (hold music) and overflows: no audio path to a
-    -- web agent's browser yet.
   else
     local declined = call .. ':declined'
     local skill = redis.call('HGET', call, 'skill') or ''
@@ -204,6 +201,9 @@ class Call:
     journey: str = ""
     #: The menu the call runs in the IVR: "<menu id>@<version>".
     menu: str = ""
+    #: The media worker's session that is the other end instead of an
+    #: agent (a web caller put through to the toll-free line).
+    bridge: str = ""
     #: Every field of the record, for details only some callers need.
     fields: dict[str, str] = field(default_factory=dict)
 
@@ -222,6 +222,7 @@ class Call:
             skill=fields.get("skill", ""),
             journey=fields.get("journey", ""),
             menu=fields.get("menu", ""),
+            bridge=fields.get("bridge", ""),
             fields=fields,
         )
 

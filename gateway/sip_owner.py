@@ -37,8 +37,9 @@ from typing import Any, Final
 
 import pjsua2 as pj
 
+from gateway.audio import FrameBuffer
 from gateway.sip_dialog import dialog_of
-from gateway.sip_objects import _Account, _Call, _LogWriter, _Player, _Tap
+from gateway.sip_objects import _Account, _BridgePort, _Call, _LogWriter, _Player, _Tap
 from gateway.sip_text import (
     events_as_offered,
     one_event_rate,
@@ -128,8 +129,10 @@ class SipOwner:
         self._calls: dict[int, _Call] = {}
         self._grave: list[Any] = []
         self._players: dict[int, _Player] = {}
+        #: Browser legs in the conference bridge, numbered like legs.
+        self._ports: dict[int, _BridgePort] = {}
         self._ended_players: list[_Player] = []
-        self._dying_players: list[tuple[float, _Player]] = []
+        self._dying_players: list[tuple[float, Any]] = []
         self._silence: Any = None
         self._hold: Any = None
         self._ringback: Any = None
@@ -213,6 +216,30 @@ class SipOwner:
 
     async def ringback(self, leg: int) -> None:
         await self.submit(lambda: self._connect_only(leg, "ringback"))
+
+    async def open_port(
+        self, port: int, uplink: FrameBuffer, downlink: FrameBuffer
+    ) -> None:
+        """Put a browser leg in the conference bridge as end `port` (a
+        number from ``new_leg``): it sends what it takes from `uplink` and
+        puts what it hears in `downlink`."""
+        await self.submit(lambda: self._open_port(port, uplink, downlink))
+
+    async def close_port(self, port: int) -> None:
+        await self.submit(lambda: self._close_port(port))
+
+    async def link(self, a: int, b: int) -> None:
+        """Audio both ways between two ends (legs or ports), alone."""
+        await self.submit(lambda: self._bridge(a, b))
+
+    async def source(self, end: int, name: str) -> None:
+        """One of the looping sources ("hold", "ringback", "silence") to
+        an end (leg or port), alone."""
+        await self.submit(lambda: self._connect_only(end, name))
+
+    async def send_dtmf(self, leg: int, digits: str) -> None:
+        """Keys on a SIP leg as RFC 4733 events."""
+        await self.submit(lambda: self._send_dtmf(leg, digits))
 
     async def in_use(self) -> int:
         result: int = await self.submit(lambda: len(self._calls))
@@ -395,6 +422,7 @@ class SipOwner:
             self._calls.clear()
             self._grave.clear()
             self._players.clear()
+            self._ports.clear()
             self._ended_players.clear()
             self._dying_players.clear()
             self._silence = self._hold = self._ringback = None
@@ -587,37 +615,63 @@ class SipOwner:
             "ringback": self._ringback,
         }[name]
 
-    def _connect_only(self, leg: int, name: str) -> None:
-        """Connect one of the shared looping sources to the leg, alone."""
-        call = self._call(leg)
-        self._stop_player(leg)
-        self._disconnect_sources(call)
+    def _end(self, end: int) -> tuple[Any, Any]:
+        """Leg or port `end`: the object that notes what transmits to it,
+        and its audio in the conference bridge."""
+        port = self._ports.get(end)
+        if port is not None:
+            return port, port
+        call = self._call(end)
+        return call, self._audio(call)
+
+    def _connect_only(self, end: int, name: str) -> None:
+        """Connect one of the shared looping sources to the end, alone."""
+        holder, audio = self._end(end)
+        self._stop_player(end)
+        self._disconnect_sources(end)
         source = self._source(name)
         if source is not None:
-            source.startTransmit(self._audio(call))
-            call.sources.add(name)
+            source.startTransmit(audio)
+            holder.sources.add(name)
 
-    def _disconnect_sources(self, call: _Call) -> None:
-        if not call.sources:
-            return
-        audio = self._audio(call)
-        for name in list(call.sources):
+    def _disconnect_sources(self, end: int) -> None:
+        """Stop whatever transmits to the end; a linked end stops both ways."""
+        holder, audio = self._end(end)
+        for name in list(holder.sources):
+            if name.startswith("link:"):
+                self._unlink(end, audio, int(name.removeprefix("link:")))
+                continue
             source = self._source(name)
             if source is not None:
                 with contextlib.suppress(pj.Error):
                     source.stopTransmit(audio)
-        call.sources.clear()
+        holder.sources.clear()
+
+    def _unlink(self, end: int, audio: Any, other: int) -> None:
+        try:
+            other_holder, other_audio = self._end(other)
+        except SipError:
+            return  # the other end is gone, and its links with it
+        with contextlib.suppress(pj.Error):
+            other_audio.stopTransmit(audio)
+            audio.stopTransmit(other_audio)
+        other_holder.sources.discard(f"link:{end}")
+        if not other_holder.sources and isinstance(other_holder, _Call):
+            # A caller left alone hears silence, not nothing.
+            with contextlib.suppress(pj.Error):
+                self._silence.startTransmit(other_audio)
+                other_holder.sources.add("silence")
 
     def _play(self, leg: int, wav: Path, play: int) -> None:
         call = self._call(leg)
         self._stop_player(leg)
-        self._disconnect_sources(call)
+        self._disconnect_sources(leg)
         player = _Player(self, leg, play)
         player.createPlayer(str(wav), pj.PJMEDIA_FILE_NO_LOOP)
         player.startTransmit(self._audio(call))
         self._players[leg] = player
 
-    def _stop_player(self, leg: int) -> None:
+    def _stop_player(self, leg: int) -> None:  # a port has no player: a no-op
         """Stop the leg's prompt and put silence back under it (without a
         source, pjsua sends no RTP and a trunk may drop a thinking caller)."""
         player = self._forget_player(leg)
@@ -656,15 +710,37 @@ class SipOwner:
             raise SipError(f"cannot place the call: {err.reason}") from None
 
     def _bridge(self, a: int, b: int) -> None:
-        first, second = self._call(a), self._call(b)
-        for call in (first, second):
-            self._stop_player(call.leg)
-            self._disconnect_sources(call)
-        audio_a, audio_b = self._audio(first), self._audio(second)
+        for end in (a, b):
+            self._stop_player(end)
+            self._disconnect_sources(end)
+        (first, audio_a), (second, audio_b) = self._end(a), self._end(b)
         audio_a.startTransmit(audio_b)
         audio_b.startTransmit(audio_a)
-        first.sources.add(f"leg-{b}")
-        second.sources.add(f"leg-{a}")
+        first.sources.add(f"link:{b}")
+        second.sources.add(f"link:{a}")
+
+    def _open_port(self, port: int, uplink: FrameBuffer, downlink: FrameBuffer) -> None:
+        bridge_port = _BridgePort(port, uplink, downlink)
+        fmt = pj.MediaFormatAudio()
+        fmt.init(pj.PJMEDIA_FORMAT_PCM, 8000, 1, 20000, 16)
+        bridge_port.createPort(f"web{port}", fmt)
+        self._ports[port] = bridge_port
+
+    def _close_port(self, port: int) -> None:
+        if port not in self._ports:
+            return
+        with contextlib.suppress(SipError):
+            self._disconnect_sources(port)
+        bridge_port = self._ports.pop(port)
+        # Removed from the bridge when destroyed, a moment from now: the
+        # clock thread may be inside one of its callbacks.
+        self._dying_players.append((time.monotonic() + PLAYER_GRAVE_S, bridge_port))
+
+    def _send_dtmf(self, leg: int, digits: str) -> None:
+        param = pj.CallSendDtmfParam()
+        param.method = pj.PJSUA_DTMF_METHOD_RFC2833
+        param.digits = digits
+        self._call(leg).sendDtmf(param)
 
     def _refer(self, leg: int, target: str) -> None:
         call = self._call(leg)

@@ -37,6 +37,9 @@ from signaling.protocol import IVR_REQUESTS, RELAYED, Message, ProtocolError, en
 logger = logging.getLogger(__name__)
 
 EARLY_LIMIT: Final = 50
+#: The role of a media worker's session that answers web calls for the
+#: toll-free line (gateway.media_worker).
+BRIDGE_ROLE: Final = "bridge"
 #: Call states the IVR of a call is told about.
 _IVR_HEARS: Final = frozenset({CallState.ANSWERED, CallState.ENDED})
 SWEEP_INTERVAL_S: Final = 0.25
@@ -126,6 +129,9 @@ class Switchboard:
         logger.info("session expired", extra={"session_id": session_id})
         if fields.get("role") == "agent":
             await self._agent_lost(fields.get("user", ""), session_id)
+        elif fields.get("role") == BRIDGE_ROLE:
+            for call_id in calls:  # the media worker died with them
+                await self._apply(call_id, CallEvent.BRIDGE_LOST)
         else:
             for call_id in calls:
                 await self._apply(call_id, CallEvent.CUSTOMER_LOST)
@@ -243,6 +249,9 @@ class Switchboard:
         session = conn.session
         if session.role == "agent":
             applied = await self._agent_event(conn, message, CallEvent.AGENT_HANGUP)
+        elif session.role == BRIDGE_ROLE:
+            call = await self._bridged_call(session, message)
+            applied = await self._must_apply(call.id, CallEvent.LINE_HANGUP, message)
         else:
             call = await self._customer_call(session, message)
             applied = await self._must_apply(
@@ -284,6 +293,29 @@ class Switchboard:
             raise _unknown_call(message)
         return applied
 
+    async def _bridged_call(self, session: Session, message: Message) -> Call:
+        call = await self.routing.get_call(message["call_id"])
+        if call is None or not call.bridge or call.bridge != session.id:
+            raise _unknown_call(message)
+        return call
+
+    async def bridge(self, call_id: str, session_id: str, name: str) -> bool:
+        """Put a call in the IVR through to a media worker's session, which
+        answers it as `name` (the toll-free line); the customer then offers
+        its media to the worker as it would to an agent."""
+        await self.routing.set_call_fields(call_id, bridge=session_id)
+        await self.bus.add_call(session_id, call_id)
+        try:
+            applied = await self.routing.apply(call_id, CallEvent.BRIDGE)
+        except Exception as exc:
+            if getattr(exc, "code", None) != "bad-state":
+                raise
+            return False
+        if applied is None:
+            return False
+        await self._announce(applied, agent_name=name)
+        return True
+
     async def _customer_call(self, session: Session, message: Message) -> Call:
         call = await self.routing.get_call(message["call_id"])
         if call is None or call.customer != session.id:
@@ -298,6 +330,8 @@ class Switchboard:
             call = await self.routing.get_call(message["call_id"])
             if call is None or call.agent != session.user:
                 raise _unknown_call(message)
+        elif session.role == BRIDGE_ROLE:
+            call = await self._bridged_call(session, message)
         else:
             call = await self._customer_call(session, message)
 
@@ -318,8 +352,11 @@ class Switchboard:
             )
 
     async def _to_other_end(self, call: Call, sender: Session, event: Message) -> None:
-        if sender.role == "agent":
+        if sender.role in ("agent", BRIDGE_ROLE):
             await self.bus.deliver(call.customer, event)
+            return
+        if call.bridge:
+            await self.bus.deliver(call.bridge, event)
             return
         agent = await self.routing.get_agent(call.agent)
         if agent is not None:
@@ -386,8 +423,12 @@ class Switchboard:
             await self.bus.deliver(call.customer, to_customer)
         if call.agent:
             await self._tell_agent(call, event, row.requeue)
+        if call.bridge:
+            await self.bus.deliver(call.bridge, event)
         if state == CallState.ENDED:
             await self.bus.remove_call(call.customer, call.id)
+        if call.bridge and state in (CallState.ENDED, CallState.IVR):
+            await self.bus.remove_call(call.bridge, call.id)
         if state == CallState.ENDED and call.answered_at is not None:
             await self.routing.record_handle_time(time.time() - call.answered_at)
         if state in (CallState.QUEUED, CallState.ENDED):

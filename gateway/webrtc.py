@@ -20,7 +20,7 @@ import dataclasses
 import fractions
 import logging
 import math
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, Final
 
 from aiortc import (
@@ -112,6 +112,8 @@ class Peer:
         self._tasks: set[asyncio.Task[None]] = set()
         self._aiortc_tasks: set[asyncio.Task[Any]] = set()
         self._received = asyncio.Condition()
+        #: Called with every decoded audio frame from the other end.
+        self.on_frame: Callable[[AudioFrame], None] | None = None
         self._connected = asyncio.Event()
         self._closed = False
 
@@ -298,6 +300,8 @@ class Peer:
                 frame = await track.recv()
                 if not isinstance(frame, AudioFrame):
                     continue
+                if self.on_frame is not None:
+                    self.on_frame(frame)
                 async with self._received:
                     self.frames_received += 1
                     self.bytes_received += _pcm_bytes(frame)

@@ -21,6 +21,7 @@ import hmac
 import logging
 import re
 import secrets
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -73,7 +74,12 @@ for _, sid in ipairs(redis.call('SMEMBERS', sessions)) do
   local conn = redis.call('HGET', key, 'conn') or ''
   if string.sub(conn, 1, #node + 1) == node .. '/' then
     redis.call('HSET', key, 'conn', '')
-    redis.call('ZADD', timers, deadline, 'grace:' .. sid)
+    -- A media worker's session (a phone call, a bridge) cannot come back
+    -- on another node: it ends now, not after the grace period.
+    local at = deadline
+    local address = redis.call('HGET', key, 'address') or ''
+    if string.sub(address, 1, 4) == 'sip:' then at = ARGV[4] end
+    redis.call('ZADD', timers, at, 'grace:' .. sid)
     count = count + 1
   end
 end
@@ -297,7 +303,8 @@ class Bus:
             ]
             count = int(
                 await self._reap(
-                    keys=keys, args=[node, repr(grace_deadline), self.prefix]
+                    keys=keys,
+                    args=[node, repr(grace_deadline), self.prefix, repr(time.time())],
                 )
             )
             if count >= 0:

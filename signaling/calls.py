@@ -9,9 +9,13 @@ until routing picks an agent; it then *rings* that agent. The agent accepts
 (*answered*), declines or lets the ring time out; both put the call back at
 the head of the queue, and a timeout also sets the agent away, so a missing
 agent is not rung again and again. An answered call may be put on hold and
-taken off it. A call *ends* when either side hangs up, when the customer's
-session is lost for good, or when no agent can take it. An agent lost for
-good mid-call does not end the call: it goes back to the head of the queue.
+taken off it. At the toll-free step a web caller may be *bridged*: a
+media worker answers for the toll-free line (the call is *answered* with
+no agent) and dials it; if the line fails the call goes back to the IVR,
+which offers the callback again. A call *ends* when either side hangs up,
+when the customer's session is lost for good, or when no agent can take
+it. An agent lost for good mid-call does not end the call: it goes back to
+the head of the queue.
 
 ``TRANSITIONS`` is the whole machine: one row per (state, event) that is
 allowed. Anything else is out of order and raises :class:`BadTransition`.
@@ -55,6 +59,10 @@ class CallEvent(enum.StrEnum):
     CUSTOMER_LOST = "customer-lost"
     AGENT_LOST = "agent-lost"
     REJECT = "rejected"
+    BRIDGE = "bridge"  # a media worker puts the caller through to the line
+    BRIDGE_FAILED = "bridge-failed"  # the line failed: back to the IVR
+    LINE_HANGUP = "line-hangup"  # the toll-free line hung up
+    BRIDGE_LOST = "bridge-lost"  # the media worker that carried it died
 
 
 class AgentAfter(enum.StrEnum):
@@ -134,6 +142,12 @@ TRANSITIONS: Final[dict[tuple[CallState, CallEvent], Transition]] = {
     (H, Ev.AGENT_HANGUP): _end("agent-hangup", Ag.AVAILABLE),
     (H, Ev.CUSTOMER_LOST): _end("customer-lost", Ag.AVAILABLE),
     (H, Ev.AGENT_LOST): Transition(Q, Ag.OFFLINE, requeue=True),
+    # Bridged to the toll-free line (no agent): the media worker is the
+    # other end.
+    (V, Ev.BRIDGE): Transition(A),
+    (A, Ev.BRIDGE_FAILED): Transition(V),
+    (A, Ev.LINE_HANGUP): _end("line-hangup"),
+    (A, Ev.BRIDGE_LOST): _end("bridge-lost"),
 }
 
 #: States in which the two ends may exchange SDP and candidates.

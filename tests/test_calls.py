@@ -36,6 +36,10 @@ agent-hangup        -       -         -         ended     ended     -
 customer-lost       ended   ended     ended     ended     ended     -
 agent-lost          -       -         queued    queued    queued    -
 rejected            -       ended     -         -         -         -
+bridge              answered -        -         -         -         -
+bridge-failed       -       -         -         ivr       -         -
+line-hangup         -       -         -         ended     -         -
+bridge-lost         -       -         -         ended     -         -
 """
 
 STATES = [

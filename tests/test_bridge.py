@@ -1,0 +1,226 @@
+"""Calls that cross between WebRTC and SIP in a media worker.
+
+A phone caller (SIPp, with a socket of the test's own as its RTP) walks a
+menu to the queue and an agent answers: the agent is a protocol client
+with an aiortc peer, as the softphone would be, and the worker bridges the
+two through the conference bridge. Tones prove the audio: the caller's
+1 kHz tone must reach the agent, the agent's 440 Hz tone the caller.
+"""
+
+from __future__ import annotations
+
+import array
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from av import AudioFrame
+
+from gateway.webrtc import Peer, ToneTrack
+from tests.fixtures.app import ClientFactory, RunningHelpline, WsClient
+from tests.fixtures.sip import (
+    RtpPeer,
+    WorkerProcess,
+    caller_scenario,
+    fields,
+    goertzel_share,
+)
+from tests.test_ivr_calls import publish
+from tests.test_signaling import agent
+from tests.test_sip_ivr import the_call
+
+pytestmark = pytest.mark.sip
+
+
+@pytest.fixture
+def redis_url(sip_redis_url: str) -> str:
+    return sip_redis_url
+
+
+QUEUE_MENU = """
+id: agents
+version: 1
+start: main
+nodes:
+  main:
+    kind: menu
+    prompt: For an agent press 1.
+    options:
+      "1": {target: agents, label: An agent}
+    timeout_seconds: 8
+    on_timeout: agents
+    on_invalid: agents
+  agents:
+    kind: queue
+    prompt: Please hold.
+    skill: general
+    max_wait_seconds: 60
+    overflow: bye
+  bye:
+    kind: hangup
+    prompt: Goodbye.
+"""
+
+#: What a worker needs here to offer a browser 127.0.0.1 (aioice leaves
+#: loopback out of its host candidates).
+ON_LOOPBACK = {"ice_interfaces": "127.0.0.1"}
+
+
+class Ear:
+    """What an aiortc peer hears, as 16-bit samples with their arrival."""
+
+    def __init__(self, peer: Peer) -> None:
+        self.heard: list[tuple[float, int, array.array[int]]] = []
+        peer.on_frame = self._frame
+
+    def _frame(self, frame: AudioFrame) -> None:
+        if frame.format.name != "s16":
+            return
+        channels = len(frame.layout.channels)
+        samples = array.array(
+            "h", bytes(frame.planes[0])[: frame.samples * 2 * channels]
+        )
+        self.heard.append((time.monotonic(), frame.sample_rate, samples[::channels]))
+
+    def tone_level(self, freq: float, since: float) -> float:
+        chunks = [(rate, s) for at, rate, s in self.heard if at >= since]
+        if not chunks:
+            return 0.0
+        rate = chunks[0][0]
+        samples = [v for r, s in chunks if r == rate for v in s]
+        return goertzel_share(samples, freq, rate)
+
+
+async def answer_as_agent(
+    desk: WsClient, within: float = 20.0
+) -> tuple[str, Peer, Ear]:
+    """Accept the call that rings, and answer the worker's offer with a
+    440 Hz tone."""
+    ringing = await desk.call_state("ringing", within)
+    call_id = ringing["call_id"]
+    await desk.send({"type": "call.accept", "call_id": call_id})
+    offer = await desk.expect("sdp.offer", within=10)
+    peer = Peer("agent")
+    ear = Ear(peer)
+    peer.add_audio(ToneTrack(440.0))
+    answer = await peer.accept_offer(offer["sdp"])
+    await desk.send({"type": "sdp.answer", "call_id": call_id, "sdp": answer})
+    await asyncio.wait_for(peer.wait_connected(), 10)
+    return call_id, peer, ear
+
+
+async def phone_to_queue(
+    helpline: RunningHelpline,
+    sip_workers: Any,
+    rtp_peer: Any,
+    sipp: Any,
+    tmp_path: Path,
+    hold_ms: int = 60000,
+) -> tuple[WorkerProcess, RtpPeer, Any]:
+    await publish(helpline, QUEUE_MENU)
+    worker = sip_workers(**ON_LOOPBACK)
+    media = await rtp_peer()
+    scenario = caller_scenario(
+        tmp_path / "queue.xml",
+        [
+            ("pause", 1500),
+            ("info", "Signal=1\nDuration=160", "application/dtmf-relay"),
+            ("wait_bye", hold_ms),
+        ],
+        media.port,
+    )
+    run = await sipp(str(scenario), f"127.0.0.1:{worker.sip_port}")
+    return worker, media, run
+
+
+async def test_a_phone_caller_reaches_a_web_agent_with_audio_both_ways(
+    helpline: RunningHelpline,
+    ws_clients: ClientFactory,
+    sip_workers: Any,
+    rtp_peer: Any,
+    sipp: Any,
+    tmp_path: Path,
+    redis_url: str,
+    loopback_ice: None,
+) -> None:
+    desk = await agent(helpline, ws_clients, "Grace")
+    worker, media, caller = await phone_to_queue(
+        helpline, sip_workers, rtp_peer, sipp, tmp_path
+    )
+    call_id, peer, ear = await answer_as_agent(desk)
+    try:
+        assert call_id == await the_call(redis_url)
+        await media.wait_audio(packets=25)
+
+        # The caller's voice reaches the agent...
+        since = time.monotonic()
+        await media.send_tone(1000.0, 2.0)
+        assert ear.tone_level(1000.0, since + 0.3) > 0.5
+        # ...and the agent's reaches the caller.
+        since = time.monotonic()
+        await asyncio.sleep(1.5)
+        assert media.tone_level(440.0, since) > 0.5, media.received
+
+        # On hold the caller hears hold music, not the agent.
+        await desk.send({"type": "call.hold", "call_id": call_id, "on": True})
+        await desk.call_state("held")
+        await asyncio.sleep(0.3)
+        since = time.monotonic()
+        await asyncio.sleep(1.5)
+        assert media.tone_level(440.0, since) < 0.2
+        hold_notes = (261.63, 329.63, 392.0, 523.25, 659.26, 784.0)
+        assert sum(media.tone_level(f, since) for f in hold_notes) > 0.1
+        await desk.send({"type": "call.hold", "call_id": call_id, "on": False})
+        await desk.call_state("answered")
+        await asyncio.sleep(0.3)
+        since = time.monotonic()
+        await asyncio.sleep(1.5)
+        assert media.tone_level(440.0, since) > 0.5
+
+        # The agent hangs up: the caller gets a BYE, the agent is free.
+        await desk.send({"type": "call.hangup", "call_id": call_id})
+        await desk.call_state("ended")
+        await desk.expect(
+            lambda e: e.get("type") == "agent.state" and e["status"] == "available"
+        )
+        assert await caller.wait(20) == 0, caller.messages()[-3000:]
+        with redis.Redis.from_url(redis_url, protocol=2) as client:
+            record = fields(client.hgetall(f"helpline:call:{call_id}"))
+        assert record["reason"] == "agent-hangup"
+        assert record["channel"] == "phone"
+    finally:
+        await peer.close()
+    assert worker.stop() == 0
+    assert "agent's audio closed" in worker.log_text()
+
+
+async def test_a_killed_worker_frees_the_agent_within_seconds(
+    helpline: RunningHelpline,
+    ws_clients: ClientFactory,
+    sip_workers: Any,
+    rtp_peer: Any,
+    sipp: Any,
+    tmp_path: Path,
+    redis_url: str,
+    loopback_ice: None,
+) -> None:
+    desk = await agent(helpline, ws_clients, "Grace")
+    worker, media, _ = await phone_to_queue(
+        helpline, sip_workers, rtp_peer, sipp, tmp_path
+    )
+    call_id, peer, _ = await answer_as_agent(desk)
+    try:
+        await media.wait_audio(packets=25)
+        worker.kill()
+        killed = time.monotonic()
+        ended = await desk.call_state("ended", within=15)
+        assert ended["call_id"] == call_id and ended["reason"] == "customer-lost"
+        await desk.expect(
+            lambda e: e.get("type") == "agent.state" and e["status"] == "available"
+        )
+        assert time.monotonic() - killed < 12
+    finally:
+        await peer.close()
