@@ -9,6 +9,7 @@ the top and one table per area; docs/helpline.example.toml lists them all::
     [sip]        listen, workers, rtp_port, numbers, trusted, tollfree_uri
     [trunk]      registrar, username, password, proxy, domain, refer,
                  tls_verify, ca_file, answer_s
+    [bridge]     passthrough, web_tollfree
     [redis]      url
     [turn]       urls, secret, ttl_s
     [ice]        interfaces

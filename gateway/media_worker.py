@@ -849,8 +849,17 @@ class MediaWorker:
         elif kind == "sdp.offer":
             await self._web_reoffer(call, str(event["sdp"]))
         elif kind == "call.dtmf" and call.connected:
-            with contextlib.suppress(SipError):
-                await self.owner.send_dtmf(call.trunk, str(event["digits"]))
+            digits = str(event["digits"])
+            try:
+                await self.owner.send_dtmf(call.trunk, digits)
+            except SipError as err:
+                logger.warning("keys not sent to the line: %s", err, extra=call.extra())
+            else:
+                logger.info(
+                    "%d key(s) from the page sent to the line",
+                    len(digits),
+                    extra={**call.extra(), "digits": digits},
+                )
         elif kind == "call.state" and event.get("state") in ("ended", "ivr"):
             logger.info("web caller's call %s", event.get("state"), extra=call.extra())
             await self._web_closed(call)

@@ -737,10 +737,22 @@ class SipOwner:
         self._dying_players.append((time.monotonic() + PLAYER_GRAVE_S, bridge_port))
 
     def _send_dtmf(self, leg: int, digits: str) -> None:
+        """RFC 4733 events; SIP INFO (dtmf-relay) to a line that did not
+        negotiate them."""
+        call = self._call(leg)
+        info = call.getInfo()  # kept: its media list lives inside it
+        events = any(
+            media.type == pj.PJMEDIA_TYPE_AUDIO
+            and media.status == pj.PJSUA_CALL_MEDIA_ACTIVE
+            and call.getStreamInfo(index).audTxEventPt >= 0
+            for index, media in enumerate(info.media)
+        )
         param = pj.CallSendDtmfParam()
-        param.method = pj.PJSUA_DTMF_METHOD_RFC2833
+        param.method = (
+            pj.PJSUA_DTMF_METHOD_RFC2833 if events else pj.PJSUA_DTMF_METHOD_SIP_INFO
+        )
         param.digits = digits
-        self._call(leg).sendDtmf(param)
+        call.sendDtmf(param)
 
     def _refer(self, leg: int, target: str) -> None:
         call = self._call(leg)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import array
 import asyncio
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -20,17 +21,18 @@ import redis
 from av import AudioFrame
 
 from gateway.webrtc import Peer, ToneTrack
-from tests.fixtures.app import ClientFactory, RunningHelpline, WsClient
+from tests.fixtures.app import ClientFactory, NodeFactory, RunningHelpline, WsClient
 from tests.fixtures.sip import (
     RtpPeer,
     WorkerProcess,
     caller_scenario,
     fields,
-    goertzel_share,
+    free_udp_port,
+    tone_share,
 )
-from tests.test_ivr_calls import publish
+from tests.test_ivr_calls import Event, enter_ivr, menu_at, of_type, publish, walk
 from tests.test_signaling import agent
-from tests.test_sip_ivr import the_call
+from tests.test_sip_ivr import BUSY_TRUNK, publish_phone_menu, the_call, tollfree_at
 
 pytestmark = pytest.mark.sip
 
@@ -86,12 +88,12 @@ class Ear:
         self.heard.append((time.monotonic(), frame.sample_rate, samples[::channels]))
 
     def tone_level(self, freq: float, since: float) -> float:
+        """As ``RtpPeer.tone_level``: frame by frame."""
         chunks = [(rate, s) for at, rate, s in self.heard if at >= since]
         if not chunks:
             return 0.0
         rate = chunks[0][0]
-        samples = [v for r, s in chunks if r == rate for v in s]
-        return goertzel_share(samples, freq, rate)
+        return tone_share([list(s) for r, s in chunks if r == rate], freq, rate)
 
 
 async def answer_as_agent(
@@ -222,5 +224,130 @@ async def test_a_killed_worker_frees_the_agent_within_seconds(
             lambda e: e.get("type") == "agent.state" and e["status"] == "available"
         )
         assert time.monotonic() - killed < 12
+    finally:
+        await peer.close()
+
+
+# A web caller put through to the toll-free line
+
+
+async def web_caller_at_the_line(
+    node: RunningHelpline, ws_clients: ClientFactory
+) -> tuple[WsClient, str, Event]:
+    """A page that takes the answers, declines the callback and asks for
+    the line; returns the client, its call and the `ivr.tollfree` event."""
+    await publish_phone_menu(node)
+    client = await ws_clients(node.ws_url, {"role": "customer", "name": "Ada"})
+    call_id = await enter_ivr(client)
+    await walk(client, menu_at("main"))
+    await client.send({"type": "ivr.digit", "call_id": call_id, "digit": "1"})
+    await walk(client, of_type("ivr.callback_form"), within=20)
+    await client.send(
+        {"type": "ivr.callback", "call_id": call_id, "node": "offer", "decline": True}
+    )
+    await walk(client, menu_at("more"))
+    await client.send({"type": "ivr.digit", "call_id": call_id, "digit": "0"})
+    tollfree = await walk(client, of_type("ivr.tollfree"))
+    return client, call_id, tollfree
+
+
+async def offer_tone(client: WsClient, call_id: str, freq: float) -> tuple[Peer, Ear]:
+    """Answered: offer the worker a tone, as the widget offers its microphone."""
+    answered = await client.call_state("answered", within=10)
+    assert answered["agent"] == {"name": "Toll-free line"}
+    peer = Peer("customer")
+    ear = Ear(peer)
+    peer.add_audio(ToneTrack(freq))
+    await client.send(
+        {"type": "sdp.offer", "call_id": call_id, "sdp": await peer.create_offer()}
+    )
+    answer = await client.expect("sdp.answer", within=10)
+    await peer.accept_answer(answer["sdp"])
+    await asyncio.wait_for(peer.wait_connected(), 10)
+    return peer, ear
+
+
+async def test_a_web_caller_reaches_the_toll_free_line_with_audio_both_ways(
+    helpline_factory: NodeFactory,
+    ws_clients: ClientFactory,
+    sip_workers: Any,
+    rtp_peer: Any,
+    sipp: Any,
+    redis_url: str,
+    loopback_ice: None,
+) -> None:
+    trunk_port = free_udp_port()
+    line = tollfree_at(trunk_port)
+    media = await rtp_peer()  # the line's audio
+    trunk = await sipp(
+        "trunk_media_at.xml",
+        port=trunk_port,
+        contact=f"sip:127.0.0.1:{trunk_port}",
+        rtp=media.port,
+    )
+    node = await helpline_factory(tollfree_uri=line)
+    worker = sip_workers(tollfree_uri=line, **ON_LOOPBACK)
+    client, call_id, tollfree = await web_caller_at_the_line(node, ws_clients)
+    assert tollfree["bridged"] is True
+    peer, ear = await offer_tone(client, call_id, 440.0)
+    try:
+        await media.wait_audio(packets=25)
+        assert "INVITE sip:+18005550100" in trunk.messages()
+        # The page's voice reaches the line...
+        since = time.monotonic()
+        await asyncio.sleep(1.5)
+        assert media.tone_level(440.0, since) > 0.5, media.received
+        # ...and the line's reaches the page.
+        since = time.monotonic()
+        await media.send_tone(1000.0, 2.0)
+        assert ear.tone_level(1000.0, since + 0.3) > 0.5
+        # Keys on the page's keypad reach the line as RFC 4733 events.
+        await client.send({"type": "call.dtmf", "call_id": call_id, "digits": "5"})
+        deadline = time.monotonic() + 5
+        while media.received[120] == 0:
+            assert time.monotonic() < deadline, media.received
+            await asyncio.sleep(0.05)
+        await client.send({"type": "call.hangup", "call_id": call_id})
+        ended = await client.call_state("ended")
+        assert ended["reason"] == "customer-hangup"
+        assert await trunk.wait(10) == 0, trunk.messages()[-2000:]  # got its BYE
+    finally:
+        await peer.close()
+    with redis.Redis.from_url(redis_url, protocol=2) as redis_client:
+        record = fields(redis_client.hgetall(f"helpline:call:{call_id}"))
+    escalation = json.loads(record["escalation"])
+    assert escalation["offers"] == ["faq", "callback"]
+    assert escalation["how"] == "put through"
+    assert record["channel"] == "web"
+    assert worker.stop() == 0
+    log = worker.log.read_text()
+    assert "web caller put through to the toll-free line" in log
+    assert "browser leg speaks pcmu (G.711 passed through)" in log
+
+
+async def test_a_busy_line_sends_the_web_caller_back_to_the_callback_offer(
+    helpline_factory: NodeFactory,
+    ws_clients: ClientFactory,
+    sip_workers: Any,
+    sipp: Any,
+    tmp_path: Path,
+    loopback_ice: None,
+) -> None:
+    trunk_port = free_udp_port()
+    line = tollfree_at(trunk_port)
+    busy = tmp_path / "busy.xml"
+    busy.write_text(BUSY_TRUNK)
+    trunk = await sipp(str(busy), port=trunk_port, timeout_s=60)
+    node = await helpline_factory(tollfree_uri=line)
+    sip_workers(tollfree_uri=line, **ON_LOOPBACK)
+    client, call_id, _ = await web_caller_at_the_line(node, ws_clients)
+    peer, _ = await offer_tone(client, call_id, 1000.0)
+    try:
+        assert await trunk.wait(30) == 0, trunk.messages()[-2000:]
+        # Back in the IVR, told why, and offered the callback again.
+        await client.call_state("ivr", within=10)
+        await walk(client, of_type("ivr.callback_form"), within=20)
+        journey = await node.node.ivr.journey(call_id)
+        assert journey is not None
     finally:
         await peer.close()

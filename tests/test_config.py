@@ -98,6 +98,13 @@ urls = ["turn:turn.example.com:3478?transport=udp", "stun:stun.example.com"]
 secret = "shared-secret"
 ttl_s = 600
 
+[bridge]
+passthrough = false
+web_tollfree = false
+
+[ice]
+interfaces = "192.0.2.10, 2001:db8::10"
+
 [log]
 level = "debug"
 format = "json"
@@ -154,6 +161,9 @@ def test_every_key_of_the_file(tmp_path: Path) -> None:
     assert settings.trunk_domain == "example.pstn.twilio.com"
     assert settings.trunk_refer is True and settings.trunk_tls_verify is False
     assert settings.trunk_answer_s == 12
+    assert settings.bridge_passthrough is False
+    assert settings.bridge_web_tollfree is False
+    assert settings.ice_interfaces == ("192.0.2.10", "2001:db8::10")
     assert (settings.callbacks_per_number, settings.callbacks_per_day) == (1, 20000)
     assert set(settings.sources.values()) == {"file"}
 

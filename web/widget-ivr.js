@@ -91,6 +91,7 @@ export class IvrView extends EventTarget {
       entry: '',
       cards: [],
       outcome: null,
+      throughToLine: false,
       formError: '',
       refusal: '',
       _callbackRef: null,
@@ -186,6 +187,9 @@ export class IvrView extends EventTarget {
     }
     if (this.outcome?.kind === 'tollfree') {
       return ['Please call our toll-free line.', 'Our agents are all busy right now.'];
+    }
+    if (this.throughToLine) {
+      return ['Putting you through to our toll-free line…', 'Please stay on the line.'];
     }
     if (this.form) return ['We can call you back.', 'Leave your number, or choose No thanks.'];
     if (this.menu) return ['Choose an option.', 'Click it, or press its key on the keypad.'];
@@ -327,9 +331,12 @@ export class IvrView extends EventTarget {
   }
 
   _onTollfree(event) {
-    this.outcome = { kind: 'tollfree', number: event.number ?? '' };
     this.menu = null;
     this.form = null;
+    // Bridged: Helpline puts the call through itself; the number is shown
+    // only if that fails for good (the call ends with the number).
+    this.throughToLine = Boolean(event.bridged);
+    if (!this.throughToLine) this.outcome = { kind: 'tollfree', number: event.number ?? '' };
   }
 
   _buildMenu() {

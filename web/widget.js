@@ -38,6 +38,8 @@ const END_REASONS = {
   'callback-requested': 'We will call you back at the time you chose.',
   'ivr-hangup': 'Thank you for contacting us.',
   tollfree: 'Please call our toll-free line.',
+  'line-hangup': 'Our toll-free line ended the call.',
+  'bridge-lost': 'The call was lost because of a technical problem on our side.',
 };
 
 const PHONE_ICON = `<svg viewBox="0 0 24 24" aria-hidden="true" focusable="false">
@@ -338,6 +340,9 @@ export class HelplineWidget {
     }
     switch (event.state) {
       case 'ivr':
+        // Also after the toll-free line failed: the IVR takes the call back.
+        this._stopMedia();
+        this.ivr.throughToLine = false;
         this._enterIvr();
         break;
       case 'queued':
@@ -457,6 +462,9 @@ export class HelplineWidget {
       case 'ringing':
         return ['Calling an agent…', 'Someone will pick up in a moment.'];
       case 'answered':
+        if (this.ivr.throughToLine) {
+          return ['On the line with our toll-free number.', this._audioText()];
+        }
         return [`Connected with ${this.agentName ?? 'an agent'}.`, this._audioText()];
       case 'held':
         return ['On hold.', 'Please stay on the line.'];
