@@ -11,6 +11,7 @@ the top and one table per area; docs/helpline.example.toml lists them all::
                  tls_verify, ca_file, answer_s
     [redis]      url
     [turn]       urls, secret, ttl_s
+    [ice]        interfaces
     [log]        level, format, digits
     [ivr]        tts_voice, callback_countries
     [callbacks]  per_number, per_day
@@ -82,6 +83,7 @@ class Settings:
     turn_urls: tuple[str, ...] = ()
     turn_secret: str = ""
     turn_ttl_s: int = 3600
+    ice_interfaces: tuple[str, ...] = ()
     log_level: str = "INFO"
     log_format: str = "text"
     log_digits: bool = False
@@ -350,6 +352,22 @@ def parse_ice_urls(raw: object) -> tuple[str, ...]:
     return urls
 
 
+def parse_addresses(raw: object) -> tuple[str, ...]:
+    fix = (
+        "write IP addresses of this host, comma-separated, like 192.0.2.10,2001:db8::10"
+    )
+    found = []
+    for item in _items(raw, fix):
+        try:
+            address = ipaddress.ip_address(item)
+        except ValueError:
+            raise _Bad(f"has {item!r}, which is not an IP address", fix) from None
+        if address.is_unspecified or address.is_multicast:
+            raise _Bad(f"has {item!r}, which no interface can have", fix)
+        found.append(str(address))
+    return tuple(found)
+
+
 def parse_countries(raw: object) -> tuple[str, ...]:
     fix = "write ISO 3166 country codes, comma-separated, like US,CA,GB"
     codes = tuple(code.upper() for code in _items(raw, fix))
@@ -497,15 +515,22 @@ SPECS: tuple[Spec, ...] = (
          "Empty: Helpline runs an embedded Redis in data_dir/redis/.",
          secret=True),
     Spec("turn_urls", "turn.urls", "HELPLINE_TURN_URLS", (), parse_ice_urls,
-         "turn:, turns: and stun: URLs given to browsers (in the file a list "
-         "or a comma-separated string). Empty: no TURN, loopback and LAN "
-         "only."),
+         "turn:, turns: and stun: URLs for WebRTC peers, browsers' and "
+         "Helpline's own (in the file a list or a comma-separated string); "
+         "browsers get TURN credentials with their session. Empty: no TURN, "
+         "loopback and LAN only."),
     Spec("turn_secret", "turn.secret", "HELPLINE_TURN_SECRET", "", parse_secret,
          "Shared secret for time-limited TURN credentials (coturn's "
          "static-auth-secret). Needed when turn.urls has a TURN server.",
          secret=True),
     Spec("turn_ttl_s", "turn.ttl_s", "HELPLINE_TURN_TTL", 3600,
          whole_number(60, 86400), "Lifetime of TURN credentials in seconds."),
+    Spec("ice_interfaces", "ice.interfaces", "HELPLINE_ICE_INTERFACES", (),
+         parse_addresses,
+         "IP addresses whose host candidates Helpline's own WebRTC peers "
+         "offer (in the file a list or a comma-separated string); the others "
+         "are left out. Empty: every address aioice finds (all but "
+         "loopback and IPv6 link-local)."),
     Spec("log_level", "log.level", "HELPLINE_LOG_LEVEL", "INFO",
          one_of(*_LOG_LEVELS), "Least severe log level written."),
     Spec("log_format", "log.format", "HELPLINE_LOG_FORMAT", "text",
