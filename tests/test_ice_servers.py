@@ -1,14 +1,17 @@
 """TURN credentials per session: the sans-I/O issuer, then how a running node
-hands them out (welcome, ice.servers) and keeps them from anonymous HTTP."""
+hands them out (welcome, ice.servers) and keeps them from anonymous HTTP,
+and how a page renews them."""
 
 from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 
 import aiohttp
 import pytest
 from aiortc import RTCIceServer
+from playwright.async_api import BrowserContext
 
 from gateway.config import Settings
 from gateway.ice_servers import (
@@ -19,7 +22,13 @@ from gateway.ice_servers import (
     turn_credential,
     turn_username,
 )
-from tests.fixtures.app import ClientFactory, NodeFactory
+from tests.fixtures.app import (
+    ClientFactory,
+    NodeFactory,
+    make_settings,
+    start_node,
+    stop_node,
+)
 
 SECRET = "north-wind"
 TURN = "turn:turn.example.com:3478?transport=udp"
@@ -182,3 +191,55 @@ async def test_the_secret_and_credentials_are_never_logged(
     assert any("ICE servers renewed" in r.getMessage() for r in caplog.records)
     for secret in (SECRET, *credentials):
         assert secret not in logged
+
+
+# Waits in the page for client.js to renew its session's credentials.
+RENEWAL = """
+async () => {
+  const { HelplineClient, signalingUrl } = await import('/static/client.js');
+  const client = new HelplineClient({
+    url: signalingUrl(location.href), role: 'customer', name: 'Ada',
+  });
+  const welcome = await client.connect();
+  const first = client.iceServers[0].username;
+  const started = performance.now();
+  const renewed = await new Promise((resolve) => {
+    client.addEventListener('ice.servers', (event) => resolve(event.detail));
+  });
+  const result = {
+    session: welcome.session_id,
+    ttl: welcome.ice_ttl_s,
+    first,
+    renewed: client.iceServers[0].username,
+    ref: renewed.ref,
+    waitedMs: performance.now() - started,
+  };
+  client.close();
+  return result;
+}
+"""
+
+
+async def test_pages_renew_credentials_before_they_expire(
+    tmp_path: Path, redis_server_url: str, chromium: BrowserContext
+) -> None:
+    settings = make_settings(
+        tmp_path,
+        redis_server_url,
+        turn_urls=("turn:127.0.0.1:3478",),
+        turn_secret="north-wind",
+        turn_ttl_s=4,  # below what the setting accepts, so the test is short
+    )
+    running = await start_node(settings)
+    try:
+        page = await chromium.new_page()
+        await page.goto(running.url + "/")
+        result = await page.evaluate(RENEWAL)
+    finally:
+        await stop_node(running)
+
+    assert result["ttl"] == 4 and result["ref"]
+    assert result["renewed"] != result["first"]
+    for username in (result["first"], result["renewed"]):
+        assert username.endswith(":" + result["session"])
+    assert 2_500 <= result["waitedMs"] <= 4_000  # three quarters of 4 s
