@@ -30,13 +30,7 @@ from tests.fixtures.app import (
 )
 from tests.fixtures.turn import RELAY_PORTS, Coturn
 from tests.fixtures.webrtc import PeerFactory, connect_and_hear, only_candidates
-from tests.test_browser_call import (
-    expect_connected,
-    expect_ringing,
-    open_demo,
-    open_softphone,
-    press,
-)
+from tests.test_browser_call import answered_call
 
 TTL_S = 600
 
@@ -213,12 +207,7 @@ async def test_widget_and_softphone_call_with_their_sessions_credentials(
     connection, and the call carries audio. (On loopback Chromium stops
     gathering once the host pair works, before its relay step, so relay
     gathering is shown by the test above.)"""
-    agent = await open_softphone(chromium, turn_helpline)
-    customer = await open_demo(chromium, turn_helpline)
-    await press(customer, "Call us")
-    await expect_ringing(agent)
-    await press(agent, "Answer")
-    await expect_connected(agent, customer)
+    agent, customer = await answered_call(chromium, turn_helpline)
 
     labels = set()
     for page, name in ((agent, "softphone"), (customer, "helplineWidget")):
