@@ -27,6 +27,7 @@ from gateway.accounts import Accounts
 from gateway.callbacks import CallbackLimits
 from gateway.config import Settings
 from gateway.faq import FaqStore
+from gateway.ice_servers import public_ice_servers, session_ice_fields
 from gateway.ivr_calls import IvrCalls, Sources
 from gateway.menus import HoursStore, MenuStore
 from gateway.metrics import Metrics
@@ -93,6 +94,7 @@ class Node:
             ),
             on_error=lambda code: self.metrics.errors.labels(code).inc(),
             on_request=self._count_request,
+            ice_fields=self._ice_fields,
         )
 
     async def start(self) -> None:
@@ -146,6 +148,9 @@ class Node:
         if user.role == "agent":
             await self.routing.set_skills(user.id, user.skills)
         return Identity(user.id, user.name, user.role)
+
+    def _ice_fields(self, session_id: str) -> dict[str, Any]:
+        return session_ice_fields(self.settings, session_id, time.time())
 
     def _count_state(self, state: str) -> None:
         self.metrics.call_states.labels(state).inc()
@@ -329,9 +334,9 @@ async def protocol_json(request: web.Request) -> web.Response:
 
 
 async def ice_servers(request: web.Request) -> web.Response:
+    """STUN only: TURN credentials go to signaling sessions (``welcome``)."""
     settings = request.app[NODE].settings
-    servers = [{"urls": list(settings.turn_urls)}] if settings.turn_urls else []
-    return web.json_response({"iceServers": servers})
+    return web.json_response({"iceServers": public_ice_servers(settings)})
 
 
 # Accounts

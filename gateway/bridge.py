@@ -22,13 +22,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fractions
-import ipaddress
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-import aioice.ice
 from aiortc import RTCIceServer, RTCRtpSender
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import AudioFrame, AudioResampler, Packet
@@ -275,27 +273,6 @@ class BrowserLeg:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._decoding
         await self.peer.close()
-
-
-def offer_host_addresses(addresses: Sequence[str]) -> None:
-    """Gather host candidates on exactly `addresses` (``ice.interfaces``)
-    in this process, loopback included: aioice otherwise finds them itself
-    and leaves loopback out, so a worker serving browsers on the same host
-    (the demo, the tests) would offer none they can reach."""
-    if not addresses:
-        return
-    wanted = list(addresses)
-
-    def lookup(use_ipv4: bool, use_ipv6: bool) -> list[str]:
-        return [
-            a
-            for a in wanted
-            if (use_ipv4 and ipaddress.ip_address(a).version == 4)
-            or (use_ipv6 and ipaddress.ip_address(a).version == 6)
-        ]
-
-    aioice.ice.get_host_addresses = lookup
-    logger.info("host candidates on %s only", ", ".join(wanted), extra={"call_id": "-"})
 
 
 def _audio_of(media: Sequence[MediaSection]) -> MediaSection | None:

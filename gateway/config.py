@@ -528,9 +528,10 @@ SPECS: tuple[Spec, ...] = (
          "Empty: Helpline runs an embedded Redis in data_dir/redis/.",
          secret=True),
     Spec("turn_urls", "turn.urls", "HELPLINE_TURN_URLS", (), parse_ice_urls,
-         "turn:, turns: and stun: URLs given to browsers (in the file a list "
-         "or a comma-separated string). Empty: no TURN, loopback and LAN "
-         "only."),
+         "turn:, turns: and stun: URLs for WebRTC peers, browsers' and "
+         "Helpline's own (in the file a list or a comma-separated string); "
+         "browsers get TURN credentials with their session. Empty: no TURN, "
+         "loopback and LAN only."),
     Spec("turn_secret", "turn.secret", "HELPLINE_TURN_SECRET", "", parse_secret,
          "Shared secret for time-limited TURN credentials (coturn's "
          "static-auth-secret). Needed when turn.urls has a TURN server.",

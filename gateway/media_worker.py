@@ -39,8 +39,9 @@ from pathlib import Path
 from typing import Any, Final
 
 from gateway.app import Node
-from gateway.bridge import BrowserLeg, offer_host_addresses
+from gateway.bridge import BrowserLeg
 from gateway.config import Settings
+from gateway.ice_servers import aiortc_ice_servers
 from gateway.ivr_calls import TOLLFREE_NAME
 from gateway.sip_dialog import Dialog, bye
 from gateway.sip_owner import SipConfig, SipError, SipEvent, SipOwner
@@ -48,6 +49,7 @@ from gateway.sip_target import SipTargetError, dial_uri, refer_to, uri_host
 from gateway.sip_trunk import TrunkConfig
 from gateway.store import Store
 from gateway.switchboard import BRIDGE_ROLE
+from gateway.webrtc import limit_host_addresses
 from ivr.dtmf import EventAssembler, parse_info
 from signaling.bus import Connection, Session
 from signaling.calls import CallEvent
@@ -158,7 +160,7 @@ class MediaWorker:
 
     async def start(self) -> None:
         media = media_files(self.settings.data_dir / "sip")
-        offer_host_addresses(self.settings.ice_interfaces)
+        limit_host_addresses(self.settings.ice_interfaces)
         await self.node.start()
         await self._end_left_behind()
         self.limit = await self.owner.start(*media)
@@ -507,7 +509,7 @@ class MediaWorker:
             with contextlib.suppress(SipError):
                 await self.owner.link(leg.leg, leg.port)
             return
-        web = BrowserLeg(leg.call_id, passthrough=self.settings.bridge_passthrough)
+        web = self._browser_leg(leg.call_id)
         port = self.owner.new_leg()
         leg.web, leg.port = web, port
         try:
@@ -561,6 +563,14 @@ class MediaWorker:
         with contextlib.suppress(SipError):
             await self.owner.close_port(port)
         await web.close()
+
+    def _browser_leg(self, call_id: str) -> BrowserLeg:
+        """An aiortc leg with this call's TURN credentials, if TURN is set."""
+        return BrowserLeg(
+            call_id,
+            ice_servers=aiortc_ice_servers(self.settings, call_id, time.time()),
+            passthrough=self.settings.bridge_passthrough,
+        )
 
     def _announce_place(self, leg: Leg, position: int) -> None:
         leg.position = position or leg.position
@@ -731,10 +741,7 @@ class MediaWorker:
         kind = event.get("type")
         call = self.web_calls.get(call_id)
         if call is None and kind == "sdp.offer" and call_id:
-            call = WebCall(
-                call_id,
-                BrowserLeg(call_id, passthrough=self.settings.bridge_passthrough),
-            )
+            call = WebCall(call_id, self._browser_leg(call_id))
             self.web_calls[call_id] = call
             call.task = asyncio.create_task(self._serve(call))
             self._queue(call, lambda: self._web_start(call, str(event["sdp"])))

@@ -102,7 +102,11 @@ _PATHS: dict[str, Any] = {
     },
     "/api/ice": {
         "get": {
-            "summary": "ICE servers for RTCPeerConnection (empty when none is set)",
+            "summary": (
+                "The STUN servers, which need no credentials (empty when none "
+                "is set); TURN servers and their credentials come with a "
+                "signaling session, in welcome"
+            ),
             "responses": {"200": {"description": "{'iceServers': [...]}"}},
         }
     },

@@ -8,7 +8,14 @@ applied, in order, as soon as it is set.
 
 aiortc gathers all its candidates before it returns a local description, so
 they are inside the SDP; `local_candidates` reads them back out for a peer
-that wants to trickle them.
+that wants to trickle them. Which host addresses it gathers is one choice
+for the whole process (aioice asks one function for them):
+`limit_host_addresses` makes it, once, before the first peer gathers.
+
+A remote description loses its `.local` (mDNS) candidates before aiortc
+sees it (`signaling.sdp.without_mdns_candidates`), and trickled ones are
+skipped: the browser behind such a name is learnt as a peer-reflexive
+candidate from its first check, or meets us through TURN.
 """
 
 from __future__ import annotations
@@ -18,11 +25,13 @@ import asyncio
 import contextlib
 import dataclasses
 import fractions
+import ipaddress
 import logging
 import math
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from typing import Any, Final
 
+import aioice.ice
 from aiortc import (
     RTCConfiguration,
     RTCIceCandidate,
@@ -39,7 +48,12 @@ from av import AudioFrame
 
 from signaling.errors import SdpError, SignalingError
 from signaling.ice import Candidate, CandidateQueue, EndOfCandidates, parse_candidate
-from signaling.sdp import Kind, SessionDescription, check_sdp
+from signaling.sdp import (
+    Kind,
+    SessionDescription,
+    check_sdp,
+    without_mdns_candidates,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -177,6 +191,9 @@ class Peer:
         await self._set_remote(sdp, description)
 
     async def _set_remote(self, sdp: str, description: SessionDescription) -> None:
+        sdp, mdns = without_mdns_candidates(sdp)
+        if mdns:
+            logger.info(self._prefix + "left out %d mDNS candidate(s)", mdns)
         remote = RTCSessionDescription(sdp=sdp, type=description.kind)
         try:
             async with self._adopting():
@@ -221,8 +238,8 @@ class Peer:
             logger.debug(self._prefix + "end of candidates for mid %s", item.sdp_mid)
             return
         if item.mdns:
-            # TODO(mDNS allowed off loopback): resolving a .local name sends
-            # multicast queries, so such candidates are skipped for now.
+            # Resolving a .local name takes multicast on the browser's own
+            # network; its checks reach us anyway (see the module docstring).
             logger.info(self._prefix + "skipped an mDNS candidate")
             return
 
@@ -312,6 +329,77 @@ class Peer:
         logger.info(self._prefix + "connection %s", state)
         if state in ("connected", "failed", "closed"):
             self._connected.set()
+
+
+# Host addresses
+
+
+HostLookup = Callable[..., list[str]]
+
+
+class _LimitedLookup:
+    """aioice's host address lookup, keeping only the allowed addresses."""
+
+    def __init__(self, unlimited: HostLookup, allowed: frozenset[str]) -> None:
+        self.unlimited = unlimited
+        self.allowed = allowed
+
+    def __call__(self, use_ipv4: bool, use_ipv6: bool) -> list[str]:
+        found = self.unlimited(use_ipv4=use_ipv4, use_ipv6=use_ipv6)
+        kept = keep_host_addresses(found, self.allowed)
+        # aioice never lists loopback; one named here is wanted on purpose
+        # (a worker serving browsers on its own host: the demo, the tests).
+        for address in sorted(self.allowed):
+            ip = _ip(address)
+            if (
+                ip is not None
+                and ip.is_loopback
+                and (use_ipv4 if ip.version == 4 else use_ipv6)
+                and not keep_host_addresses(kept, [address])
+            ):
+                kept.append(str(ip))
+        return kept
+
+
+def keep_host_addresses(found: Iterable[str], allowed: Iterable[str]) -> list[str]:
+    """The addresses of `found` that are in `allowed`, in `found`'s order.
+
+    Addresses compare as addresses: ``2001:db8::1`` is ``2001:DB8:0::1``.
+    """
+    wanted = {_ip(a) for a in allowed} - {None}
+    return [a for a in found if _ip(a) in wanted]
+
+
+def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None
+
+
+def limit_host_addresses(allowed: Sequence[str]) -> None:
+    """Let every peer of this process gather host candidates only on the
+    `allowed` addresses (the setting ``ice.interfaces``); empty: all of them.
+
+    aioice asks one module-level function for the host's addresses, so this
+    wraps that function; calling it again replaces the limit.
+    """
+    current: HostLookup = aioice.ice.get_host_addresses
+    unlimited = current.unlimited if isinstance(current, _LimitedLookup) else current
+    if not allowed:
+        aioice.ice.get_host_addresses = unlimited
+        return
+
+    limited = _LimitedLookup(unlimited, frozenset(allowed))
+    aioice.ice.get_host_addresses = limited
+    found = limited(use_ipv4=True, use_ipv6=True)
+    logger.info("host candidates limited to %s", ", ".join(found) or "none")
+    missing = [a for a in allowed if not keep_host_addresses(found, [a])]
+    if missing:
+        logger.warning(
+            "ice.interfaces names %s, which aioice does not find on this host",
+            ", ".join(missing),
+        )
 
 
 def _pcm_bytes(frame: AudioFrame) -> int:

@@ -109,6 +109,7 @@ REQUESTS: Final[dict[str, Any]] = {
         {"token": _string(256), "name": _string(80), "resume": _RESUME},
     ),
     "ping": _request({}),
+    "ice.servers": _request({}),
     "agent.status": _request({"status": {"enum": ["available", "away"]}}),
     "call.place": _request({}, {"caller": _CALLER}),
     "call.accept": _request({"call_id": _CALL_ID}),
@@ -154,6 +155,20 @@ RELAYED: Final = frozenset(
 )
 
 _STATES = ["ivr", "queued", "ringing", "answered", "held", "ended"]
+#: RTCIceServer dictionaries, as a page hands them to RTCPeerConnection.
+_ICE_SERVERS = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "required": ["urls"],
+        "properties": {
+            "urls": {"type": "array", "items": {"type": "string"}},
+            "username": {"type": "string"},
+            "credential": {"type": "string"},
+        },
+    },
+}
+_ICE_TTL_S = {"type": "integer", "minimum": 1}
 _IN_CALL = {"call_id": _CALL_ID, "node": _NODE}
 
 
@@ -173,9 +188,18 @@ EVENTS: Final[dict[str, Any]] = {
             "role": {"enum": ["customer", "agent"]},
             "resumed": {"type": "boolean"},
             "grace_s": {"type": "number"},
+            "ice_servers": _ICE_SERVERS,
+            "ice_ttl_s": _ICE_TTL_S,
         }
     ),
     "pong": _event({}),
+    "ice.servers": _event(
+        {
+            "ref": {"type": "string"},
+            "ice_servers": _ICE_SERVERS,
+            "ice_ttl_s": _ICE_TTL_S,
+        }
+    ),
     "error": _event(
         {
             "code": {"type": "string"},

@@ -234,6 +234,46 @@ def check_sdp(
     return description
 
 
+def without_mdns_candidates(text: str) -> tuple[str, int]:
+    """The SDP without its `.local` candidates, and how many were dropped.
+
+    A browser hides its host address behind an mDNS name; resolving it
+    takes multicast queries on the peer's own network, which a server does
+    not share. The browser still sends its checks from that address, and
+    ICE learns it as a peer-reflexive candidate when the first one arrives.
+    So `a=end-of-candidates` goes too wherever a candidate went: with it,
+    and no candidate left, ICE would give up before the first check.
+    Line ends are kept as they were.
+    """
+    lines = text.split("\n")
+    section: list[int] = []  # 0: the session level, n: the n-th m= section
+    dropped: set[int] = set()
+    for index, line in enumerate(lines):
+        section.append((section[-1] if section else 0) + line.startswith("m="))
+        if _is_mdns_candidate(line):
+            dropped.add(index)
+
+    emptied = {section[index] for index in dropped}
+    if emptied:
+        emptied.add(0)  # a session-level marker covers every section
+    kept = [
+        line
+        for index, line in enumerate(lines)
+        if index not in dropped
+        and not (
+            section[index] in emptied and line.rstrip("\r") == "a=end-of-candidates"
+        )
+    ]
+    return "\n".join(kept), len(dropped)
+
+
+def _is_mdns_candidate(line: str) -> bool:
+    if not line.startswith("a=candidate:"):
+        return False
+    fields = line.split()
+    return len(fields) > 4 and fields[4].lower().endswith(".local")
+
+
 def _refuse(line: int | None, problem: str) -> NoReturn:
     where = f"SDP line {line}" if line is not None else "The SDP"
     raise SdpError(f"{where} {problem}.", line=line)

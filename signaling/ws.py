@@ -5,6 +5,10 @@ One socket holds at most one session. The first request must be ``hello``
 (open or resume). A bad frame gets an ``error`` event and changes nothing;
 only a frame too large (1009), invalid UTF-8 (1007) or a flood of new
 sessions from one address (1008) closes the socket.
+
+ICE servers, with TURN credentials, go only to an open session: in its
+``welcome`` and in answer to ``ice.servers``, from the ``ice_fields``
+function the endpoint is given (``gateway.ice_servers.session_ice_fields``).
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ class Identity:
 
 
 Authenticate = Callable[[str], Awaitable[Identity | None]]
+#: A session id -> the ICE fields of ``welcome`` and ``ice.servers``.
+IceFields = Callable[[str], Message]
 
 
 class Handler(Protocol):
@@ -88,6 +94,7 @@ class Endpoint:
         limits: Limits,
         on_error: Callable[[str], None] = lambda code: None,
         on_request: Callable[[str, float], None] = lambda kind, seconds: None,
+        ice_fields: IceFields = lambda session_id: {"ice_servers": []},
     ) -> None:
         self.bus = bus
         self.handler = handler
@@ -95,6 +102,7 @@ class Endpoint:
         self.limits = limits
         self.on_error = on_error
         self.on_request = on_request
+        self.ice_fields = ice_fields
         self.sockets: set[web.WebSocketResponse] = set()
 
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
@@ -190,6 +198,8 @@ class _Socket:
             await self.send({"type": "pong"})
         elif self.conn is None:
             raise ProtocolError("no-session", "say hello first", message.get("id"))
+        elif message["type"] == "ice.servers":
+            await self.ice_servers(self.conn, message.get("id"))
         else:
             await self.endpoint.handler.handle(self.conn, message)
 
@@ -263,12 +273,25 @@ class _Socket:
             "role": session.role,
             "resumed": resumed,
             "grace_s": self.endpoint.limits.grace_s,
+            **self.endpoint.ice_fields(session.id),
         }
         extras = await self.endpoint.handler.session_opened(conn, resumed)
         if session.role == "agent":
             agent = {"id": session.user, "name": session.name}
             event["agent"] = {**agent, **extras.get("agent", {})}
         await self.endpoint.bus.deliver(session.id, event)
+
+    async def ice_servers(self, conn: Connection, ref: str | None) -> None:
+        """Fresh credentials for a session that outlives its first ones;
+        an answer to this socket, like ``pong``, never replayed."""
+        event: Message = {
+            "type": "ice.servers",
+            **self.endpoint.ice_fields(conn.session.id),
+        }
+        if ref is not None:
+            event["ref"] = ref
+        logger.debug("ICE servers renewed", extra=self.log_extra)
+        await self.send(event)
 
     async def check_session_rate(self, ref: str | None) -> None:
         redis = self.endpoint.bus.redis

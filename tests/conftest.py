@@ -14,6 +14,7 @@ pytest_plugins = [
     "tests.fixtures.sip",
     "tests.fixtures.trunk",
     "tests.fixtures.kamailio",
+    "tests.fixtures.turn",
 ]
 
 # Property tests explore new examples on every local run; under CI they are

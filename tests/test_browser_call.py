@@ -134,6 +134,20 @@ async def expect_connected(agent: Page, customer: Page) -> None:
     await expect_audio(customer, "helplineWidget")
 
 
+async def answered_call(
+    chromium: BrowserContext, helpline: RunningHelpline
+) -> tuple[Page, Page]:
+    """The agent's softphone and the demo page, in a call the agent answered
+    and that carries audio both ways."""
+    agent = await open_softphone(chromium, helpline)
+    customer = await open_demo(chromium, helpline)
+    await press(customer, "Call us")
+    await expect_ringing(agent)
+    await press(agent, "Answer")
+    await expect_connected(agent, customer)
+    return agent, customer
+
+
 async def expect_ended(agent: Page, customer: Page, reason: str) -> None:
     await wait_for(agent, "window.softphone.callState === 'ended'")
     await wait_for(customer, "window.helplineWidget.state === 'ended'")
@@ -299,12 +313,7 @@ async def drop_socket(page: Page, name: str) -> None:
 async def test_call_survives_dropped_sockets(
     helpline: RunningHelpline, chromium: BrowserContext
 ) -> None:
-    agent = await open_softphone(chromium, helpline)
-    customer = await open_demo(chromium, helpline)
-    await press(customer, "Call us")
-    await expect_ringing(agent)
-    await press(agent, "Answer")
-    await expect_connected(agent, customer)
+    agent, customer = await answered_call(chromium, helpline)
 
     before = await expect_audio(customer, "helplineWidget")
     await drop_socket(customer, "helplineWidget")
@@ -354,12 +363,7 @@ async def test_softphone_reloaded_mid_call_requeues_and_reconnects(
     """The reload takes the agent's audio with it: the customer goes back to
     the head of the queue, and when the agent answers again both ends
     connect afresh and audio flows."""
-    agent = await open_softphone(chromium, helpline)
-    customer = await open_demo(chromium, helpline)
-    await press(customer, "Call us")
-    await expect_ringing(agent)
-    await press(agent, "Answer")
-    await expect_connected(agent, customer)
+    agent, customer = await answered_call(chromium, helpline)
 
     await agent.reload()
     await wait_for(customer, "window.helplineWidget.state === 'queued'")

@@ -46,6 +46,7 @@ def test_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.data_dir == tmp_path.resolve() / "data"
     assert settings.redis_url == "" and settings.redis_mode == "embedded"
     assert settings.turn_urls == () and settings.turn_ttl_s == 3600
+    assert settings.ice_interfaces == ()
     assert (settings.log_level, settings.log_format) == ("INFO", "text")
     assert settings.workers == 1 and settings.demo is True
     assert settings.ring_timeout_s == 15 and settings.grace_s == 30
@@ -103,7 +104,7 @@ passthrough = false
 web_tollfree = false
 
 [ice]
-interfaces = "192.0.2.10, 2001:db8::10"
+interfaces = ["203.0.113.7", "2001:DB8:0::7"]
 
 [log]
 level = "debug"
@@ -145,6 +146,7 @@ def test_every_key_of_the_file(tmp_path: Path) -> None:
         "stun:stun.example.com",
     )
     assert settings.turn_secret == "shared-secret" and settings.turn_ttl_s == 600
+    assert settings.ice_interfaces == ("203.0.113.7", "2001:db8::7")
     assert (settings.log_level, settings.log_format) == ("DEBUG", "json")
     assert settings.log_digits is True
     assert settings.ring_timeout_s == 20 and settings.grace_s == 0
@@ -163,7 +165,6 @@ def test_every_key_of_the_file(tmp_path: Path) -> None:
     assert settings.trunk_answer_s == 12
     assert settings.bridge_passthrough is False
     assert settings.bridge_web_tollfree is False
-    assert settings.ice_interfaces == ("192.0.2.10", "2001:db8::10")
     assert (settings.callbacks_per_number, settings.callbacks_per_day) == (1, 20000)
     assert set(settings.sources.values()) == {"file"}
 
@@ -215,9 +216,11 @@ def test_env_forms() -> None:
         "HELPLINE_WORKERS": " 8 ",
         "HELPLINE_LOG_FORMAT": "JSON",
         "HELPLINE_REDIS_URL": "unix:///run/redis/redis.sock?db=3",
+        "HELPLINE_ICE_INTERFACES": " 192.0.2.10, ::1 ,",
     }
     settings = load_settings(None, env, {})
     assert settings.turn_urls == ("stun:a.example", "turns:b.example:5349")
+    assert settings.ice_interfaces == ("192.0.2.10", "::1")
     assert settings.demo is False and settings.workers == 8
     assert settings.log_format == "json"
     assert settings.redis_url == "unix:///run/redis/redis.sock?db=3"
@@ -273,6 +276,9 @@ BAD_ENV = [
     ("HELPLINE_TURN_URLS", "http://turn.example", "not a turn:, turns: or stun:"),
     ("HELPLINE_TURN_URLS", "stun:x?transport=udp", "not a turn:, turns: or stun:"),
     ("HELPLINE_TURN_TTL", "10", "use a whole number from 60 to 86400"),
+    ("HELPLINE_ICE_INTERFACES", "eth0", "'eth0', which is not an IP address"),
+    ("HELPLINE_ICE_INTERFACES", "10.0.0.0/8", "which is not an IP address"),
+    ("HELPLINE_ICE_INTERFACES", "0.0.0.0", "which no interface can have"),
     ("HELPLINE_LOG_LEVEL", "LOUD", "use one of DEBUG, INFO"),
     ("HELPLINE_LOG_FORMAT", "xml", "use one of text, json"),
     ("HELPLINE_WORKERS", "0", "is out of range; use a whole number from 1 to 64"),

@@ -34,6 +34,7 @@ VALID: list[dict[str, Any]] = [
         },
     },
     {"type": "ping", "id": "1"},
+    {"type": "ice.servers", "id": "i2"},
     {"type": "agent.status", "status": "available"},
     {
         "type": "call.place",

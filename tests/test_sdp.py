@@ -18,6 +18,7 @@ from signaling.sdp import (
     SessionDescription,
     check_sdp,
     telephone_event_for,
+    without_mdns_candidates,
 )
 from tests.cases import case_sdp
 
@@ -708,3 +709,73 @@ def test_nul_byte_never_reaches_the_model() -> None:
 def test_kind_is_checked() -> None:
     with pytest.raises(ValueError, match="kind"):
         check_sdp(MINIMAL, kind="pranswer", profile="sip")  # type: ignore[arg-type]
+
+
+# .local candidates: Chrome hides its host address and keeps its srflx;
+# Firefox hides both host candidates and ends with a=end-of-candidates.
+CHROME_HOST_MDNS = (
+    "a=candidate:1467250027 1 udp 2122260223 "
+    "4a1e8c0d-0d64-4a52-b5c1-2c93a8d4a1f7.local 56143 typ host "
+    "generation 0 network-id 1 network-cost 10\r\n"
+)
+CHROME_SRFLX = (
+    "a=candidate:842163049 1 udp 1677729535 127.0.0.12 56143 typ srflx "
+    "raddr 0.0.0.0 rport 0 generation 0 network-id 1 network-cost 10\r\n"
+)
+CHROME_MDNS = CHROME.replace(
+    "a=ice-ufrag:", CHROME_HOST_MDNS + CHROME_SRFLX + "a=ice-ufrag:", 1
+)
+CHROME_MDNS_LEFT = CHROME.replace("a=ice-ufrag:", CHROME_SRFLX + "a=ice-ufrag:", 1)
+FIREFOX_HOSTS = (
+    "a=candidate:0 1 UDP 2122252543 127.0.0.11 49360 typ host\r\n"
+    "a=candidate:2 1 TCP 2105524479 127.0.0.11 9 typ host tcptype active\r\n"
+)
+FIREFOX_MDNS = FIREFOX_HOLD.replace(
+    FIREFOX_HOSTS,
+    FIREFOX_HOSTS.replace("127.0.0.11", "b1c2d3e4-0000-4000-8000-00000000beef.local"),
+)
+FIREFOX_MDNS_LEFT = FIREFOX_HOLD.replace(FIREFOX_HOSTS, "").replace(
+    "a=end-of-candidates\r\n", ""
+)
+TWO_SECTIONS = (
+    "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n"
+    "m=audio 9 UDP/TLS/RTP/SAVPF 0\r\n"
+    "a=candidate:1 1 udp 1 127.0.0.1 5000 typ host\r\n"
+    "a=end-of-candidates\r\n"
+    "m=audio 9 UDP/TLS/RTP/SAVPF 0\r\n"
+    "a=candidate:1 1 udp 1 a1.LOCAL 5002 typ host\r\n"
+    "a=candidate:2 1 udp 1 127.0.0.1 5004 typ host\r\n"
+    "a=end-of-candidates\r\n"
+)
+TWO_SECTIONS_LEFT = TWO_SECTIONS.replace(
+    "a=candidate:1 1 udp 1 a1.LOCAL 5002 typ host\r\n", ""
+).rpartition("a=end-of-candidates\r\n")[0]
+
+MDNS_CASES = [
+    ("chrome host hidden, srflx kept", CHROME_MDNS, CHROME_MDNS_LEFT, 1),
+    ("firefox hosts hidden, marker goes", FIREFOX_MDNS, FIREFOX_MDNS_LEFT, 2),
+    ("no mdns: unchanged", FIREFOX_HOLD, FIREFOX_HOLD, 0),
+    (
+        "LF line ends kept",
+        CHROME_MDNS.replace("\r\n", "\n"),
+        CHROME_MDNS_LEFT.replace("\r\n", "\n"),
+        1,
+    ),
+    ("only the section that lost one loses its marker", TWO_SECTIONS,
+     TWO_SECTIONS_LEFT, 1),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("sdp", "left", "dropped"),
+    [pytest.param(*row[1:], id=row[0]) for row in MDNS_CASES],
+)
+def test_without_mdns_candidates(sdp: str, left: str, dropped: int) -> None:
+    assert without_mdns_candidates(sdp) == (left, dropped)
+
+
+@pytest.mark.parametrize("sdp", [CHROME_MDNS, FIREFOX_MDNS], ids=["chrome", "firefox"])
+def test_what_is_left_of_a_browser_sdp_still_passes(sdp: str) -> None:
+    description = check_sdp(without_mdns_candidates(sdp)[0], kind="offer")
+    assert all(not c.mdns for media in description.media for c in media.candidates)
+    assert check_sdp(sdp, kind="offer").media[0].candidates[0].mdns

@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import uuid
 
+import aioice.ice
 import pytest
 
-from gateway.webrtc import TONE_SAMPLE_RATE, Peer, ToneTrack
+from gateway.webrtc import (
+    TONE_SAMPLE_RATE,
+    Peer,
+    ToneTrack,
+    keep_host_addresses,
+    limit_host_addresses,
+)
 from signaling.errors import SdpError, SignalingError
 from signaling.ice import Candidate, parse_candidate
+from tests.fixtures.network import LOOPBACK_HOSTS
 from tests.fixtures.webrtc import PeerFactory, connect_and_hear, without_candidates
 
 
@@ -78,6 +88,37 @@ async def test_mdns_candidate_is_skipped(peers: PeerFactory) -> None:
     assert callee.remote_candidates() == before
 
 
+def behind_mdns(sdp: str) -> str:
+    """The SDP with every candidate's address replaced by an mDNS name, as a
+    browser sends it when the page may not see the host's addresses."""
+    lines = []
+    for line in sdp.split("\r\n"):
+        if line.startswith("a=candidate:"):
+            fields = line.split(" ")
+            fields[4] = f"{uuid.uuid4()}.local"
+            line = " ".join(fields)
+        lines.append(line)
+    return "\r\n".join(lines)
+
+
+async def test_offer_with_only_mdns_candidates_connects(peers: PeerFactory) -> None:
+    """The offerer is reached through the checks it sends: peer-reflexive."""
+    browser, helpline = peers("browser"), peers("helpline")
+    browser.add_audio()
+    helpline.add_audio()
+    offer = behind_mdns(await browser.create_offer())
+    assert ".local " in offer and "a=end-of-candidates" in offer
+
+    answer = await helpline.accept_offer(offer)
+    assert helpline.remote_candidates() == []
+    await browser.accept_answer(answer)
+    await connect_and_hear(browser, helpline)
+
+    learnt = helpline.remote_candidates()
+    assert {(c.type, c.ip) for c in learnt} == {("prflx", "127.0.0.1")}
+    assert await helpline.audio_packets_received() > 0
+
+
 async def test_offer_in_the_wrong_state_is_a_bad_state(peers: PeerFactory) -> None:
     first, second = peers("first"), peers("second")
     first.add_audio()
@@ -137,3 +178,89 @@ async def test_peer_logs_with_its_id(caplog: pytest.LogCaptureFixture) -> None:
     peer = Peer("p-7")
     await peer.close()
     assert any(r.getMessage().startswith("Peer(p-7) - ") for r in caplog.records)
+
+
+async def test_host_candidates_only_on_the_configured_address(
+    loopback_hosts: None, peers: PeerFactory
+) -> None:
+    limit_host_addresses(["127.0.0.2"])
+    caller, callee = peers("caller"), peers("callee")
+    caller.add_audio()
+    callee.add_audio()
+
+    offer = await caller.create_offer()
+    await caller.accept_answer(await callee.accept_offer(offer))
+    await connect_and_hear(caller, callee, frames=5)
+
+    for end in (caller, callee):
+        offered = [parse_candidate(init) for init in end.local_candidates()]
+        assert {c.address for c in offered if isinstance(c, Candidate)} == {"127.0.0.2"}
+        assert {c.ip for c in end.remote_candidates()} == {"127.0.0.2"}
+
+
+async def test_no_limit_gathers_every_address(
+    loopback_hosts: None, peers: PeerFactory
+) -> None:
+    limit_host_addresses(["127.0.0.3"])
+    limit_host_addresses([])
+    assert aioice.ice.get_host_addresses(use_ipv4=True, use_ipv6=True) == list(
+        LOOPBACK_HOSTS
+    )
+
+    peer = peers("offerer")
+    peer.add_audio()
+    await peer.create_offer()
+    offered = [parse_candidate(init) for init in peer.local_candidates()]
+    assert {c.address for c in offered if isinstance(c, Candidate)} == set(
+        LOOPBACK_HOSTS
+    )
+
+
+def test_a_second_limit_replaces_the_first(loopback_hosts: None) -> None:
+    limit_host_addresses(["127.0.0.2"])
+    limit_host_addresses(["127.0.0.3", "127.0.0.1"])
+    found = aioice.ice.get_host_addresses(use_ipv4=True, use_ipv6=False)
+    assert found == ["127.0.0.1", "127.0.0.3"]
+
+
+def test_a_configured_loopback_address_is_offered(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """aioice leaves loopback out of what it finds; named, it is offered
+    (a media worker serving browsers on its own host)."""
+    monkeypatch.setattr(
+        aioice.ice, "get_host_addresses", lambda use_ipv4, use_ipv6: ["10.0.0.5"]
+    )
+    limit_host_addresses(["127.0.0.1", "10.0.0.5"])
+    assert aioice.ice.get_host_addresses(use_ipv4=True, use_ipv6=True) == [
+        "10.0.0.5",
+        "127.0.0.1",
+    ]
+    assert aioice.ice.get_host_addresses(use_ipv4=False, use_ipv6=True) == []
+
+
+def test_an_address_the_host_lacks_is_warned_about(
+    loopback_hosts: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="gateway.webrtc")
+    limit_host_addresses(["127.0.0.2", "192.0.2.7"])
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == [
+        "ice.interfaces names 192.0.2.7, which aioice does not find on this host"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("found", "allowed", "kept"),
+    [
+        (["10.0.0.5", "172.17.0.1"], ["10.0.0.5"], ["10.0.0.5"]),
+        (["2001:db8:0:0::1", "fe80::1"], ["2001:DB8::1"], ["2001:db8:0:0::1"]),
+        (["10.0.0.5", "10.0.0.6"], ["10.0.0.6", "10.0.0.5"], ["10.0.0.5", "10.0.0.6"]),
+        (["10.0.0.5"], ["192.0.2.1"], []),
+        (["10.0.0.5", "not-an-address"], ["10.0.0.5", "eth0"], ["10.0.0.5"]),
+    ],
+)
+def test_keep_host_addresses(
+    found: list[str], allowed: list[str], kept: list[str]
+) -> None:
+    assert keep_host_addresses(found, allowed) == kept

@@ -5,7 +5,9 @@
 // the session id, resume token and last `seq`, reconnects with backoff when
 // the socket drops and resumes the session within its grace period. Every
 // server message is dispatched as a CustomEvent named after its `type`,
-// with the message as `detail`.
+// with the message as `detail`. It also keeps the session's ICE servers
+// (`iceServers`): they come with `welcome`, and their TURN credentials are
+// renewed with `ice.servers` before they expire.
 //
 // IvrChannel speaks the IVR part of the protocol for one customer call in
 // state `ivr`: key presses, menu choices, the callback form and the end of
@@ -21,24 +23,14 @@ const BACKOFF_MAX_MS = 5000;
 const PING_INTERVAL_MS = 25000;
 const OUTBOX_LIMIT = 100;
 const CANDIDATE_QUEUE_LIMIT = 50;
+// TURN credentials are renewed when this share of their lifetime has passed.
+const ICE_RENEW_AT = 0.75;
 
 /** The ws: or wss: URL of `/ws` on the origin of `base`. */
 export function signalingUrl(base) {
   const url = new URL('/ws', base);
   url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
   return url.href;
-}
-
-/** The ICE servers the origin of `base` hands out; none if it cannot say. */
-export async function fetchIceServers(base) {
-  try {
-    const response = await fetch(new URL('/api/ice', base));
-    if (!response.ok) return [];
-    const body = await response.json();
-    return Array.isArray(body.iceServers) ? body.iceServers : [];
-  } catch {
-    return [];
-  }
 }
 
 /** A server's message as a sentence: capital first, full stop last. */
@@ -79,6 +71,8 @@ export class HelplineClient extends EventTarget {
     this.lastSeq = 0;
     this.graceS = 0;
     this.welcome = null;
+    /** RTCIceServer[] for this session's calls, TURN credentials included. */
+    this.iceServers = [];
     this.connection = 'closed';
     this._socket = null;
     this._closing = false;
@@ -88,6 +82,7 @@ export class HelplineClient extends EventTarget {
     this._backoffMs = BACKOFF_FIRST_MS;
     this._retryTimer = null;
     this._pingTimer = null;
+    this._iceTimer = null;
     this._pendingConnect = null;
   }
 
@@ -126,6 +121,7 @@ export class HelplineClient extends EventTarget {
   close() {
     this._closing = true;
     clearTimeout(this._retryTimer);
+    clearTimeout(this._iceTimer);
     this._stopPing();
     this._outbox = [];
     if (this._socket) this._socket.close(1000);
@@ -176,6 +172,7 @@ export class HelplineClient extends EventTarget {
       this.lastSeq = Math.max(this.lastSeq, message.seq);
     }
     if (message.type === 'welcome') this._onWelcome(message);
+    if (message.type === 'ice.servers') this._takeIceServers(message);
     this.dispatchEvent(new CustomEvent(message.type, { detail: message }));
   }
 
@@ -186,6 +183,7 @@ export class HelplineClient extends EventTarget {
     this.resumeToken = welcome.resume_token;
     this.graceS = welcome.grace_s ?? 0;
     this.welcome = welcome;
+    this._takeIceServers(welcome);
     this._droppedAt = null;
     this._backoffMs = BACKOFF_FIRST_MS;
     this._setConnection('open');
@@ -196,6 +194,18 @@ export class HelplineClient extends EventTarget {
       this._pendingConnect.resolve(welcome);
       this._pendingConnect = null;
     }
+  }
+
+  // Credentials are renewed while the socket is open; a resumed session's
+  // `welcome` brings fresh ones anyway.
+  _takeIceServers(event) {
+    this.iceServers = Array.isArray(event.ice_servers) ? event.ice_servers : [];
+    clearTimeout(this._iceTimer);
+    this._iceTimer = null;
+    if (!(event.ice_ttl_s > 0)) return;
+    this._iceTimer = setTimeout(() => {
+      if (this.connection === 'open') this.request('ice.servers');
+    }, event.ice_ttl_s * ICE_RENEW_AT * 1000);
   }
 
   _onHelloRefused(error) {
@@ -243,6 +253,7 @@ export class HelplineClient extends EventTarget {
   }
 
   _loseSession(reason) {
+    clearTimeout(this._iceTimer);
     this.sessionId = null;
     this.resumeToken = null;
     this._outbox = [];

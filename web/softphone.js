@@ -11,7 +11,6 @@ import {
   CallMedia,
   HelplineClient,
   asSentence,
-  fetchIceServers,
   signalingUrl,
 } from './client.js';
 import { findJourneyParts, renderJourney } from './journey.js';
@@ -113,7 +112,6 @@ export class Softphone {
     this.note = '';
     this.client = null;
     this.media = null;
-    this.iceServers = [];
     this.ringer = new Ringer();
     this._timer = null;
     this._requeuePending = false; // until the agent's status that follows
@@ -193,7 +191,7 @@ export class Softphone {
     if (call?.state !== 'ringing' || this.media) return;
     this.ringer.stop();
     this.media = new CallMedia(this.client, call.id, {
-      iceServers: this.iceServers,
+      iceServers: this.client.iceServers,
       remoteAudio: this.ui.audio,
     });
     this.media.addEventListener('error', () => this._say('The call’s audio failed.'));
@@ -232,7 +230,6 @@ export class Softphone {
     this.render();
     this.client = this._newClient();
     try {
-      this.iceServers = await fetchIceServers(location.href);
       const welcome = await this.client.connect();
       this.agentStatus = welcome.agent?.status ?? 'away';
       this.note = '';

@@ -17,7 +17,6 @@ import {
   HelplineClient,
   IVR_EVENTS,
   IvrChannel,
-  fetchIceServers,
   openMicrophone,
   signalingUrl,
 } from './static/client.js';
@@ -320,7 +319,6 @@ export class HelplineWidget {
     for (const type of IVR_EVENTS) {
       this.client.addEventListener(type, (e) => this.ivr.handle(e.detail));
     }
-    this.iceServers = await fetchIceServers(HELPLINE_ORIGIN);
     await this.client.connect();
   }
 
@@ -376,7 +374,7 @@ export class HelplineWidget {
   _startMedia() {
     if (this.media) return;
     this.media = new CallMedia(this.client, this.callId, {
-      iceServers: this.iceServers,
+      iceServers: this.client.iceServers,
       remoteAudio: this.ui.audio,
       stream: this.microphone,
     });
