@@ -35,6 +35,8 @@ from gateway.routing import Routing
 from gateway.sip_target import SipTargetError, e164, is_sip_uri
 from gateway.store import Store
 from gateway.switchboard import Switchboard
+from gateway.transfer_store import TransferStore
+from gateway.transfers import Transfers
 from ivr.numbers import check_callback_number
 from signaling.bus import Bus
 from signaling.errors import ConfigError
@@ -80,6 +82,9 @@ class Node:
         self.ivr = IvrCalls(store.redis, self.routing, self.bus, self._ivr_sources())
         self.ivr.apply = self.switchboard.apply_for_ivr
         self.switchboard.ivr = self.ivr
+        self.switchboard.transfers = Transfers(
+            self.switchboard, TransferStore(self.routing)
+        )
         self.endpoint = Endpoint(
             self.bus,
             self.switchboard,
