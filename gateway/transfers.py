@@ -20,7 +20,7 @@ from gateway.switchboard import Switchboard, _check_relayed, _require_role
 from gateway.transfer_store import Consult, ConsultApplied, TargetRefused, TransferStore
 from signaling.bus import Connection, Session
 from signaling.calls import CallEvent, CallState
-from signaling.consult import FROM_CALL_EVENT, ConsultEvent
+from signaling.consult import FROM_CALL_EVENT, ConsultEvent, consult_step
 from signaling.protocol import RELAYED, Message, ProtocolError
 
 logger = logging.getLogger(__name__)
@@ -35,6 +35,7 @@ _ON_CONSULT: Final = RELAYED | {
     "call.hangup",
     "call.hold",
 }
+_CALL_LEFT: Final = consult_step(CallState.RINGING, ConsultEvent.CALL_LEFT).end_reason
 _TOLLFREE_LATER: Final = (
     "a transfer to the toll-free line is not possible yet; "
     "transfer to an agent or hang up"
@@ -240,8 +241,8 @@ class Transfers:
         if applied.before.state != CallState.CONSULTING or not consult_id:
             return
         consult = await self.store.get_consult(consult_id)
-        if consult is None or consult.state != CallState.ENDED:
-            return
+        if consult is None or consult.reason != _CALL_LEFT:
+            return  # ended by its own row, told already
         await self._tell_consult(consult, CallState.ENDED, consult.reason)
 
     # Telling every end

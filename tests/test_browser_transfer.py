@@ -79,9 +79,10 @@ async def pick_colleague(agent: Page, name: str) -> None:
     await colleague.select_option(label=name)
 
 
-async def test_agent_transfers_a_widget_customer_to_another_agent(
-    helpline: RunningHelpline, chromium: BrowserContext
-) -> None:
+async def on_a_call(
+    chromium: BrowserContext, helpline: RunningHelpline
+) -> tuple[Page, Page, Page]:
+    """Grace talks with a widget customer; then Bob signs in, available."""
     grace = await open_softphone(chromium, helpline)
     customer = await open_demo(chromium, helpline)
     await press(customer, "Call us")
@@ -90,6 +91,13 @@ async def test_agent_transfers_a_widget_customer_to_another_agent(
     await expect_connected(grace, customer)
     await bytes_grow(grace, "softphone")
     bob = await open_softphone(chromium, helpline, BOB)
+    return grace, customer, bob
+
+
+async def test_agent_transfers_a_widget_customer_to_another_agent(
+    helpline: RunningHelpline, chromium: BrowserContext
+) -> None:
+    grace, customer, bob = await on_a_call(chromium, helpline)
 
     await pick_colleague(grace, BOB["name"])
     await press(grace, "Transfer")
@@ -118,3 +126,42 @@ async def test_agent_transfers_a_widget_customer_to_another_agent(
     await press(customer, "Hang up")
     await wait_for(bob, "window.softphone.callState === 'ended'")
     assert AGENT["name"] != BOB["name"]
+
+
+async def test_agent_consults_a_colleague_then_completes_the_transfer(
+    helpline: RunningHelpline, chromium: BrowserContext
+) -> None:
+    grace, customer, bob = await on_a_call(chromium, helpline)
+
+    await pick_colleague(grace, BOB["name"])
+    await press(grace, "Consult")
+    await expect(widget_status(customer)).to_have_text("On hold.", timeout=WAIT_MS)
+    # The customer hears nothing from Grace: her connection is sendonly.
+    await wait_for(
+        grace,
+        "window.softphone.media.pc.signalingState === 'stable'"
+        " && window.softphone.media.pc.getTransceivers()[0].currentDirection"
+        " === 'sendonly'",
+    )
+    await expect(bob.locator("#call-title")).to_have_text(
+        "Incoming consult", timeout=WAIT_MS
+    )
+    await press(bob, "Answer")
+    # Grace and Bob talk on the consult call, browser to browser.
+    await grace.evaluate("window.consultCall = window.softphone.transfers")
+    await expect_audio(grace, "consultCall")
+    await expect(grace.locator("#call-title")).to_have_text(f"Consulting {BOB['name']}")
+    await screenshot(grace, "grace-consulting")
+
+    await press(grace, "Complete transfer")
+    await expect(widget_status(customer)).to_have_text(
+        f"Connected with {BOB['name']}.", timeout=WAIT_MS
+    )
+    await wait_for(grace, "window.softphone.callState === 'ended'")
+    await wait_for(bob, "window.softphone.callState === 'answered'")
+    await expect_audio(bob, "softphone")
+    await bytes_grow(bob, "softphone")
+    await screenshot(bob, "bob-after-consult")
+
+    await press(bob, "Hang up")
+    await wait_for(customer, "window.helplineWidget.state === 'ended'")

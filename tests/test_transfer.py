@@ -204,6 +204,12 @@ async def test_consult_cancel_gives_the_customer_back(
     await grace_peer.accept_answer((await grace.expect("sdp.answer"))["sdp"])
     await heard_more(ada_peer)
     await heard_more(grace_peer)
+    for end in (grace, bob):
+        # A reply through the same outbox: everything told before it is in.
+        await end.send({"type": "agent.list"})
+        await end.expect("agent.list")
+        told = [e for e in end.received if state_of(consult_id, "ended")(e)]
+        assert len(told) == 1, told
 
 
 async def test_a_declined_consult_gives_the_customer_back(

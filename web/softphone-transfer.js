@@ -100,6 +100,12 @@ export class Transfers {
     }
   }
 
+  /** Audio packet counters of the consult call. */
+  async stats() {
+    if (!this.media) return { packetsReceived: 0, packetsSent: 0 };
+    return this.media.stats();
+  }
+
   close() {
     this.media?.close();
     this.media = null;
