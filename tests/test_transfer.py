@@ -319,3 +319,40 @@ async def test_no_consult_while_ringing_and_no_complete_before_an_answer(
     )
     consult_state = await TransferStore(helpline.node.routing).get_consult(consult_id)
     assert consult_state is not None and consult_state.state == "ringing"
+
+
+async def test_a_consult_nobody_answers_gives_the_customer_back(
+    helpline_factory: NodeFactory, ws_clients: ClientFactory
+) -> None:
+    node = await helpline_factory(ring_timeout_s=1)
+    grace, ada, bob, call_id = await three(node, ws_clients)
+    await grace.send(
+        {"type": "call.consult", "call_id": call_id, "agent": agent_id(bob)}
+    )
+    consult_id = (await bob.call_state("ringing"))["call_id"]
+
+    ended = await grace.expect(state_of(consult_id, "ended"), within=5)
+    assert ended["reason"] == "no-answer"
+    await ada.expect(state_of(call_id, "answered"))
+    await bob.expect(is_status("away"))
+
+
+async def test_a_consulted_agent_signing_in_again_gives_the_customer_back(
+    helpline: RunningHelpline, ws_clients: ClientFactory
+) -> None:
+    grace = await agent(helpline, ws_clients, "Grace")
+    ada = await customer(helpline, ws_clients)
+    call_id = await connect_call(grace, ada)
+    token = await helpline.create_agent("bob", "correct horse", "Bob")
+    bob = await ws_clients(helpline.ws_url, {"role": "agent", "token": token})
+    await bob.send({"type": "agent.status", "status": "available"})
+    await bob.expect(is_status("available"))
+    consult_id = await consult(grace, ada, bob, call_id)
+
+    # Bob's softphone is reloaded: the consult's audio went with the page.
+    again = await ws_clients(helpline.ws_url, {"role": "agent", "token": token})
+    assert again.welcome["agent"]["status"] == "away"
+    ended = await grace.expect(state_of(consult_id, "ended"))
+    assert ended["reason"] == "agent-lost"
+    await ada.expect(state_of(call_id, "answered"))
+    await grace.expect(state_of(call_id, "answered"))
