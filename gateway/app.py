@@ -36,6 +36,8 @@ from gateway.routing import Routing
 from gateway.sip_target import SipTargetError, e164, is_sip_uri
 from gateway.store import Store
 from gateway.switchboard import Switchboard
+from gateway.transfer_store import TransferStore
+from gateway.transfers import Transfers
 from ivr.numbers import check_callback_number
 from signaling.bus import Bus, text_fields
 from signaling.errors import ConfigError
@@ -83,6 +85,9 @@ class Node:
         self.ivr.bridge = self.switchboard.bridge
         self.ivr.find_bridge = self.find_bridge
         self.switchboard.ivr = self.ivr
+        self.switchboard.transfers = Transfers(
+            self.switchboard, TransferStore(self.routing)
+        )
         self.endpoint = Endpoint(
             self.bus,
             self.switchboard,

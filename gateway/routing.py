@@ -14,6 +14,8 @@ Keys (under the store's prefix):
 - ``agent:<id>`` hash: name, status, call, session, idle_since
 - ``agents:available`` sorted set: agent -> idle since (longest idle first)
 - ``agents:online`` set of agents with a session
+- ``consult:<id>`` hash: the consult call of an attended transfer
+  (``gateway.transfer_store``); ``call:<id>`` names it in ``consult``
 - ``timers`` sorted set: ``ring:<call>`` -> deadline
 - ``stats`` hash: running averages for the wait estimate
 """
@@ -33,34 +35,65 @@ from redis.asyncio import Redis
 
 from signaling.bus import text, text_fields
 from signaling.calls import BadTransition, CallEvent, CallState, Transition, step
+from signaling.consult import ConsultEvent, consult_step
 
 logger = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
 
-_APPLY: Final = """
-local call, queue, avail, timers, agent_key, declined = unpack(KEYS)
-local want_state, want_agent, next_state, agent_after, requeue,
-      reason, now, call_id, agent_id, hold_off, enqueue = unpack(ARGV)
-if redis.call('HGET', call, 'state') ~= want_state then return 0 end
-if (redis.call('HGET', call, 'agent') or '') ~= want_agent then return 0 end
-redis.call('HSET', call, 'state', next_state, 'updated', now)
-if want_agent ~= '' and agent_after ~= 'keep'
-   and redis.call('HGET', agent_key, 'call') == call_id then
-  if agent_after == 'ringing' or agent_after == 'busy' then
-    redis.call('HSET', agent_key, 'status', agent_after)
-  elseif agent_after == 'available' or agent_after == 'available-keep-idle' then
+#: A Lua function for scripts that change an agent as a row says
+#: (``AgentAfter``), but only while the agent is on ``call_id``.
+SETTLE_AGENT: Final = """
+local function settle_agent(agent_key, agent_id, call_id, how, now, avail)
+  if how == 'keep' or redis.call('HGET', agent_key, 'call') ~= call_id then
+    return
+  end
+  if how == 'ringing' or how == 'busy' then
+    redis.call('HSET', agent_key, 'status', how)
+  elseif how == 'available' or how == 'available-keep-idle' then
     local idle = now
-    if agent_after == 'available-keep-idle' then
+    if how == 'available-keep-idle' then
       idle = redis.call('HGET', agent_key, 'idle_since') or now
     end
     redis.call('HSET', agent_key, 'status', 'available', 'call', '',
                'idle_since', idle)
     redis.call('ZADD', avail, idle, agent_id)
   else
-    redis.call('HSET', agent_key, 'status', agent_after, 'call', '')
+    redis.call('HSET', agent_key, 'status', how, 'call', '')
     redis.call('ZREM', avail, agent_id)
   end
+end
+"""
+
+# A call that leaves "consulting" any other way than through its consult
+# (the customer hung up, its agent was lost) ends the consult with it.
+_APPLY: Final = (
+    SETTLE_AGENT
+    + """
+local call, queue, avail, timers, agent_key, declined = unpack(KEYS)
+local want_state, want_agent, next_state, agent_after, requeue,
+      reason, now, call_id, agent_id, hold_off, enqueue,
+      prefix, left_ringing, left_answered, left_reason = unpack(ARGV)
+if redis.call('HGET', call, 'state') ~= want_state then return 0 end
+if (redis.call('HGET', call, 'agent') or '') ~= want_agent then return 0 end
+redis.call('HSET', call, 'state', next_state, 'updated', now)
+if want_agent ~= '' then
+  settle_agent(agent_key, agent_id, call_id, agent_after, now, avail)
+end
+local consult = redis.call('HGET', call, 'consult') or ''
+if consult ~= '' and next_state ~= 'consulting' then
+  local consult_key = prefix .. 'consult:' .. consult
+  local consult_state = redis.call('HGET', consult_key, 'state')
+  if consult_state == 'ringing' or consult_state == 'answered' then
+    local other = redis.call('HGET', consult_key, 'agent') or ''
+    local how = left_ringing
+    if consult_state == 'answered' then how = left_answered end
+    settle_agent(prefix .. 'agent:' .. other, other, consult, how, now, avail)
+    redis.call('HSET', consult_key, 'state', 'ended', 'reason', left_reason,
+               'ended_at', now, 'updated', now)
+    redis.call('ZREM', timers, 'ring:' .. consult)
+  end
+  redis.call('HDEL', call, 'consult')
 end
 if next_state == 'answered' and want_state == 'ringing' then
   redis.call('HSET', call, 'answered_at', now)
@@ -91,6 +124,7 @@ if next_state == 'ended' then
 end
 return 1
 """
+)
 
 _DISPATCH: Final = """
 -- An agent with no skills takes every call; "general" calls go to anyone.
@@ -175,6 +209,15 @@ return due
 
 
 DEFAULT_HANDLE_S: Final = 120.0
+
+_LEFT_RINGING: Final = consult_step(CallState.RINGING, ConsultEvent.CALL_LEFT)
+_LEFT_ANSWERED: Final = consult_step(CallState.ANSWERED, ConsultEvent.CALL_LEFT)
+#: What ``_APPLY`` does to a consult whose customer's call left it.
+_CONSULT_LEFT: Final = (
+    str(_LEFT_RINGING.agent),
+    str(_LEFT_ANSWERED.agent),
+    _LEFT_RINGING.end_reason or "",
+)
 
 
 def estimate_wait(position: int, handle_s: float, agents_online: int) -> float:
@@ -355,6 +398,8 @@ class Routing:
             call.agent,
             repr(self.ring_timeout_s * 2),
             "1" if row.enqueue else "0",
+            self.prefix,
+            *_CONSULT_LEFT,
         ]
         return bool(await self._apply(keys=keys, args=args))
 

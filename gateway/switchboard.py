@@ -16,7 +16,7 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from gateway.ivr_calls import IvrCalls
 from gateway.routing import Applied, Call, Routing, estimate_wait
@@ -33,6 +33,9 @@ from signaling.bus import (
 from signaling.calls import MEDIA_STATES, CallEvent, CallState
 from signaling.errors import CandidateError, SdpError
 from signaling.protocol import IVR_REQUESTS, RELAYED, Message, ProtocolError, encode
+
+if TYPE_CHECKING:
+    from gateway.transfers import Transfers
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +64,8 @@ class Switchboard:
         self.observe_state: Callable[[str], None] = lambda state: None
         #: The IVR that calls enter first, when a menu is published.
         self.ivr: IvrCalls | None = None
+        #: Transfers between agents (``gateway.transfers``).
+        self.transfers: Transfers | None = None
         self._handlers: dict[str, Handler] = {
             "agent.status": self._agent_status,
             "call.place": self._place,
@@ -149,6 +154,8 @@ class Switchboard:
 
     async def handle(self, conn: Connection, message: Message) -> None:
         kind = message["type"]
+        if self.transfers is not None and await self.transfers.handle(conn, message):
+            return
         if kind in RELAYED:
             await self._relay(conn, message)
             return
@@ -398,6 +405,8 @@ class Switchboard:
             return
         if applied is not None:
             await self._announce(applied)
+        elif self.transfers is not None:
+            await self.transfers.system_event(call_id, event)
 
     async def _announce(self, applied: Applied, agent_name: str = "") -> None:
         call = applied.before
@@ -433,6 +442,8 @@ class Switchboard:
             await self.routing.record_handle_time(time.time() - call.answered_at)
         if state in (CallState.QUEUED, CallState.ENDED):
             await self._send_positions()
+        if self.transfers is not None:
+            await self.transfers.after_call_row(applied)
 
     async def _tell_agent(self, call: Call, event: Message, requeued: bool) -> None:
         agent = await self.routing.get_agent(call.agent)

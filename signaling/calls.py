@@ -17,6 +17,15 @@ when the customer's session is lost for good, or when no agent can take
 it. An agent lost for good mid-call does not end the call: it goes back to
 the head of the queue.
 
+Transfers. The agent of an answered or held call may hand it to another
+agent. A blind *transfer* releases the first agent at once and rings the
+second (``retarget``); if that agent declines or lets it ring out, the call
+goes to the head of the queue as any declined call does. A *consult*
+holds the customer (*consulting*) while the agent rings a colleague on a
+consult call (``signaling.consult``); *consult-complete* hands the call to
+the colleague (``retarget``, the first agent released), *consult-end* gives
+it back to the first agent, off hold.
+
 ``TRANSITIONS`` is the whole machine: one row per (state, event) that is
 allowed. Anything else is out of order and raises :class:`BadTransition`.
 Each row names the next state, what must happen to the agent, and whether
@@ -39,6 +48,7 @@ class CallState(enum.StrEnum):
     RINGING = "ringing"
     ANSWERED = "answered"
     HELD = "held"
+    CONSULTING = "consulting"  # held while its agent consults a colleague
     ENDED = "ended"
 
 
@@ -63,6 +73,10 @@ class CallEvent(enum.StrEnum):
     BRIDGE_FAILED = "bridge-failed"  # the line failed: back to the IVR
     LINE_HANGUP = "line-hangup"  # the toll-free line hung up
     BRIDGE_LOST = "bridge-lost"  # the media worker that carried it died
+    TRANSFER = "transfer"  # blind: ring another agent, release this one
+    CONSULT = "consult"  # hold the customer, ring a colleague
+    CONSULT_COMPLETE = "consult-complete"  # the colleague takes the call
+    CONSULT_END = "consult-end"  # the consult is over: back to its agent
 
 
 class AgentAfter(enum.StrEnum):
@@ -84,6 +98,7 @@ class Transition:
     requeue: bool = False  # back to the head of the queue, agent cleared
     enqueue: bool = False  # joins the tail of the queue (from the IVR)
     end_reason: str | None = None
+    retarget: bool = False  # the call moves to the agent the request names
 
 
 class BadTransition(SignalingError):
@@ -98,12 +113,13 @@ class BadTransition(SignalingError):
         self.event = event
 
 
-V, Q, R, A, H, E = (
+V, Q, R, A, H, C, E = (
     CallState.IVR,
     CallState.QUEUED,
     CallState.RINGING,
     CallState.ANSWERED,
     CallState.HELD,
+    CallState.CONSULTING,
     CallState.ENDED,
 )
 Ev = CallEvent
@@ -148,10 +164,20 @@ TRANSITIONS: Final[dict[tuple[CallState, CallEvent], Transition]] = {
     (A, Ev.BRIDGE_FAILED): Transition(V),
     (A, Ev.LINE_HANGUP): _end("line-hangup"),
     (A, Ev.BRIDGE_LOST): _end("bridge-lost"),
+    (A, Ev.TRANSFER): Transition(R, Ag.AVAILABLE, retarget=True),
+    (H, Ev.TRANSFER): Transition(R, Ag.AVAILABLE, retarget=True),
+    (A, Ev.CONSULT): Transition(C),
+    (H, Ev.CONSULT): Transition(C),
+    (C, Ev.CONSULT_COMPLETE): Transition(A, Ag.AVAILABLE, retarget=True),
+    (C, Ev.CONSULT_END): Transition(A),
+    (C, Ev.CUSTOMER_HANGUP): _end("customer-hangup", Ag.AVAILABLE),
+    (C, Ev.AGENT_HANGUP): _end("agent-hangup", Ag.AVAILABLE),
+    (C, Ev.CUSTOMER_LOST): _end("customer-lost", Ag.AVAILABLE),
+    (C, Ev.AGENT_LOST): Transition(Q, Ag.OFFLINE, requeue=True),
 }
 
 #: States in which the two ends may exchange SDP and candidates.
-MEDIA_STATES: Final = frozenset({A, H})
+MEDIA_STATES: Final = frozenset({A, H, C})
 
 
 def step(state: CallState, event: CallEvent) -> Transition:

@@ -47,6 +47,7 @@ def _string(max_length: int, **extra: Any) -> dict[str, Any]:
 
 _CALL_ID = _string(40, pattern=r"^c-[0-9a-f]{8,32}$")
 _SESSION_ID = _string(40, pattern=r"^s-[0-9a-f]{8,32}$")
+_AGENT_ID = _string(40, pattern=r"^u-[0-9a-f]{8,32}$")
 _ON = {"type": "boolean"}
 _CALLER = {
     "type": "object",
@@ -123,6 +124,13 @@ REQUESTS: Final[dict[str, Any]] = {
     "sdp.offer": _request({"call_id": _CALL_ID, "sdp": _string(MAX_SDP_CHARS)}),
     "sdp.answer": _request({"call_id": _CALL_ID, "sdp": _string(MAX_SDP_CHARS)}),
     "ice.candidate": _request({"call_id": _CALL_ID, "candidate": _CANDIDATE}),
+    "agent.list": _request({}),
+    "call.transfer": _request(
+        {"call_id": _CALL_ID}, {"agent": _AGENT_ID, "tollfree": {"type": "boolean"}}
+    ),
+    "call.consult": _request({"call_id": _CALL_ID, "agent": _AGENT_ID}),
+    "call.consult_complete": _request({"call_id": _CALL_ID}),
+    "call.consult_cancel": _request({"call_id": _CALL_ID}),
     "ivr.digit": _request({"call_id": _CALL_ID, "digit": _DIGIT}),
     "ivr.choose": _request(
         {
@@ -154,7 +162,7 @@ RELAYED: Final = frozenset(
     {"sdp.offer", "sdp.answer", "ice.candidate", "call.mute", "call.dtmf"}
 )
 
-_STATES = ["ivr", "queued", "ringing", "answered", "held", "ended"]
+_STATES = ["ivr", "queued", "ringing", "answered", "held", "consulting", "ended"]
 #: RTCIceServer dictionaries, as a page hands them to RTCPeerConnection.
 _ICE_SERVERS = {
     "type": "array",
@@ -226,8 +234,11 @@ EVENTS: Final[dict[str, Any]] = {
             "agent": {"type": "object"},
             "ring_timeout_s": {"type": "number"},
             "journey": {"type": "object"},
+            "transfer": {"enum": ["blind", "attended"]},
+            "consult": {"type": "object"},
         }
     ),
+    "agent.list": _event({"agents": {"type": "array"}}),
     "ivr.prompt": _event(
         {
             **_IN_CALL,

@@ -74,13 +74,15 @@ async def wait_for(page: Page, expression: str) -> None:
     await page.wait_for_function(expression, polling=100, timeout=WAIT_MS)
 
 
-async def open_softphone(chromium: BrowserContext, helpline: RunningHelpline) -> Page:
+async def open_softphone(
+    chromium: BrowserContext, helpline: RunningHelpline, agent: dict[str, str] = AGENT
+) -> Page:
     """Sign the agent in at /agent and make it available."""
-    await helpline.create_agent(AGENT["username"], AGENT["password"], AGENT["name"])
+    await helpline.create_agent(agent["username"], agent["password"], agent["name"])
     page = await chromium.new_page()
     await page.goto(f"{helpline.url}/agent")
-    await page.get_by_label("User name").fill(AGENT["username"])
-    await page.get_by_label("Password").fill(AGENT["password"])
+    await page.get_by_label("User name").fill(agent["username"])
+    await page.get_by_label("Password").fill(agent["password"])
     await press(page, "Sign in")
 
     availability = page.get_by_role("switch", name="Available for calls")

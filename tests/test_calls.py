@@ -18,32 +18,37 @@ from signaling.calls import (
     step,
 )
 
-# event             ivr     queued    ringing   answered  held      ended
+# event             ivr     queued    ringing   answered  held      consulting ended
 EXPECTED = """
-queue               queued  -         -         -         -         -
-overflow            -       ivr       -         -         -         -
-callback-requested  ended   -         -         -         -         -
-ivr-hangup          ended   -         -         -         -         -
-tollfree            ended   -         -         -         -         -
-ring                -       ringing   -         -         -         -
-accept              -       -         answered  -         -         -
-decline             -       -         queued    -         -         -
-ring-timeout        -       -         queued    -         -         -
-hold                -       -         -         held      -         -
-unhold              -       -         -         -         answered  -
-customer-hangup     ended   ended     ended     ended     ended     -
-agent-hangup        -       -         -         ended     ended     -
-customer-lost       ended   ended     ended     ended     ended     -
-agent-lost          -       -         queued    queued    queued    -
-rejected            -       ended     -         -         -         -
-bridge              answered -        -         -         -         -
-bridge-failed       -       -         -         ivr       -         -
-line-hangup         -       -         -         ended     -         -
-bridge-lost         -       -         -         ended     -         -
+queue               queued  -         -         -         -         -          -
+overflow            -       ivr       -         -         -         -          -
+callback-requested  ended   -         -         -         -         -          -
+ivr-hangup          ended   -         -         -         -         -          -
+tollfree            ended   -         -         -         -         -          -
+ring                -       ringing   -         -         -         -          -
+accept              -       -         answered  -         -         -          -
+decline             -       -         queued    -         -         -          -
+ring-timeout        -       -         queued    -         -         -          -
+hold                -       -         -         held      -         -          -
+unhold              -       -         -         -         answered  -          -
+customer-hangup     ended   ended     ended     ended     ended     ended      -
+agent-hangup        -       -         -         ended     ended     ended      -
+customer-lost       ended   ended     ended     ended     ended     ended      -
+agent-lost          -       -         queued    queued    queued    queued     -
+rejected            -       ended     -         -         -         -          -
+transfer            -       -         -         ringing   ringing   -          -
+consult             -       -         -         consulting consulting -        -
+consult-complete    -       -         -         -         -         answered   -
+consult-end         -       -         -         -         -         answered   -
+bridge              answered -        -         -         -         -          -
+bridge-failed       -       -         -         ivr       -         -          -
+line-hangup         -       -         -         ended     -         -          -
+bridge-lost         -       -         -         ended     -         -          -
 """
 
 STATES = [
-    CallState(s) for s in ("ivr", "queued", "ringing", "answered", "held", "ended")
+    CallState(s)
+    for s in ("ivr", "queued", "ringing", "answered", "held", "consulting", "ended")
 ]
 
 
@@ -84,6 +89,10 @@ def test_table_covers_every_event() -> None:
         (CallState.ANSWERED, CallEvent.CUSTOMER_HANGUP, AgentAfter.AVAILABLE, False),
         (CallState.RINGING, CallEvent.ACCEPT, AgentAfter.BUSY, False),
         (CallState.QUEUED, CallEvent.RING, AgentAfter.RINGING, False),
+        (CallState.ANSWERED, CallEvent.TRANSFER, AgentAfter.AVAILABLE, False),
+        (CallState.HELD, CallEvent.CONSULT, AgentAfter.KEEP, False),
+        (CallState.CONSULTING, CallEvent.CONSULT_END, AgentAfter.KEEP, False),
+        (CallState.CONSULTING, CallEvent.AGENT_LOST, AgentAfter.OFFLINE, True),
     ],
 )
 def test_what_becomes_of_the_agent(
@@ -100,3 +109,14 @@ def test_ended_calls_say_why() -> None:
             assert row.end_reason, (state, event)
         else:
             assert row.end_reason is None, (state, event)
+
+
+def test_only_transfers_move_a_call_to_another_agent() -> None:
+    retargeting = {key for key, row in TRANSITIONS.items() if row.retarget}
+    assert retargeting == {
+        (CallState.ANSWERED, CallEvent.TRANSFER),
+        (CallState.HELD, CallEvent.TRANSFER),
+        (CallState.CONSULTING, CallEvent.CONSULT_COMPLETE),
+    }
+    for key in retargeting:
+        assert TRANSITIONS[key].agent == AgentAfter.AVAILABLE, key

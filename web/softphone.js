@@ -4,7 +4,8 @@
 // new session without asking for the password again. When a call is
 // answered the customer makes the offer; the softphone answers it, and
 // re-offers to put the call on hold. A call that went through the IVR rings
-// with its journey, shown beside the caller (see journey.js).
+// with its journey, shown beside the caller (see journey.js). A call can be
+// handed to a colleague, at once or after a consult (softphone-transfer.js).
 // `window.softphone` is the instance.
 
 import {
@@ -14,6 +15,7 @@ import {
   signalingUrl,
 } from './client.js';
 import { findJourneyParts, renderJourney } from './journey.js';
+import { Transfers, bindTransferUi, findTransferUi } from './softphone-transfer.js';
 
 const STORAGE_KEY = 'helpline.agent';
 
@@ -36,6 +38,11 @@ const END_REASONS = {
   'agent-hangup': 'You hung up.',
   'customer-lost': 'The customer’s connection was lost.',
   rejected: 'The call could not be routed.',
+  transferred: 'You transferred the call.',
+  declined: 'You declined the consult.',
+  cancelled: 'The consult was cancelled.',
+  completed: 'The customer was transferred to you.',
+  'call-left': 'The customer’s call ended, and the consult with it.',
   error: 'The call ended because of a technical problem.',
 };
 
@@ -115,6 +122,7 @@ export class Softphone {
     this.ringer = new Ringer();
     this._timer = null;
     this._requeuePending = false; // until the agent's status that follows
+    this.transfers = new Transfers(this, ui.transfers);
   }
 
   /** The call's state while there is a call, else the agent's status. */
@@ -190,12 +198,7 @@ export class Softphone {
     const call = this.call;
     if (call?.state !== 'ringing' || this.media) return;
     this.ringer.stop();
-    this.media = new CallMedia(this.client, call.id, {
-      iceServers: this.client.iceServers,
-      remoteAudio: this.ui.audio,
-    });
-    this.media.addEventListener('error', () => this._say('The call’s audio failed.'));
-    this.media.addEventListener('state', () => this.render());
+    this.media = this._newMedia(call.id);
     this.client.request('call.accept', { call_id: call.id });
   }
 
@@ -205,11 +208,15 @@ export class Softphone {
     this.client.request('call.decline', { call_id: call.id });
     this.ringer.stop();
     this.call = null;
-    this._say('You declined the call; it went back to the queue.');
+    this._say(
+      call.consult
+        ? END_REASONS.declined
+        : 'You declined the call; it went back to the queue.',
+    );
   }
 
   hangup() {
-    if (!['ringing', 'answered', 'held'].includes(this.call?.state)) return;
+    if (!['ringing', 'answered', 'held', 'consulting'].includes(this.call?.state)) return;
     this.client.request('call.hangup', { call_id: this.call.id });
   }
 
@@ -256,6 +263,7 @@ export class Softphone {
     on('error', this._onError);
     on('connection', this._onConnection);
     on('session-lost', this._onSessionLost);
+    this.transfers.bind(client);
     return client;
   }
 
@@ -304,6 +312,7 @@ export class Softphone {
   }
 
   _onCallState(event) {
+    if (this.transfers.onCallState(event)) return;
     if (event.state === 'ringing') {
       this._ringing(event);
       return;
@@ -313,7 +322,9 @@ export class Softphone {
       this._requeued();
       return;
     }
+    const before = this.call.state;
     this.call.state = event.state;
+    this.transfers.onMainState(before, event.state);
     if (event.state === 'answered' && !this.call.answeredAt) this._answered();
     if (event.state === 'ended') this._ended(event.reason);
     this.render();
@@ -328,10 +339,40 @@ export class Softphone {
     this._say('The call went back to the queue.');
   }
 
+  /** A customer's call handed to this agent after a consult: answered
+   * already; the customer offers to this new connection. */
+  adoptCall(event) {
+    this._endMedia();
+    this.call = this._callFrom(event);
+    this.note = '';
+    this.media = this._newMedia(event.call_id);
+    this._answered();
+    this.transfers.refresh();
+    this.render();
+  }
+
+  _newMedia(callId) {
+    const media = new CallMedia(this.client, callId, {
+      iceServers: this.client.iceServers,
+      remoteAudio: this.ui.audio,
+    });
+    media.addEventListener('error', () => this._say('The call’s audio failed.'));
+    media.addEventListener('state', () => this.render());
+    return media;
+  }
+
   _ringing(event) {
-    this.call = {
+    this.call = this._callFrom(event);
+    this.note = '';
+    this.ringer.start();
+    this.render();
+  }
+
+  _callFrom(event) {
+    return {
       id: event.call_id,
-      state: 'ringing',
+      state: event.state,
+      consult: event.consult ?? null,
       caller: event.caller ?? {},
       journey: event.journey ?? null,
       digits: '',
@@ -340,9 +381,6 @@ export class Softphone {
       endedAt: null,
       reason: null,
     };
-    this.note = '';
-    this.ringer.start();
-    this.render();
   }
 
   _answered() {
@@ -365,6 +403,7 @@ export class Softphone {
     this.ringer.stop();
     this.media?.close();
     this.media = null;
+    this.transfers.close();
   }
 
   _onDigits(event) {
@@ -409,6 +448,8 @@ export class Softphone {
       const waiting = this.agentStatus === 'available' ? 'Waiting for a call.' : '';
       return ['No call', this.note || waiting || 'Go available to take calls.'];
     }
+    const transferring = this.transfers.texts(call);
+    if (transferring) return [transferring[0], this.note || transferring[1]];
     const name = call.caller.name;
     const texts = {
       ringing: ['Incoming call', `${name || 'A customer'} is calling.`],
@@ -504,6 +545,9 @@ export class Softphone {
     ui.mute.textContent = muted ? 'Unmute' : 'Mute';
     ui.hold.setAttribute('aria-pressed', String(state === 'held'));
     ui.hold.textContent = state === 'held' ? 'Resume' : 'Hold';
+    if (this.call?.consult) ui.hold.hidden = true;
+    ui.hangup.hidden = !talking && state !== 'consulting';
+    this.transfers.render(this.call);
   }
 }
 
@@ -537,6 +581,7 @@ function findUi() {
     hangup: $('hangup'),
     audio: $('remote-audio'),
     journey: findJourneyParts(document),
+    transfers: findTransferUi(document),
   };
 }
 
@@ -561,6 +606,7 @@ function bindUi(phone, ui) {
   ui.mute.addEventListener('click', () => phone.setMute(!phone.media?.muted));
   ui.hold.addEventListener('click', () => phone.setHold(phone.call?.state !== 'held'));
   document.addEventListener('pointerdown', () => phone.ringer.unlock(), { once: true });
+  bindTransferUi(phone.transfers, ui.transfers);
 }
 
 const ui = findUi();

@@ -9,7 +9,8 @@
 // answers. A call starts in the IVR when the helpline has a menu (the menu
 // as buttons, the keypad, prompts spoken and shown, FAQ answers, a callback
 // form), and reaches the first free agent over WebRTC when the customer
-// asks for one, or straight away when there is no menu.
+// asks for one, or straight away when there is no menu. When the agent
+// transfers the call, the widget says so and offers again to the new agent.
 // `window.helplineWidget` is the instance.
 
 import {
@@ -131,6 +132,7 @@ export class HelplineWidget {
     this.position = null;
     this.estimatedWaitS = null;
     this.agentName = null;
+    this.transferring = false;
     this.endReason = null;
     this.muted = false;
     this.remoteMuted = false;
@@ -297,6 +299,7 @@ export class HelplineWidget {
       position: null,
       estimatedWaitS: null,
       agentName: null,
+      transferring: false,
       endReason: null,
       muted: false,
       remoteMuted: false,
@@ -350,7 +353,16 @@ export class HelplineWidget {
         this.position = event.position ?? null;
         this.estimatedWaitS = event.estimated_wait_s ?? null;
         break;
+      case 'ringing':
+        // Ringing an agent (again, when transferred): no agent hears us.
+        this._stopMedia();
+        this.transferring = Boolean(event.transfer);
+        break;
       case 'answered':
+        // Another agent took the call (a completed consult): the old peer
+        // connection went to the first agent, so offer afresh.
+        if (event.transfer) this._stopMedia();
+        this.transferring = false;
         this.agentName = event.agent?.name ?? this.agentName;
         this.ivr.leave();
         this._startMedia();
@@ -458,6 +470,7 @@ export class HelplineWidget {
       case 'queued':
         return [queueInWords(this.position), waitInWords(this.estimatedWaitS)];
       case 'ringing':
+        if (this.transferring) return ['Transferring you…', 'Please stay on the line.'];
         return ['Calling an agent…', 'Someone will pick up in a moment.'];
       case 'answered':
         if (this.ivr.throughToLine) {
