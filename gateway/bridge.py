@@ -50,6 +50,8 @@ from signaling.sdp import Direction, MediaSection, check_sdp
 logger = logging.getLogger(__name__)
 
 FRAME_S: Final = SAMPLES / RATE
+#: How long a negotiated browser leg may take to connect (ICE and DTLS).
+CONNECT_S: Final = 10.0
 _TIME_BASE: Final = fractions.Fraction(1, RATE)
 _LAWS: Final[dict[str, Law]] = {"pcmu": "pcmu", "pcma": "pcma"}
 
@@ -138,9 +140,14 @@ class BrowserLeg:
         self._last_seq: int | None = None
         self._carry = b""
         self._tapped = False
+        self._failed = False
         self._decoding: asyncio.Task[None] | None = None
+        self._watch: asyncio.Task[None] | None = None
         self._extra = {"call_id": name}
+        #: Called once if the leg fails to connect, or fails later.
+        self.on_failed: Callable[[str], None] = lambda reason: None
         self.peer.pc.on("track", self._on_track)
+        self.peer.pc.on("connectionstatechange", self._on_connection_state)
 
     # Negotiation
 
@@ -172,6 +179,8 @@ class BrowserLeg:
 
     def _negotiated(self, answer: str) -> None:
         """Read the codec the answer chose, and set the short road for it."""
+        if self._watch is None:
+            self._watch = asyncio.get_running_loop().create_task(self._watch_connect())
         description = check_sdp(answer, kind="answer")
         audio = _audio_of(description.media)
         if audio is None or not audio.payload_types:
@@ -193,6 +202,25 @@ class BrowserLeg:
             " (G.711 passed through)" if law and self.passthrough else "",
             extra=self._extra,
         )
+
+    async def _watch_connect(self) -> None:
+        try:
+            await asyncio.wait_for(self.peer.wait_connected(), CONNECT_S)
+        except TimeoutError:
+            self._fail("no ICE or DTLS connection")
+        except ConnectionError:
+            self._fail(f"connection {self.peer.pc.connectionState}")
+
+    def _on_connection_state(self) -> None:
+        if self.peer.pc.connectionState == "failed":
+            self._fail("connection failed")
+
+    def _fail(self, reason: str) -> None:
+        if self._failed or self.track.readyState != "live":
+            return  # closed on purpose, or already told
+        self._failed = True
+        logger.warning("browser leg failed: %s", reason, extra=self._extra)
+        self.on_failed(reason)
 
     # From the browser
 
@@ -268,10 +296,11 @@ class BrowserLeg:
 
     async def close(self) -> None:
         self.track.stop()
-        if self._decoding is not None:
-            self._decoding.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._decoding
+        for task in (self._decoding, self._watch):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await self.peer.close()
 
 

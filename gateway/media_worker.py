@@ -457,8 +457,15 @@ class MediaWorker:
                 self._announce_place(leg, int(event.get("position") or 0))
         elif state == "ringing":
             self._stop_announcing(leg)
+            if event.get("transfer") and leg.web is not None:
+                # A blind transfer: the next agent gets a fresh offer.
+                await self._drop_agent(leg)
+                with contextlib.suppress(SipError):
+                    await self.owner.hold_music(leg.leg)
         elif state == "answered":
             self._stop_announcing(leg)
+            if event.get("transfer"):
+                await self._drop_agent(leg)  # the colleague took the call over
             await self._agent_answered(leg)
         elif state == "held" and leg.web is not None:
             with contextlib.suppress(SipError):
@@ -510,6 +517,9 @@ class MediaWorker:
                 await self.owner.link(leg.leg, leg.port)
             return
         web = self._browser_leg(leg.call_id)
+        web.on_failed = lambda reason: self._queue(
+            leg, lambda: self._media_failed(leg.call_id)
+        )
         port = self.owner.new_leg()
         leg.web, leg.port = web, port
         try:
@@ -563,6 +573,12 @@ class MediaWorker:
         with contextlib.suppress(SipError):
             await self.owner.close_port(port)
         await web.close()
+
+    async def _media_failed(self, call_id: str) -> None:
+        """A browser leg never connected, or its connection failed: both
+        ends learn the call ended (reason media-failed), which hangs up the
+        SIP side here and frees the slot."""
+        await self.node.switchboard.apply_for_ivr(call_id, CallEvent.MEDIA_FAILED)
 
     def _browser_leg(self, call_id: str) -> BrowserLeg:
         """An aiortc leg with this call's TURN credentials, if TURN is set."""
@@ -742,6 +758,9 @@ class MediaWorker:
         call = self.web_calls.get(call_id)
         if call is None and kind == "sdp.offer" and call_id:
             call = WebCall(call_id, self._browser_leg(call_id))
+            call.web.on_failed = lambda reason: self._queue(
+                call, lambda: self._media_failed(call_id)
+            )
             self.web_calls[call_id] = call
             call.task = asyncio.create_task(self._serve(call))
             self._queue(call, lambda: self._web_start(call, str(event["sdp"])))

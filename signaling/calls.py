@@ -73,6 +73,7 @@ class CallEvent(enum.StrEnum):
     BRIDGE_FAILED = "bridge-failed"  # the line failed: back to the IVR
     LINE_HANGUP = "line-hangup"  # the toll-free line hung up
     BRIDGE_LOST = "bridge-lost"  # the media worker that carried it died
+    MEDIA_FAILED = "media-failed"  # a bridged browser leg never connected
     TRANSFER = "transfer"  # blind: ring another agent, release this one
     CONSULT = "consult"  # hold the customer, ring a colleague
     CONSULT_COMPLETE = "consult-complete"  # the colleague takes the call
@@ -164,6 +165,9 @@ TRANSITIONS: Final[dict[tuple[CallState, CallEvent], Transition]] = {
     (A, Ev.BRIDGE_FAILED): Transition(V),
     (A, Ev.LINE_HANGUP): _end("line-hangup"),
     (A, Ev.BRIDGE_LOST): _end("bridge-lost"),
+    # A media worker's browser leg failed ICE or DTLS: nothing can be heard.
+    (A, Ev.MEDIA_FAILED): _end("media-failed", Ag.AVAILABLE),
+    (H, Ev.MEDIA_FAILED): _end("media-failed", Ag.AVAILABLE),
     (A, Ev.TRANSFER): Transition(R, Ag.AVAILABLE, retarget=True),
     (H, Ev.TRANSFER): Transition(R, Ag.AVAILABLE, retarget=True),
     (A, Ev.CONSULT): Transition(C),

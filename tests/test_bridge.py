@@ -355,3 +355,35 @@ async def test_a_busy_line_sends_the_web_caller_back_to_the_callback_offer(
         assert journey is not None
     finally:
         await peer.close()
+
+
+async def test_a_browser_leg_that_never_connects_ends_the_call_for_both(
+    helpline: RunningHelpline,
+    ws_clients: ClientFactory,
+    sip_workers: Any,
+    rtp_peer: Any,
+    sipp: Any,
+    tmp_path: Path,
+    loopback_ice: None,
+) -> None:
+    desk = await agent(helpline, ws_clients, "Grace")
+    worker, _, caller = await phone_to_queue(
+        helpline, sip_workers, rtp_peer, sipp, tmp_path
+    )
+    ringing = await desk.call_state("ringing", 20)
+    call_id = ringing["call_id"]
+    await desk.send({"type": "call.accept", "call_id": call_id})
+    offer = await desk.expect("sdp.offer", within=10)
+    # A softphone that answers and is gone before ICE can start.
+    peer = Peer("agent")
+    peer.add_audio()
+    answer = await peer.accept_offer(offer["sdp"])
+    await peer.close()
+    await desk.send({"type": "sdp.answer", "call_id": call_id, "sdp": answer})
+    ended = await desk.call_state("ended", within=20)
+    assert ended["reason"] == "media-failed"
+    await desk.expect(
+        lambda e: e.get("type") == "agent.state" and e["status"] == "available"
+    )
+    assert await caller.wait(20) == 0, caller.messages()[-3000:]  # its BYE came
+    assert "browser leg failed" in worker.log.read_text()

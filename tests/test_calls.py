@@ -44,6 +44,7 @@ bridge              answered -        -         -         -         -          -
 bridge-failed       -       -         -         ivr       -         -          -
 line-hangup         -       -         -         ended     -         -          -
 bridge-lost         -       -         -         ended     -         -          -
+media-failed        -       -         -         ended     ended     -          -
 """
 
 STATES = [

@@ -43,6 +43,7 @@ const END_REASONS = {
   cancelled: 'The consult was cancelled.',
   completed: 'The customer was transferred to you.',
   'call-left': 'The customer’s call ended, and the consult with it.',
+  'media-failed': 'The call’s audio could not connect, so it was ended.',
   error: 'The call ended because of a technical problem.',
 };
 

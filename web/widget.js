@@ -40,6 +40,7 @@ const END_REASONS = {
   tollfree: 'Please call our toll-free line.',
   'line-hangup': 'Our toll-free line ended the call.',
   'bridge-lost': 'The call was lost because of a technical problem on our side.',
+  'media-failed': 'The call’s audio could not connect, so it was ended.',
 };
 
 const PHONE_ICON = `<svg viewBox="0 0 24 24" aria-hidden="true" focusable="false">
