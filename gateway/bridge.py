@@ -141,12 +141,14 @@ class BrowserLeg:
         self._carry = b""
         self._tapped = False
         self._failed = False
-        self._decoding: asyncio.Task[None] | None = None
+        self._resampler: AudioResampler | None = None
         self._watch: asyncio.Task[None] | None = None
         self._extra = {"call_id": name}
         #: Called once if the leg fails to connect, or fails later.
         self.on_failed: Callable[[str], None] = lambda reason: None
-        self.peer.pc.on("track", self._on_track)
+        # The peer reads the remote track already: a second reader would
+        # take every other frame from it.
+        self.peer.on_frame = self._from_decoder
         self.peer.pc.on("connectionstatechange", self._on_connection_state)
 
     # Negotiation
@@ -262,24 +264,14 @@ class BrowserLeg:
             self.to_sip.push(data[offset : offset + PCM_BYTES])
         self._carry = data[whole:]
 
-    def _on_track(self, track: MediaStreamTrack) -> None:
-        if track.kind != "audio" or self._decoding is not None:
-            return
-        self._decoding = asyncio.get_running_loop().create_task(self._decode(track))
-
-    async def _decode(self, track: MediaStreamTrack) -> None:
+    def _from_decoder(self, frame: AudioFrame) -> None:
         """The long road (Opus, or G.711 without the short one): aiortc's
         decoded frames, resampled to the bridge's 8 kHz."""
-        resampler = AudioResampler(format="s16", layout="mono", rate=RATE)
-        with contextlib.suppress(MediaStreamError):
-            while True:
-                frame = await track.recv()
-                if not isinstance(frame, AudioFrame):
-                    continue
-                self.packets_in += 1
-                for out in resampler.resample(frame):
-                    size = out.samples * 2
-                    self._push_pcm(bytes(out.planes[0])[:size])
+        if self._resampler is None:
+            self._resampler = AudioResampler(format="s16", layout="mono", rate=RATE)
+        self.packets_in += 1
+        for out in self._resampler.resample(frame):
+            self._push_pcm(bytes(out.planes[0])[: out.samples * 2])
 
     # Lifetime
 
@@ -296,11 +288,10 @@ class BrowserLeg:
 
     async def close(self) -> None:
         self.track.stop()
-        for task in (self._decoding, self._watch):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        if self._watch is not None:
+            self._watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watch
         await self.peer.close()
 
 

@@ -18,8 +18,10 @@ from typing import Any
 
 import pytest
 import redis
+from aiortc import RTCRtpSender
 from av import AudioFrame
 
+from gateway.bridge import BrowserLeg
 from gateway.webrtc import Peer, ToneTrack
 from tests.fixtures.app import ClientFactory, NodeFactory, RunningHelpline, WsClient
 from tests.fixtures.sip import (
@@ -387,3 +389,35 @@ async def test_a_browser_leg_that_never_connects_ends_the_call_for_both(
     )
     assert await caller.wait(20) == 0, caller.messages()[-3000:]  # its BYE came
     assert "browser leg failed" in worker.log.read_text()
+
+
+@pytest.mark.parametrize(("passthrough", "codec"), [(False, "pcmu"), (True, "opus")])
+async def test_the_long_road_takes_every_frame_the_browser_sends(
+    passthrough: bool, codec: str, loopback_ice: None
+) -> None:
+    """Through aiortc's decoder (G.711 with passthrough off, or Opus) the
+    leg hears all 50 frames a second: the peer's own reader of the track
+    is the only one (a second reader took every other frame)."""
+    leg = BrowserLeg("long-road", passthrough=passthrough)
+    browser = Peer("browser")
+    browser.add_audio(ToneTrack(440.0))
+    if codec == "opus":
+        codecs = RTCRtpSender.getCapabilities("audio").codecs
+        browser.pc.getTransceivers()[0].setCodecPreferences(
+            [c for c in codecs if c.mimeType.lower() == "audio/opus"]
+        )
+    try:
+        await browser.accept_answer(
+            await leg.accept_offer(await browser.create_offer())
+        )
+        await asyncio.wait_for(browser.wait_connected(), 10)
+        await asyncio.sleep(1.0)
+        pushed, since = leg.to_sip.pushed, time.monotonic()
+        await asyncio.sleep(2.0)
+        rate = (leg.to_sip.pushed - pushed) / (time.monotonic() - since)
+        stats = leg.stats()
+        assert stats.codec == codec and not stats.passthrough
+        assert 45 <= rate <= 55, rate
+    finally:
+        await browser.close()
+        await leg.close()
