@@ -14,18 +14,20 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import (
     AsyncIterator,
     Awaitable,
     Callable,
+    Coroutine,
     Iterable,
     Mapping,
     Sequence,
 )
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Final
+from typing import Any, ClassVar, Final, TypeVar
 
 import aiohttp
 
@@ -34,6 +36,7 @@ from gateway.store import Store, open_store
 
 Event = dict[str, Any]
 Match = Callable[[Event], bool]
+T = TypeVar("T")
 
 REPO: Final = Path(__file__).resolve().parent.parent
 TIMEOUT_S: Final = 15.0
@@ -412,6 +415,24 @@ async def serving(server: Helpline) -> AsyncIterator[Helpline]:
         raise
     finally:
         await server.stop()
+
+
+def in_temp_folder(
+    prefix: str, keep: bool, bench: Callable[[Path], Coroutine[Any, Any, T]]
+) -> T | None:
+    """Run `bench` on a new temporary folder, removed afterwards unless
+    `keep`; None when it was interrupted (its servers are stopped)."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        return asyncio.run(bench(folder))
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        print("interrupted; servers stopped", flush=True)
+        return None
+    finally:
+        if keep:
+            print(f"kept {folder}", flush=True)
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def helpline_command() -> list[str]:

@@ -31,10 +31,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import shutil
 import signal
 import socket
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -45,7 +43,7 @@ from typing import Any, Final
 import aiohttp
 
 from benchmarks import signaling, sip_calls
-from benchmarks.harness import Helpline, is_redis, serving
+from benchmarks.harness import Helpline, in_temp_folder, is_redis, serving
 from benchmarks.signaling import numbers, within
 from benchmarks.sip_calls import CALLS_PER_WORKER, Load
 from benchmarks.sip_figures import (
@@ -145,12 +143,15 @@ async def media_workers(server: Helpline, count: int) -> dict[int, int]:
         await asyncio.sleep(0.2)
 
 
-async def publish_menu(server: Helpline) -> None:
+async def publish_menu(
+    server: Helpline, menu: str = MENU, entry: FaqEntry = FAQ
+) -> None:
+    """`menu` as the entry menu (its FAQ `entry` first), hours always open."""
     store = server.shared_store
     faq = FaqStore(store)
-    await faq.put(FAQ)
+    await faq.put(entry)
     menus = MenuStore(store)
-    created = await menus.create(Menu.from_yaml(MENU))
+    created = await menus.create(Menu.from_yaml(menu))
     await menus.publish(created.id, created.version, await faq.ids())
     await menus.set_entry(created.id)
     await HoursStore(store).set_calendar(always_open())
@@ -486,17 +487,9 @@ def parse(argv: list[str] | None) -> Options:
 
 def main(argv: list[str] | None = None) -> int:
     opts = parse(argv)
-    folder = Path(tempfile.mkdtemp(prefix="helpline-bench-sip-"))
-    try:
-        results = asyncio.run(bench(opts, folder))
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        say("interrupted; servers stopped")
+    results = in_temp_folder("helpline-bench-sip-", opts.keep, lambda f: bench(opts, f))
+    if results is None:
         return 130
-    finally:
-        if opts.keep:
-            say(f"kept {folder}")
-        else:
-            shutil.rmtree(folder, ignore_errors=True)
     say("\n" + table(results))
     for line in ratios(results):
         say(line)

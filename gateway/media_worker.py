@@ -963,6 +963,15 @@ class MediaWorker:
 
     # Presence
 
+    def _bridge_frames(self) -> tuple[int, int]:
+        """Frames trimmed and played as silence so far, both ways, by the
+        browser legs up now: a benchmark reads the change over a window
+        while no leg comes or goes, to tell steady state from start-up."""
+        legs = [call.web for call in self.web_calls.values()]
+        legs += [leg.web for leg in self.legs.values() if leg.web is not None]
+        buffers = [b for leg in legs for b in (leg.to_sip, leg.to_browser)]
+        return sum(b.trimmed for b in buffers), sum(b.underruns for b in buffers)
+
     async def _heartbeat(self) -> None:
         key = self.node.routing.key("worker", self.id)
         while True:
@@ -976,6 +985,7 @@ class MediaWorker:
                 return
             try:
                 in_use = len(self.legs) + len(self.web_calls)
+                trimmed, silent = self._bridge_frames()
                 await self.redis.hset(
                     key,
                     mapping={
@@ -983,6 +993,8 @@ class MediaWorker:
                         "sip": f"{self.config.host}:{self.config.port}",
                         "limit": self.limit,
                         "in_use": in_use,
+                        "bridge_trimmed": trimmed,
+                        "bridge_silent": silent,
                         "trunk": self.trunk_state,
                         "bridge": self.bridge_conn.session.id
                         if self.bridge_conn

@@ -163,3 +163,28 @@ def test_sip_ivr_benchmark_quick_run(tmp_path: Path) -> None:
         assert base["successful"] == base["calls"] > 0 and base["failed"] == 0
     assert "| workers | keys | calls at once (peak)" in done.stdout
     assert "a SIPp UAS" in done.stdout and "beyond idle" in done.stdout
+
+
+@pytest.mark.sip
+@pytest.mark.timeout(320)
+def test_bridge_benchmark_quick_run(tmp_path: Path) -> None:
+    out = tmp_path / "bridge.json"
+    done = quick_run("benchmarks.bridge", out, timeout=300)
+
+    result = json.loads(out.read_text())
+    for key, codec in (("pcmu", "pcmu"), ("opus", "opus"), ("long_road", "pcmu")):
+        r = result[key]
+        # Every call was put through, carried audio both ways and closed.
+        assert r["log"]["closed"] == r["calls"] > 0
+        assert r["log"]["codecs"] == [codec]
+        assert r["packets_back_per_call_s"] > 40
+        assert r["cpu_per_call_s"] > 0
+    assert result["pcmu"]["log"]["passed_through"] == result["pcmu"]["calls"]
+    assert result["long_road"]["log"]["passed_through"] == 0
+    # The bursts came back through the line's echo on both PCMU legs.
+    for key in ("pcmu", "long_road"):
+        trip = result[key]["round_trip_ms"]
+        assert trip["count"] > 0 and 0 < trip["p50"] < 1000
+    levels = result["ramp"]["levels"]
+    assert levels and levels[0]["calls"] == 4
+    assert "| PCMU, passthrough |" in done.stdout and "ramp:" in done.stdout
