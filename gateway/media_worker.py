@@ -116,6 +116,7 @@ class WebCall:
     web: BrowserLeg
     port: int = 0
     trunk: int = 0
+    offered: bool = False  # the page's first offer came
     connected: bool = False  # the line answered
     gave_up: bool = False  # the line was hung up unanswered
     ended: bool = False
@@ -756,15 +757,24 @@ class MediaWorker:
         call_id = str(event.get("call_id") or "")
         kind = event.get("type")
         call = self.web_calls.get(call_id)
-        if call is None and kind == "sdp.offer" and call_id:
+        if call is None and kind in ("sdp.offer", "ice.candidate") and call_id:
+            # Candidates may come before the offer (case 03): the leg holds
+            # them until the offer is applied.
             call = WebCall(call_id, self._browser_leg(call_id))
             call.web.on_failed = lambda reason: self._queue(
                 call, lambda: self._media_failed(call_id)
             )
+            call.web.on_digit = lambda digit: self._queue(
+                call, lambda: self._web_keys(call, digit, "rfc4733")
+            )
             self.web_calls[call_id] = call
             call.task = asyncio.create_task(self._serve(call))
+        if call is None:
+            return
+        if kind == "sdp.offer" and not call.offered:
+            call.offered = True
             self._queue(call, lambda: self._web_start(call, str(event["sdp"])))
-        elif call is not None:
+        else:
             self._queue(call, lambda: self._web_event(call, event))
 
     async def _web_start(self, call: WebCall, offer: str) -> None:
@@ -874,21 +884,28 @@ class MediaWorker:
                 await call.web.peer.add_candidate(event.get("candidate"))
         elif kind == "sdp.offer":
             await self._web_reoffer(call, str(event["sdp"]))
-        elif kind == "call.dtmf" and call.connected:
-            digits = str(event["digits"])
-            try:
-                await self.owner.send_dtmf(call.trunk, digits)
-            except SipError as err:
-                logger.warning("keys not sent to the line: %s", err, extra=call.extra())
-            else:
-                logger.info(
-                    "%d key(s) from the page sent to the line",
-                    len(digits),
-                    extra={**call.extra(), "digits": digits},
-                )
+        elif kind == "call.dtmf":
+            await self._web_keys(call, str(event["digits"]), "signaling")
         elif kind == "call.state" and event.get("state") in ("ended", "ivr"):
             logger.info("web caller's call %s", event.get("state"), extra=call.extra())
             await self._web_closed(call)
+
+    async def _web_keys(self, call: WebCall, digits: str, came_by: str) -> None:
+        """Keys from the page (over signaling, or RFC 4733 in its audio)
+        go to the line as RFC 4733 (SIP INFO if it has no events)."""
+        if not call.connected or call.ended:
+            return
+        try:
+            await self.owner.send_dtmf(call.trunk, digits)
+        except SipError as err:
+            logger.warning("keys not sent to the line: %s", err, extra=call.extra())
+            return
+        logger.info(
+            "%d key(s) from the page (%s) sent to the line",
+            len(digits),
+            came_by,
+            extra={**call.extra(), "digits": digits},
+        )
 
     async def _web_reoffer(self, call: WebCall, offer: str) -> None:
         """A new offer from the page: a hold (sendonly or inactive: the line

@@ -21,6 +21,7 @@ import redis
 from av import AudioFrame
 
 from gateway.webrtc import Peer, ToneTrack
+from signaling.sdp import with_telephone_event
 from tests.fixtures.app import ClientFactory, NodeFactory, RunningHelpline, WsClient
 from tests.fixtures.sip import (
     RtpPeer,
@@ -252,7 +253,11 @@ async def web_caller_at_the_line(
 
 
 async def offer_tone(
-    client: WsClient, call_id: str, freq: float, connect: bool = True
+    client: WsClient,
+    call_id: str,
+    freq: float,
+    connect: bool = True,
+    events: bool = False,
 ) -> tuple[Peer, Ear]:
     """Answered: offer the worker a tone, as the widget offers its microphone."""
     answered = await client.call_state("answered", within=10)
@@ -260,9 +265,10 @@ async def offer_tone(
     peer = Peer("customer")
     ear = Ear(peer)
     peer.add_audio(ToneTrack(freq))
-    await client.send(
-        {"type": "sdp.offer", "call_id": call_id, "sdp": await peer.create_offer()}
-    )
+    offer = await peer.create_offer()
+    if events:  # as a browser offers them (aiortc has none of its own)
+        offer = with_telephone_event(offer, 101, 8000)
+    await client.send({"type": "sdp.offer", "call_id": call_id, "sdp": offer})
     answer = await client.expect("sdp.answer", within=10)
     await peer.accept_answer(answer["sdp"])
     if connect:
