@@ -67,6 +67,7 @@ from ivr.interpreter import (
     PromptFinished,
     RequestCallback,
     RouteToQueue,
+    SentToLine,
     ShowCallbackForm,
     ShowMenu,
     StartTimer,
@@ -246,17 +247,46 @@ class IvrCalls:
         await self._disarm(call_id)
         await self.apply(call_id, CallEvent.TOLLFREE)
 
+    async def sent_to_line(self, call_id: str) -> bool:
+        """An agent sends the caller to the toll-free line. Only a call
+        whose IVR made both offers may go (as from a menu's toll-free node);
+        True once the IVR knows, with the escalation kept on the record."""
+        call = await self.routing.get_call(call_id)
+        if call is None or not call.menu:
+            return False
+        length, interp, timers = await self._state(
+            call, self.routing.key("call", call_id, "ivr")
+        )
+        self._keep(call_id, length, interp, timers)
+        if not {"faq", "callback"} <= set(interp.journey.offers):
+            return False
+        await self._feed(call_id, lambda *_: SentToLine(), _ANY_STATE, "agent")
+        await self.escalated(call_id, interp, "transferred by an agent", by="agent")
+        return True
+
     async def tollfree_failed(self, call_id: str, reason: str) -> None:
+        """The line failed: a call a worker answered for it (a web caller
+        put through, a caller an agent sent on) comes back to the IVR, and
+        the IVR says so and offers the callback again."""
+        await self.apply(call_id, CallEvent.BRIDGE_FAILED)
         await self._feed(
             call_id, lambda *_: TransferFailed(reason), _LIVE, "media worker"
         )
 
-    async def escalated(self, call_id: str, interp: Interpreter, how: str) -> None:
+    async def escalated(
+        self, call_id: str, interp: Interpreter, how: str, by: str = ""
+    ) -> None:
         """Keep why the call went to the toll-free line: the node that sent
-        it, the offers made before, and how the line was reached."""
+        it (or `by` an agent), the offers made before, and how the line was
+        reached."""
         journey = interp.journey
+        if not by:  # the line answered: who sent the caller there stays
+            call = await self.routing.get_call(call_id)
+            earlier = json.loads(call.fields.get("escalation") or "{}") if call else {}
+            by = str(earlier.get("by") or "menu")
         record = {
             "node": interp.node_id,
+            "by": by,
             "offers": list(journey.offers),
             "faq_answers": len(journey.faq_answers),
             "choices": [list(c) for c in journey.choices],
@@ -790,6 +820,8 @@ def encode_event(event: Event) -> dict[str, Any]:
             return {"k": "ended"}
         case TransferFailed(reason):
             return {"k": "transfer-failed", "r": reason}
+        case SentToLine():
+            return {"k": "sent-to-line"}
         case CallbackKept():
             return {"k": "kept"}
         case CallbackRefused(code):
@@ -813,6 +845,8 @@ def decode_event(data: dict[str, Any]) -> Event:
         return CallEnded()
     if kind == "transfer-failed":
         return TransferFailed(str(data["r"]))
+    if kind == "sent-to-line":
+        return SentToLine()
     if kind == "kept":
         return CallbackKept()
     if kind == "refused":

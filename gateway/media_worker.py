@@ -435,6 +435,7 @@ class MediaWorker:
                 with contextlib.suppress(SipError):
                     await self.owner.stop_play(leg.leg)
         elif kind == "ivr.tollfree":
+            await self._drop_agent(leg)  # an agent sent the caller on
             await self._tollfree(leg, event)
         elif kind in ("sdp.offer", "sdp.answer", "ice.candidate"):
             await self._from_agent(leg, event)
@@ -934,7 +935,6 @@ class MediaWorker:
         """The line could not be reached: back to the IVR, which says so
         and offers the callback again."""
         await self._web_closed(call)
-        await self.node.switchboard.apply_for_ivr(call.call_id, CallEvent.BRIDGE_FAILED)
         await self.node.ivr.tollfree_failed(call.call_id, reason)
 
     async def _web_lost(self, call: WebCall) -> None:
