@@ -49,7 +49,7 @@ from gateway.sip_target import SipTargetError, dial_uri, refer_to, uri_host
 from gateway.sip_trunk import TrunkConfig
 from gateway.store import Store
 from gateway.switchboard import BRIDGE_ROLE
-from gateway.webrtc import limit_host_addresses
+from gateway.webrtc import limit_host_addresses, offer_loopback_too
 from ivr.dtmf import EventAssembler, parse_info
 from signaling.bus import Connection, Session
 from signaling.calls import CallEvent
@@ -162,6 +162,8 @@ class MediaWorker:
     async def start(self) -> None:
         media = media_files(self.settings.data_dir / "sip")
         limit_host_addresses(self.settings.ice_interfaces)
+        if self.settings.demo and not self.settings.ice_interfaces:
+            offer_loopback_too()  # the demo's browsers are on this host
         await self.node.start()
         await self._end_left_behind()
         self.limit = await self.owner.start(*media)
