@@ -533,6 +533,7 @@ async def level(
     calls: int,
     window_s: float,
     first: int,
+    idle_ms_per_s: float,
 ) -> dict[str, Any]:
     """`calls` calls at once, held for a measured window, then hung up."""
     placed = await asyncio.gather(
@@ -549,6 +550,10 @@ async def level(
         await asyncio.sleep(window_s)
         after = Snapshot.take(janus, sipp.pid, up)
         result = figures(before, after, calls)
+        beyond = result["janus_cpu_s"] - idle_ms_per_s / 1000 * result["window_s"]
+        result["janus_cpu_ms_per_call_s_beyond_idle"] = per_call_second(
+            beyond, calls, result["window_s"]
+        )
         result["janus_rss_mb"] = round(rss_mb(janus.pid), 1)
         result["codecs"] = sorted({c.codec for c in up})
         result["setup_s_max"] = round(max(c.setup_s for c in up), 3)
@@ -607,13 +612,16 @@ async def run(levels: Sequence[int], window_s: float, folder: Path) -> dict[str,
         aiohttp.ClientSession() as http,
     ):
         result["janus_version"] = janus.version
-        result["idle"] = await idle(janus, sipp, min(2.0, window_s))
+        result["idle"] = await idle(janus, sipp, window_s)
+        idle_rate = result["idle"]["janus_cpu_ms_per_s"]
         result["levels"] = []
         first = 0
         for calls in levels:
             say(f"   {calls} call(s) through Janus for {window_s:g} s ...")
             result["levels"].append(
-                await level(http, janus, sipp, target, calls, window_s, first)
+                await level(
+                    http, janus, sipp, target, calls, window_s, first, idle_rate
+                )
             )
             first += calls
         await asyncio.sleep(1.5)  # SIPp writes its counts every second
@@ -625,15 +633,17 @@ async def run(levels: Sequence[int], window_s: float, folder: Path) -> dict[str,
 
 def table(result: dict[str, Any]) -> str:
     lines = [
-        "| calls | window | Janus CPU per call-second | Janus % of a core per call "
-        "| SIPp echo per call-second | this process per call-second "
-        "| echoed frames per call (expected) | others |",
+        "| calls | window | Janus CPU per call-second (beyond idle) "
+        "| Janus % of a core per call | SIPp echo per call-second "
+        "| this process per call-second | echoed frames per call (expected) "
+        "| others |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in result["levels"]:
         ms = r["janus_cpu_ms_per_call_s"]
         lines.append(
             f"| {r['calls']} | {r['window_s']} s | {ms} ms "
+            f"({r['janus_cpu_ms_per_call_s_beyond_idle']} ms) "
             f"| {round(ms / 10, 2)} % | {r['sipp_cpu_ms_per_call_s']} ms "
             f"| {r['client_cpu_ms_per_call_s']} ms "
             f"| {min(r['loud_frames_per_call'])} ({r['expected_frames_per_call']}) "
