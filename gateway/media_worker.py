@@ -65,8 +65,6 @@ PHONE_NAME: Final = "Phone caller"
 #: Keys kept for the IVR while the call is being placed (a callback
 #: number and its '#' fit).
 MAX_EARLY_KEYS: Final = 32
-#: A caller waiting for an agent hears its place in the queue this often.
-ANNOUNCE_S: Final = 30.0
 #: The `play` number of a queue announcement (the IVR's are positive).
 ANNOUNCEMENT: Final = -1
 
@@ -594,7 +592,7 @@ class MediaWorker:
 
     def _announce_place(self, leg: Leg, position: int) -> None:
         leg.position = position or leg.position
-        if leg.announcing is None and leg.position:
+        if leg.announcing is None and leg.position and self.settings.announce_s:
             leg.announcing = asyncio.create_task(self._announce(leg))
 
     def _stop_announcing(self, leg: Leg) -> None:
@@ -603,9 +601,9 @@ class MediaWorker:
             leg.announcing = None
 
     async def _announce(self, leg: Leg) -> None:
-        """Every ANNOUNCE_S, tell a waiting caller its place in the queue."""
+        """Every `announce_s`, tell a waiting caller its place in the queue."""
         while not leg.ended:
-            await asyncio.sleep(ANNOUNCE_S)
+            await asyncio.sleep(self.settings.announce_s)
             text = queue_announcement(leg.position)
             prompt = await self.node.prompts.render(text)
             wav = self.node.prompts.path(prompt.key, "8k.wav")
@@ -618,6 +616,7 @@ class MediaWorker:
             return  # an agent took the call meanwhile
         with contextlib.suppress(SipError):
             await self.owner.play(leg.leg, wav, ANNOUNCEMENT)
+            logger.info("place in line announced: %d", leg.position, extra=leg.extra())
 
     # The toll-free line
 

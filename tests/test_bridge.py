@@ -591,3 +591,31 @@ async def test_an_agent_sends_a_phone_caller_to_the_toll_free_line(
         "bridged through the trunk",
     )
     caller.stop()
+
+
+async def test_a_waiting_phone_caller_hears_hold_music_and_its_place_in_line(
+    helpline: RunningHelpline,
+    sip_workers: Any,
+    rtp_peer: Any,
+    sipp: Any,
+    tmp_path: Path,
+) -> None:
+    await publish(helpline, QUEUE_MENU)  # no agent is signed in
+    worker = sip_workers(announce_s="2", **ON_LOOPBACK)
+    media = await rtp_peer()
+    scenario = caller_scenario(
+        tmp_path / "waits.xml",
+        [
+            ("pause", 1500),
+            ("info", "Signal=1\nDuration=160", "application/dtmf-relay"),
+            ("pause", 7000),
+            ("bye",),
+        ],
+        media.port,
+    )
+    caller = await sipp(str(scenario), f"127.0.0.1:{worker.sip_port}")
+    assert await caller.wait(30) == 0, caller.messages()[-3000:]
+    log = worker.log.read_text()
+    # Two announcements at least in about 6 s of waiting, hold music around.
+    assert log.count("place in line announced: 1") >= 2, log[-3000:]
+    assert media.received[0] > 300

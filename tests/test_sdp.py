@@ -799,3 +799,17 @@ def test_telephone_event_is_added_to_an_answer_once_at_the_codecs_rate() -> None
     assert "a=fmtp:126 0-15\r\n" in added
     assert with_telephone_event(added, pt, 8000) == added  # once
     assert with_telephone_event("v=0\r\n", pt, 8000) == "v=0\r\n"  # no audio
+
+
+def test_one_event_type_for_a_payload_type_declared_at_two_rates() -> None:
+    """Case 09's shape on a bridged leg: PT 101 at 16000 and 8000; the
+    G.711 answer names 101 at 8000, once."""
+    offer = check_sdp(TRUNK_09, kind="offer", profile="sip")
+    pt = telephone_event_for(offer.media[0], 8000)
+    assert pt == 101
+    answer = "v=0\nm=audio 9 RTP/AVP 8\na=rtpmap:8 PCMA/8000\n"
+    added = with_telephone_event(answer, pt, 8000)
+    assert added == (
+        "v=0\nm=audio 9 RTP/AVP 8 101\na=rtpmap:8 PCMA/8000\n"
+        "a=rtpmap:101 telephone-event/8000\na=fmtp:101 0-15\n"
+    )
