@@ -221,6 +221,11 @@ class IvrCalls:
 
     async def journey(self, call_id: str) -> Journey | None:
         """Where the call's IVR has been, from its log (None: no IVR)."""
+        interp = await self._interpreter(call_id)
+        return interp.journey if interp is not None else None
+
+    async def _interpreter(self, call_id: str) -> Interpreter | None:
+        """The call's interpreter as of its log, kept for the next event."""
         call = await self.routing.get_call(call_id)
         if call is None or not call.menu:
             return None
@@ -228,7 +233,7 @@ class IvrCalls:
             call, self.routing.key("call", call_id, "ivr")
         )
         self._keep(call_id, length, interp, timers)
-        return interp.journey
+        return interp
 
     async def tollfree_connected(
         self, call_id: str, how: str = "bridged through the trunk"
@@ -236,14 +241,9 @@ class IvrCalls:
         """The toll-free line answered the phone caller (or took the caller
         by REFER): the call leaves Helpline's hands, with the reason it
         escalated kept on its record."""
-        call = await self.routing.get_call(call_id)
-        if call is None:
-            return
-        length, interp, timers = await self._state(
-            call, self.routing.key("call", call_id, "ivr")
-        )
-        self._keep(call_id, length, interp, timers)
-        await self.escalated(call_id, interp, how)
+        interp = await self._interpreter(call_id)
+        if interp is not None:
+            await self.escalated(call_id, interp, how)
         await self._disarm(call_id)
         await self.apply(call_id, CallEvent.TOLLFREE)
 
@@ -251,14 +251,8 @@ class IvrCalls:
         """An agent sends the caller to the toll-free line. Only a call
         whose IVR made both offers may go (as from a menu's toll-free node);
         True once the IVR knows, with the escalation kept on the record."""
-        call = await self.routing.get_call(call_id)
-        if call is None or not call.menu:
-            return False
-        length, interp, timers = await self._state(
-            call, self.routing.key("call", call_id, "ivr")
-        )
-        self._keep(call_id, length, interp, timers)
-        if not {"faq", "callback"} <= set(interp.journey.offers):
+        interp = await self._interpreter(call_id)
+        if interp is None or not {"faq", "callback"} <= set(interp.journey.offers):
             return False
         await self._feed(call_id, lambda *_: SentToLine(), _ANY_STATE, "agent")
         await self.escalated(call_id, interp, "transferred by an agent", by="agent")

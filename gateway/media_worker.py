@@ -646,12 +646,7 @@ class MediaWorker:
         leg.trunk = trunk
         self.trunk_legs[trunk] = leg  # before its first event can come
         try:
-            uri = dial_uri(
-                destination, settings.trunk_domain, uri_host(settings.trunk_registrar)
-            )
-            if not uri:
-                raise SipError("a toll-free number needs trunk.domain or a registrar")
-            await self.owner.dial(uri, trunk)
+            await self._dial_line(destination, trunk)
         except (SipError, SipTargetError) as err:
             self.trunk_legs.pop(trunk, None)
             leg.trunk = None
@@ -665,6 +660,17 @@ class MediaWorker:
             settings.trunk_answer_s,
             lambda: self._queue(leg, lambda: self._no_answer(leg, trunk)),
         )
+
+    async def _dial_line(self, destination: str, trunk: int) -> None:
+        """Dial the toll-free line (the only place Helpline calls) as leg
+        `trunk`, at the trunk's domain or registrar for a bare number."""
+        settings = self.settings
+        uri = dial_uri(
+            destination, settings.trunk_domain, uri_host(settings.trunk_registrar)
+        )
+        if not uri:
+            raise SipError("a toll-free number needs trunk.domain or a registrar")
+        await self.owner.dial(uri, trunk)
 
     async def _no_answer(self, leg: Leg, trunk: int) -> None:
         if leg.trunk == trunk and not leg.tollfree and not leg.ended:
@@ -817,14 +823,7 @@ class MediaWorker:
         call.trunk = self.owner.new_leg()
         self.web_trunks[call.trunk] = call
         try:
-            uri = dial_uri(
-                settings.tollfree_uri,
-                settings.trunk_domain,
-                uri_host(settings.trunk_registrar),
-            )
-            if not uri:
-                raise SipError("a toll-free number needs trunk.domain or a registrar")
-            await self.owner.dial(uri, call.trunk)
+            await self._dial_line(settings.tollfree_uri, call.trunk)
         except (SipError, SipTargetError) as err:
             self.web_trunks.pop(call.trunk, None)
             call.trunk = 0

@@ -13,6 +13,7 @@ import array
 import asyncio
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -139,20 +140,61 @@ async def phone_to_queue(
     return worker, media, run
 
 
-async def test_a_phone_caller_reaches_a_web_agent_with_audio_both_ways(
+@dataclass
+class Line:
+    """The toll-free line for a test: SIPp answering at `uri`, its audio a
+    socket of the test (`media`)."""
+
+    uri: str
+    media: RtpPeer
+    trunk: Any
+
+
+async def start_line(sipp: Any, rtp_peer: Any) -> Line:
+    port = free_udp_port()
+    media = await rtp_peer()
+    trunk = await sipp(
+        "trunk_media_at.xml",
+        port=port,
+        contact=f"sip:127.0.0.1:{port}",
+        rtp=media.port,
+    )
+    return Line(tollfree_at(port), media, trunk)
+
+
+@dataclass
+class QueuedPhone:
+    """An agent at `desk` and a phone caller (SIPp, its audio `media`)
+    waiting in the queue for it."""
+
+    desk: WsClient
+    worker: WorkerProcess
+    media: RtpPeer
+    caller: Any
+
+
+@pytest.fixture
+async def queued_phone(
     helpline: RunningHelpline,
     ws_clients: ClientFactory,
     sip_workers: Any,
     rtp_peer: Any,
     sipp: Any,
     tmp_path: Path,
-    redis_url: str,
     loopback_ice: None,
-) -> None:
+) -> QueuedPhone:
     desk = await agent(helpline, ws_clients, "Grace")
     worker, media, caller = await phone_to_queue(
         helpline, sip_workers, rtp_peer, sipp, tmp_path
     )
+    return QueuedPhone(desk, worker, media, caller)
+
+
+async def test_a_phone_caller_reaches_a_web_agent_with_audio_both_ways(
+    queued_phone: QueuedPhone, redis_url: str
+) -> None:
+    desk, worker = queued_phone.desk, queued_phone.worker
+    media, caller = queued_phone.media, queued_phone.caller
     call_id, peer, ear = await answer_as_agent(desk)
     try:
         assert call_id == await the_call(redis_url)
@@ -201,19 +243,9 @@ async def test_a_phone_caller_reaches_a_web_agent_with_audio_both_ways(
 
 
 async def test_a_killed_worker_frees_the_agent_within_seconds(
-    helpline: RunningHelpline,
-    ws_clients: ClientFactory,
-    sip_workers: Any,
-    rtp_peer: Any,
-    sipp: Any,
-    tmp_path: Path,
-    redis_url: str,
-    loopback_ice: None,
+    queued_phone: QueuedPhone,
 ) -> None:
-    desk = await agent(helpline, ws_clients, "Grace")
-    worker, media, _ = await phone_to_queue(
-        helpline, sip_workers, rtp_peer, sipp, tmp_path
-    )
+    desk, worker, media = queued_phone.desk, queued_phone.worker, queued_phone.media
     call_id, peer, _ = await answer_as_agent(desk)
     try:
         await media.wait_audio(packets=25)
@@ -285,15 +317,8 @@ async def test_a_web_caller_reaches_the_toll_free_line_with_audio_both_ways(
     redis_url: str,
     loopback_ice: None,
 ) -> None:
-    trunk_port = free_udp_port()
-    line = tollfree_at(trunk_port)
-    media = await rtp_peer()  # the line's audio
-    trunk = await sipp(
-        "trunk_media_at.xml",
-        port=trunk_port,
-        contact=f"sip:127.0.0.1:{trunk_port}",
-        rtp=media.port,
-    )
+    the_line = await start_line(sipp, rtp_peer)
+    line, media, trunk = the_line.uri, the_line.media, the_line.trunk
     node = await helpline_factory(tollfree_uri=line)
     worker = sip_workers(tollfree_uri=line, **ON_LOOPBACK)
     client, call_id, tollfree = await web_caller_at_the_line(node, ws_clients)
@@ -364,18 +389,9 @@ async def test_a_busy_line_sends_the_web_caller_back_to_the_callback_offer(
 
 
 async def test_a_browser_leg_that_never_connects_ends_the_call_for_both(
-    helpline: RunningHelpline,
-    ws_clients: ClientFactory,
-    sip_workers: Any,
-    rtp_peer: Any,
-    sipp: Any,
-    tmp_path: Path,
-    loopback_ice: None,
+    queued_phone: QueuedPhone,
 ) -> None:
-    desk = await agent(helpline, ws_clients, "Grace")
-    worker, _, caller = await phone_to_queue(
-        helpline, sip_workers, rtp_peer, sipp, tmp_path
-    )
+    desk, worker, caller = queued_phone.desk, queued_phone.worker, queued_phone.caller
     ringing = await desk.call_state("ringing", 20)
     call_id = ringing["call_id"]
     await desk.send({"type": "call.accept", "call_id": call_id})
@@ -464,15 +480,8 @@ async def test_an_agent_sends_a_web_caller_to_the_toll_free_line(
     redis_url: str,
     loopback_ice: None,
 ) -> None:
-    trunk_port = free_udp_port()
-    line = tollfree_at(trunk_port)
-    media = await rtp_peer()
-    trunk = await sipp(
-        "trunk_media_at.xml",
-        port=trunk_port,
-        contact=f"sip:127.0.0.1:{trunk_port}",
-        rtp=media.port,
-    )
+    the_line = await start_line(sipp, rtp_peer)
+    line, media, trunk = the_line.uri, the_line.media, the_line.trunk
     node = await helpline_factory(tollfree_uri=line)
     sip_workers(tollfree_uri=line, **ON_LOOPBACK)
     desk = await agent(node, ws_clients, "Grace")

@@ -21,9 +21,13 @@ from ivr.dtmf import encode_event_packets, parse_rtp
 from signaling.sdp import check_sdp
 from tests.cases import case_json_lines, case_sdp
 from tests.fixtures.app import ClientFactory, NodeFactory, RunningHelpline, WsClient
-from tests.fixtures.sip import RtpPeer, WorkerProcess, free_udp_port
-from tests.test_bridge import ON_LOOPBACK, offer_tone, web_caller_at_the_line
-from tests.test_sip_ivr import tollfree_at
+from tests.fixtures.sip import RtpPeer, WorkerProcess
+from tests.test_bridge import (
+    ON_LOOPBACK,
+    offer_tone,
+    start_line,
+    web_caller_at_the_line,
+)
 
 pytestmark = pytest.mark.sip
 
@@ -33,7 +37,7 @@ def redis_url(sip_redis_url: str) -> str:
     return sip_redis_url
 
 
-class Line:
+class Scene:
     """A toll-free line whose audio is a socket of the test, a worker, and
     a node configured for both."""
 
@@ -49,22 +53,14 @@ class Line:
 @pytest.fixture
 async def line(
     helpline_factory: NodeFactory, sip_workers: Any, rtp_peer: Any, sipp: Any
-) -> Line:
-    trunk_port = free_udp_port()
-    uri = tollfree_at(trunk_port)
-    media = await rtp_peer()
-    await sipp(
-        "trunk_media_at.xml",
-        port=trunk_port,
-        contact=f"sip:127.0.0.1:{trunk_port}",
-        rtp=media.port,
-    )
-    node = await helpline_factory(tollfree_uri=uri)
-    worker = sip_workers(tollfree_uri=uri, **ON_LOOPBACK)
-    return Line(node, worker, media)
+) -> Scene:
+    the_line = await start_line(sipp, rtp_peer)
+    node = await helpline_factory(tollfree_uri=the_line.uri)
+    worker = sip_workers(tollfree_uri=the_line.uri, **ON_LOOPBACK)
+    return Scene(node, worker, the_line.media)
 
 
-async def in_log(line: Line, pattern: str, within: float = 5.0) -> str:
+async def in_log(line: Scene, pattern: str, within: float = 5.0) -> str:
     deadline = time.monotonic() + within
     while True:
         found = re.search(pattern, line.log())
@@ -94,7 +90,7 @@ async def answered(client: WsClient) -> None:
 
 
 async def test_case_03_candidates_before_the_offer_are_kept_for_it(
-    line: Line, ws_clients: ClientFactory, loopback_ice: None
+    line: Scene, ws_clients: ClientFactory, loopback_ice: None
 ) -> None:
     client, call_id, _ = await web_caller_at_the_line(line.node, ws_clients)
     await answered(client)
@@ -126,7 +122,7 @@ async def test_case_03_candidates_before_the_offer_are_kept_for_it(
 
 
 async def test_case_02_the_end_of_candidates_marker_is_no_fault(
-    line: Line, ws_clients: ClientFactory, loopback_ice: None
+    line: Scene, ws_clients: ClientFactory, loopback_ice: None
 ) -> None:
     client, call_id, _ = await web_caller_at_the_line(line.node, ws_clients)
     peer, _ = await offer_tone(client, call_id, 440.0)
@@ -150,7 +146,7 @@ async def test_case_02_the_end_of_candidates_marker_is_no_fault(
 
 
 async def test_case_06_chromes_offer_is_answered_with_pcmu_and_one_event_type(
-    line: Line, ws_clients: ClientFactory, loopback_ice: None
+    line: Scene, ws_clients: ClientFactory, loopback_ice: None
 ) -> None:
     client, call_id, _ = await web_caller_at_the_line(line.node, ws_clients)
     await answered(client)
@@ -172,7 +168,7 @@ async def test_case_06_chromes_offer_is_answered_with_pcmu_and_one_event_type(
 
 
 async def test_case_07_a_hold_from_the_page_gives_the_line_hold_music(
-    line: Line, ws_clients: ClientFactory, loopback_ice: None
+    line: Scene, ws_clients: ClientFactory, loopback_ice: None
 ) -> None:
     client, call_id, _ = await web_caller_at_the_line(line.node, ws_clients)
     peer, _ = await offer_tone(client, call_id, 440.0)
@@ -204,7 +200,7 @@ async def test_case_07_a_hold_from_the_page_gives_the_line_hold_music(
 
 
 async def test_rfc_4733_from_the_page_reaches_the_line(
-    line: Line, ws_clients: ClientFactory, loopback_ice: None
+    line: Scene, ws_clients: ClientFactory, loopback_ice: None
 ) -> None:
     """A page that sends keys in its audio (RTCDTMFSender) is heard too:
     the answer named telephone-event, so the worker reads the events and

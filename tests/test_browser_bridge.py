@@ -22,8 +22,8 @@ from playwright.async_api import BrowserContext, expect
 
 from tests.fixtures.app import NodeFactory
 from tests.fixtures.demo import DemoRun
-from tests.fixtures.sip import caller_scenario, fields, free_udp_port, ulaw_decode
-from tests.test_bridge import ON_LOOPBACK, QUEUE_MENU
+from tests.fixtures.sip import caller_scenario, fields, ulaw_decode
+from tests.test_bridge import ON_LOOPBACK, QUEUE_MENU, start_line
 from tests.test_browser_call import (
     WAIT_MS,
     expect_audio,
@@ -35,7 +35,7 @@ from tests.test_browser_call import (
 )
 from tests.test_browser_ivr import WIDGET, Frames, of_type, open_customer, voice_off
 from tests.test_ivr_calls import publish
-from tests.test_sip_ivr import publish_phone_menu, tollfree_at
+from tests.test_sip_ivr import publish_phone_menu
 
 pytestmark = [pytest.mark.browser, pytest.mark.sip]
 
@@ -59,15 +59,8 @@ async def test_the_widget_reaches_the_toll_free_line_through_a_media_worker(
     sipp: Any,
     redis_url: str,
 ) -> None:
-    trunk_port = free_udp_port()
-    line = tollfree_at(trunk_port)
-    media = await rtp_peer()  # the toll-free line's audio
-    trunk = await sipp(
-        "trunk_media_at.xml",
-        port=trunk_port,
-        contact=f"sip:127.0.0.1:{trunk_port}",
-        rtp=media.port,
-    )
+    the_line = await start_line(sipp, rtp_peer)
+    line, media, trunk = the_line.uri, the_line.media, the_line.trunk
     node = await helpline_factory(tollfree_uri=line)
     await publish_phone_menu(node)
     sip_workers(tollfree_uri=line, **ON_LOOPBACK)
