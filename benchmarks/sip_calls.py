@@ -502,15 +502,20 @@ def sipp_binary() -> str:
 async def start_sipp(
     folder: Path,
     name: str,
-    scenario: Path,
+    scenario: Path | str,
     port: int,
     media_port: int,
     *args: str,
 ) -> Sipp:
     """SIPp on 127.0.0.1:`port` with its statistics every second, its
-    message counts and its errors in files named after `name`."""
+    message counts and its errors in files named after `name`. A
+    `scenario` given as a string names one built into SIPp (``uas``)."""
+    if isinstance(scenario, str):
+        source, stem = ["-sn", scenario], scenario
+    else:
+        source, stem = ["-sf", str(scenario)], scenario.stem
     argv = [
-        sipp_binary(), "-sf", str(scenario),
+        sipp_binary(), *source,
         "-i", "127.0.0.1", "-p", str(port),
         "-mi", "127.0.0.1", "-mp", str(media_port),
         "-nostdin", "-trace_stat", "-stf", f"{name}_stat.csv", "-fd", "1",
@@ -525,4 +530,4 @@ async def start_sipp(
             stderr=asyncio.subprocess.STDOUT,
             cwd=folder,
         )
-    return Sipp(process, folder, name, scenario.stem)
+    return Sipp(process, folder, name, stem)

@@ -45,7 +45,14 @@ from gateway.audio import (
     seq_newer,
 )
 from gateway.webrtc import Peer
-from signaling.sdp import Direction, MediaSection, check_sdp
+from ivr.dtmf import EventAssembler, RtpError, parse_event_payload
+from signaling.sdp import (
+    Direction,
+    MediaSection,
+    check_sdp,
+    telephone_event_for,
+    with_telephone_event,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -141,6 +148,11 @@ class BrowserLeg:
         self._carry = b""
         self._tapped = False
         self._failed = False
+        #: RFC 4733 from the browser (its telephone-event payload type, when
+        #: the answer named one) becomes keys, given to `on_digit`.
+        self._event_pt: int | None = None
+        self._events = EventAssembler(RATE)
+        self.on_digit: Callable[[str], None] = lambda digit: None
         self._resampler: AudioResampler | None = None
         self._watch: asyncio.Task[None] | None = None
         self._extra = {"call_id": name}
@@ -177,6 +189,14 @@ class BrowserLeg:
         if audio is not None:
             self.remote_direction = audio.direction
         self._negotiated(answer)
+        if audio is not None and self.track.law is not None and self.passthrough:
+            # aiortc names no telephone-event; the offer's 8 kHz one goes in
+            # the answer (one only, at the codec's rate), and the short road
+            # reads the browser's key presses from it.
+            self._event_pt = telephone_event_for(audio, RATE)
+            if self._event_pt is not None:
+                answer = with_telephone_event(answer, self._event_pt, RATE)
+                self._route_events()
         return answer
 
     def _negotiated(self, answer: str) -> None:
@@ -236,6 +256,9 @@ class BrowserLeg:
         original: Callable[..., Awaitable[None]] = receiver._handle_rtp_packet
 
         async def handle(packet: Any, arrival_time_ms: int) -> None:
+            if packet.payload_type == self._event_pt:
+                self._key_event(packet)
+                return
             law = self._laws.get(packet.payload_type)
             if law is None:
                 await original(packet, arrival_time_ms=arrival_time_ms)
@@ -252,6 +275,33 @@ class BrowserLeg:
         self._last_seq = seq
         self.packets_in += 1
         self._push_pcm(decode_g711(payload, law))
+
+    def _route_events(self) -> None:
+        """aiortc routes packets by the payload types it knows; the events'
+        type is ours, so the receiver is given it too."""
+        if self._event_pt is None:
+            return
+        receiver = next(
+            t.receiver for t in self.peer.pc.getTransceivers() if t.kind == "audio"
+        )
+        table = receiver.transport._rtp_router.payload_type_table
+        table.setdefault(self._event_pt, set()).add(receiver)
+
+    def _key_event(self, packet: Any) -> None:
+        try:
+            event = parse_event_payload(packet.payload)
+        except RtpError:
+            return  # a broken event packet: nothing to hear
+        presses = self._events.feed(
+            packet.timestamp,
+            event.event,
+            event.end,
+            event.duration,
+            marker=bool(packet.marker),
+        )
+        for press in presses:
+            if not press.end:  # a press counts once, when it starts
+                self.on_digit(press.digit)
 
     def _push_pcm(self, pcm: bytes) -> None:
         """Whole 20 ms frames into the bridge's buffer, whatever the ptime."""

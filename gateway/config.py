@@ -16,7 +16,7 @@ the top and one table per area; docs/helpline.example.toml lists them all::
     [log]        level, format, digits
     [ivr]        tts_voice, callback_countries
     [callbacks]  per_number, per_day
-    [routing]    ring_timeout_s
+    [routing]    ring_timeout_s, announce_s
     [signaling]  grace_s, customer_sessions_per_minute, max_frame_bytes
 
 ``data_dir`` defaults to ``./data`` under the working directory, so a
@@ -97,6 +97,7 @@ class Settings:
     callbacks_per_number: int = 3
     callbacks_per_day: int = 500
     ring_timeout_s: int = 15
+    announce_s: int = 30
     grace_s: int = 30
     customer_sessions_per_minute: int = 20
     max_frame_bytes: int = 65536
@@ -570,6 +571,10 @@ SPECS: tuple[Spec, ...] = (
          whole_number(5, 300),
          "Seconds a call rings at an agent before it goes to the next one; "
          "the agent who let it ring out is set away."),
+    Spec("announce_s", "routing.announce_s", "HELPLINE_ANNOUNCE_S", 30,
+         whole_number(0, 600),
+         "Seconds between the announcements of a phone caller's place in "
+         "the queue, 0 to 600; 0: none."),
     Spec("grace_s", "signaling.grace_s", "HELPLINE_GRACE", 30,
          whole_number(0, 3600),
          "Seconds a session outlives its dropped WebSocket, awaiting a resume."),

@@ -67,6 +67,7 @@ from ivr.interpreter import (
     PromptFinished,
     RequestCallback,
     RouteToQueue,
+    SentToLine,
     ShowCallbackForm,
     ShowMenu,
     StartTimer,
@@ -220,6 +221,11 @@ class IvrCalls:
 
     async def journey(self, call_id: str) -> Journey | None:
         """Where the call's IVR has been, from its log (None: no IVR)."""
+        interp = await self._interpreter(call_id)
+        return interp.journey if interp is not None else None
+
+    async def _interpreter(self, call_id: str) -> Interpreter | None:
+        """The call's interpreter as of its log, kept for the next event."""
         call = await self.routing.get_call(call_id)
         if call is None or not call.menu:
             return None
@@ -227,7 +233,7 @@ class IvrCalls:
             call, self.routing.key("call", call_id, "ivr")
         )
         self._keep(call_id, length, interp, timers)
-        return interp.journey
+        return interp
 
     async def tollfree_connected(
         self, call_id: str, how: str = "bridged through the trunk"
@@ -235,28 +241,46 @@ class IvrCalls:
         """The toll-free line answered the phone caller (or took the caller
         by REFER): the call leaves Helpline's hands, with the reason it
         escalated kept on its record."""
-        call = await self.routing.get_call(call_id)
-        if call is None:
-            return
-        length, interp, timers = await self._state(
-            call, self.routing.key("call", call_id, "ivr")
-        )
-        self._keep(call_id, length, interp, timers)
-        await self.escalated(call_id, interp, how)
+        interp = await self._interpreter(call_id)
+        if interp is not None:
+            await self.escalated(call_id, interp, how)
         await self._disarm(call_id)
         await self.apply(call_id, CallEvent.TOLLFREE)
 
+    async def sent_to_line(self, call_id: str) -> bool:
+        """An agent sends the caller to the toll-free line. Only a call
+        whose IVR made both offers may go (as from a menu's toll-free node);
+        True once the IVR knows, with the escalation kept on the record."""
+        interp = await self._interpreter(call_id)
+        if interp is None or not {"faq", "callback"} <= set(interp.journey.offers):
+            return False
+        await self._feed(call_id, lambda *_: SentToLine(), _ANY_STATE, "agent")
+        await self.escalated(call_id, interp, "transferred by an agent", by="agent")
+        return True
+
     async def tollfree_failed(self, call_id: str, reason: str) -> None:
+        """The line failed: a call a worker answered for it (a web caller
+        put through, a caller an agent sent on) comes back to the IVR, and
+        the IVR says so and offers the callback again."""
+        await self.apply(call_id, CallEvent.BRIDGE_FAILED)
         await self._feed(
             call_id, lambda *_: TransferFailed(reason), _LIVE, "media worker"
         )
 
-    async def escalated(self, call_id: str, interp: Interpreter, how: str) -> None:
+    async def escalated(
+        self, call_id: str, interp: Interpreter, how: str, by: str = ""
+    ) -> None:
         """Keep why the call went to the toll-free line: the node that sent
-        it, the offers made before, and how the line was reached."""
+        it (or `by` an agent), the offers made before, and how the line was
+        reached."""
         journey = interp.journey
+        if not by:  # the line answered: who sent the caller there stays
+            call = await self.routing.get_call(call_id)
+            earlier = json.loads(call.fields.get("escalation") or "{}") if call else {}
+            by = str(earlier.get("by") or "menu")
         record = {
             "node": interp.node_id,
+            "by": by,
             "offers": list(journey.offers),
             "faq_answers": len(journey.faq_answers),
             "choices": [list(c) for c in journey.choices],
@@ -790,6 +814,8 @@ def encode_event(event: Event) -> dict[str, Any]:
             return {"k": "ended"}
         case TransferFailed(reason):
             return {"k": "transfer-failed", "r": reason}
+        case SentToLine():
+            return {"k": "sent-to-line"}
         case CallbackKept():
             return {"k": "kept"}
         case CallbackRefused(code):
@@ -813,6 +839,8 @@ def decode_event(data: dict[str, Any]) -> Event:
         return CallEnded()
     if kind == "transfer-failed":
         return TransferFailed(str(data["r"]))
+    if kind == "sent-to-line":
+        return SentToLine()
     if kind == "kept":
         return CallbackKept()
     if kind == "refused":

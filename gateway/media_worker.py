@@ -49,7 +49,7 @@ from gateway.sip_target import SipTargetError, dial_uri, refer_to, uri_host
 from gateway.sip_trunk import TrunkConfig
 from gateway.store import Store
 from gateway.switchboard import BRIDGE_ROLE
-from gateway.webrtc import limit_host_addresses
+from gateway.webrtc import limit_host_addresses, offer_loopback_too
 from ivr.dtmf import EventAssembler, parse_info
 from signaling.bus import Connection, Session
 from signaling.calls import CallEvent
@@ -65,8 +65,6 @@ PHONE_NAME: Final = "Phone caller"
 #: Keys kept for the IVR while the call is being placed (a callback
 #: number and its '#' fit).
 MAX_EARLY_KEYS: Final = 32
-#: A caller waiting for an agent hears its place in the queue this often.
-ANNOUNCE_S: Final = 30.0
 #: The `play` number of a queue announcement (the IVR's are positive).
 ANNOUNCEMENT: Final = -1
 
@@ -116,6 +114,7 @@ class WebCall:
     web: BrowserLeg
     port: int = 0
     trunk: int = 0
+    offered: bool = False  # the page's first offer came
     connected: bool = False  # the line answered
     gave_up: bool = False  # the line was hung up unanswered
     ended: bool = False
@@ -161,6 +160,8 @@ class MediaWorker:
     async def start(self) -> None:
         media = media_files(self.settings.data_dir / "sip")
         limit_host_addresses(self.settings.ice_interfaces)
+        if self.settings.demo and not self.settings.ice_interfaces:
+            offer_loopback_too()  # the demo's browsers are on this host
         await self.node.start()
         await self._end_left_behind()
         self.limit = await self.owner.start(*media)
@@ -434,6 +435,7 @@ class MediaWorker:
                 with contextlib.suppress(SipError):
                     await self.owner.stop_play(leg.leg)
         elif kind == "ivr.tollfree":
+            await self._drop_agent(leg)  # an agent sent the caller on
             await self._tollfree(leg, event)
         elif kind in ("sdp.offer", "sdp.answer", "ice.candidate"):
             await self._from_agent(leg, event)
@@ -590,7 +592,7 @@ class MediaWorker:
 
     def _announce_place(self, leg: Leg, position: int) -> None:
         leg.position = position or leg.position
-        if leg.announcing is None and leg.position:
+        if leg.announcing is None and leg.position and self.settings.announce_s:
             leg.announcing = asyncio.create_task(self._announce(leg))
 
     def _stop_announcing(self, leg: Leg) -> None:
@@ -599,9 +601,9 @@ class MediaWorker:
             leg.announcing = None
 
     async def _announce(self, leg: Leg) -> None:
-        """Every ANNOUNCE_S, tell a waiting caller its place in the queue."""
+        """Every `announce_s`, tell a waiting caller its place in the queue."""
         while not leg.ended:
-            await asyncio.sleep(ANNOUNCE_S)
+            await asyncio.sleep(self.settings.announce_s)
             text = queue_announcement(leg.position)
             prompt = await self.node.prompts.render(text)
             wav = self.node.prompts.path(prompt.key, "8k.wav")
@@ -614,6 +616,7 @@ class MediaWorker:
             return  # an agent took the call meanwhile
         with contextlib.suppress(SipError):
             await self.owner.play(leg.leg, wav, ANNOUNCEMENT)
+            logger.info("place in line announced: %d", leg.position, extra=leg.extra())
 
     # The toll-free line
 
@@ -643,12 +646,7 @@ class MediaWorker:
         leg.trunk = trunk
         self.trunk_legs[trunk] = leg  # before its first event can come
         try:
-            uri = dial_uri(
-                destination, settings.trunk_domain, uri_host(settings.trunk_registrar)
-            )
-            if not uri:
-                raise SipError("a toll-free number needs trunk.domain or a registrar")
-            await self.owner.dial(uri, trunk)
+            await self._dial_line(destination, trunk)
         except (SipError, SipTargetError) as err:
             self.trunk_legs.pop(trunk, None)
             leg.trunk = None
@@ -662,6 +660,17 @@ class MediaWorker:
             settings.trunk_answer_s,
             lambda: self._queue(leg, lambda: self._no_answer(leg, trunk)),
         )
+
+    async def _dial_line(self, destination: str, trunk: int) -> None:
+        """Dial the toll-free line (the only place Helpline calls) as leg
+        `trunk`, at the trunk's domain or registrar for a bare number."""
+        settings = self.settings
+        uri = dial_uri(
+            destination, settings.trunk_domain, uri_host(settings.trunk_registrar)
+        )
+        if not uri:
+            raise SipError("a toll-free number needs trunk.domain or a registrar")
+        await self.owner.dial(uri, trunk)
 
     async def _no_answer(self, leg: Leg, trunk: int) -> None:
         if leg.trunk == trunk and not leg.tollfree and not leg.ended:
@@ -756,15 +765,24 @@ class MediaWorker:
         call_id = str(event.get("call_id") or "")
         kind = event.get("type")
         call = self.web_calls.get(call_id)
-        if call is None and kind == "sdp.offer" and call_id:
+        if call is None and kind in ("sdp.offer", "ice.candidate") and call_id:
+            # Candidates may come before the offer (case 03): the leg holds
+            # them until the offer is applied.
             call = WebCall(call_id, self._browser_leg(call_id))
             call.web.on_failed = lambda reason: self._queue(
                 call, lambda: self._media_failed(call_id)
             )
+            call.web.on_digit = lambda digit: self._queue(
+                call, lambda: self._web_keys(call, digit, "rfc4733")
+            )
             self.web_calls[call_id] = call
             call.task = asyncio.create_task(self._serve(call))
+        if call is None:
+            return
+        if kind == "sdp.offer" and not call.offered:
+            call.offered = True
             self._queue(call, lambda: self._web_start(call, str(event["sdp"])))
-        elif call is not None:
+        else:
             self._queue(call, lambda: self._web_event(call, event))
 
     async def _web_start(self, call: WebCall, offer: str) -> None:
@@ -805,14 +823,7 @@ class MediaWorker:
         call.trunk = self.owner.new_leg()
         self.web_trunks[call.trunk] = call
         try:
-            uri = dial_uri(
-                settings.tollfree_uri,
-                settings.trunk_domain,
-                uri_host(settings.trunk_registrar),
-            )
-            if not uri:
-                raise SipError("a toll-free number needs trunk.domain or a registrar")
-            await self.owner.dial(uri, call.trunk)
+            await self._dial_line(settings.tollfree_uri, call.trunk)
         except (SipError, SipTargetError) as err:
             self.web_trunks.pop(call.trunk, None)
             call.trunk = 0
@@ -874,21 +885,28 @@ class MediaWorker:
                 await call.web.peer.add_candidate(event.get("candidate"))
         elif kind == "sdp.offer":
             await self._web_reoffer(call, str(event["sdp"]))
-        elif kind == "call.dtmf" and call.connected:
-            digits = str(event["digits"])
-            try:
-                await self.owner.send_dtmf(call.trunk, digits)
-            except SipError as err:
-                logger.warning("keys not sent to the line: %s", err, extra=call.extra())
-            else:
-                logger.info(
-                    "%d key(s) from the page sent to the line",
-                    len(digits),
-                    extra={**call.extra(), "digits": digits},
-                )
+        elif kind == "call.dtmf":
+            await self._web_keys(call, str(event["digits"]), "signaling")
         elif kind == "call.state" and event.get("state") in ("ended", "ivr"):
             logger.info("web caller's call %s", event.get("state"), extra=call.extra())
             await self._web_closed(call)
+
+    async def _web_keys(self, call: WebCall, digits: str, came_by: str) -> None:
+        """Keys from the page (over signaling, or RFC 4733 in its audio)
+        go to the line as RFC 4733 (SIP INFO if it has no events)."""
+        if not call.connected or call.ended:
+            return
+        try:
+            await self.owner.send_dtmf(call.trunk, digits)
+        except SipError as err:
+            logger.warning("keys not sent to the line: %s", err, extra=call.extra())
+            return
+        logger.info(
+            "%d key(s) from the page (%s) sent to the line",
+            len(digits),
+            came_by,
+            extra={**call.extra(), "digits": digits},
+        )
 
     async def _web_reoffer(self, call: WebCall, offer: str) -> None:
         """A new offer from the page: a hold (sendonly or inactive: the line
@@ -917,7 +935,6 @@ class MediaWorker:
         """The line could not be reached: back to the IVR, which says so
         and offers the callback again."""
         await self._web_closed(call)
-        await self.node.switchboard.apply_for_ivr(call.call_id, CallEvent.BRIDGE_FAILED)
         await self.node.ivr.tollfree_failed(call.call_id, reason)
 
     async def _web_lost(self, call: WebCall) -> None:

@@ -73,7 +73,7 @@ _APPLY: Final = (
 local call, queue, avail, timers, agent_key, declined = unpack(KEYS)
 local want_state, want_agent, next_state, agent_after, requeue,
       reason, now, call_id, agent_id, hold_off, enqueue,
-      prefix, left_ringing, left_answered, left_reason = unpack(ARGV)
+      prefix, left_ringing, left_answered, left_reason, release = unpack(ARGV)
 if redis.call('HGET', call, 'state') ~= want_state then return 0 end
 if (redis.call('HGET', call, 'agent') or '') ~= want_agent then return 0 end
 redis.call('HSET', call, 'state', next_state, 'updated', now)
@@ -98,6 +98,7 @@ end
 if next_state == 'answered' and want_state == 'ringing' then
   redis.call('HSET', call, 'answered_at', now)
 end
+if release == '1' then redis.call('HSET', call, 'agent', '') end
 if requeue == '1' then
   redis.call('ZADD', declined, tonumber(now) + tonumber(hold_off), want_agent)
   redis.call('EXPIRE', declined, 86400)
@@ -400,6 +401,7 @@ class Routing:
             "1" if row.enqueue else "0",
             self.prefix,
             *_CONSULT_LEFT,
+            "1" if row.release else "0",
         ]
         return bool(await self._apply(keys=keys, args=args))
 

@@ -15,6 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Final, TypeVar
 
+from gateway.ivr_calls import TOLLFREE_NAME
 from gateway.routing import Agent, Applied, Call
 from gateway.switchboard import Switchboard, _check_relayed, _require_role
 from gateway.transfer_store import Consult, ConsultApplied, TargetRefused, TransferStore
@@ -36,9 +37,13 @@ _ON_CONSULT: Final = RELAYED | {
     "call.hold",
 }
 _CALL_LEFT: Final = consult_step(CallState.RINGING, ConsultEvent.CALL_LEFT).end_reason
-_TOLLFREE_LATER: Final = (
-    "a transfer to the toll-free line is not possible yet; "
-    "transfer to an agent or hang up"
+_NOT_OFFERED: Final = (
+    "the caller can go to the toll-free line only after the menu offered "
+    "both FAQ answers and a callback"
+)
+_NO_WORKER: Final = (
+    "no media worker can take the call to the toll-free line now; "
+    "try again in a moment or transfer to an agent"
 )
 
 
@@ -93,7 +98,8 @@ class Transfers:
 
     async def _transfer(self, conn: Connection, message: Message) -> None:
         if message.get("tollfree"):
-            raise ProtocolError("not-allowed", _TOLLFREE_LATER, message.get("id"))
+            await self._to_the_line(conn, message)
+            return
         if "agent" not in message:
             raise ProtocolError(
                 "invalid-message", "call.transfer needs 'agent' or 'tollfree'"
@@ -114,6 +120,65 @@ class Transfers:
         )
         await self._left(conn.session.user, call.id)
         await self._ring(call, message["agent"], {"transfer": "blind"})
+
+    async def _to_the_line(self, conn: Connection, message: Message) -> None:
+        """A blind transfer to the toll-free line. A phone caller's worker
+        dials it from the call it holds; a web caller is answered by a media
+        worker for the line, and its page offers its audio there anew. The
+        agent is free at once; a line that fails sends the caller back to
+        the IVR's callback offer."""
+        ivr = self.board.ivr
+        me = conn.session.user
+        call = await self.routing.get_call(message["call_id"])
+        if call is None or call.agent != me:
+            raise ProtocolError(
+                "unknown-call", "no such call at this agent", message.get("id")
+            )
+        if call.state not in (CallState.ANSWERED, CallState.HELD):
+            raise ProtocolError(
+                "bad-state",
+                f"a call that is {call.state} cannot be transferred",
+                message.get("id"),
+            )
+        journey = await ivr.journey(call.id) if ivr is not None else None
+        if (
+            ivr is None
+            or journey is None
+            or not {"faq", "callback"} <= set(journey.offers)
+        ):
+            raise ProtocolError("not-allowed", _NOT_OFFERED, message.get("id"))
+        phone = call.fields.get("channel") == "phone"
+        worker = "" if phone else await ivr.find_bridge()
+        if not phone and not worker:
+            raise ProtocolError("line-unavailable", _NO_WORKER, message.get("id"))
+        if worker:
+            await self.routing.set_call_fields(call.id, bridge=worker)
+            await self.bus.add_call(worker, call.id)
+        await self._bad_state_as_error(
+            self.routing.apply(call.id, CallEvent.TRANSFER_LINE, agent_id=me)
+        )
+        await ivr.sent_to_line(call.id)
+        logger.info(
+            "agent sent the caller to the toll-free line", extra={"call_id": call.id}
+        )
+        await self._left(me, call.id)
+        number = ivr.sources.tollfree_number
+        tollfree = {
+            "type": "ivr.tollfree",
+            "call_id": call.id,
+            "node": "",
+            "number": number,
+        }
+        if phone:  # the worker holding the caller dials the line
+            await self.bus.deliver(call.customer, tollfree)
+            return
+        await self.bus.deliver(call.customer, {**tollfree, "bridged": True})
+        answered = {"type": "call.state", "call_id": call.id, "state": "answered"}
+        await self.bus.deliver(
+            call.customer,
+            {**answered, "agent": {"name": TOLLFREE_NAME}, "transfer": "tollfree"},
+        )
+        await self.bus.deliver(worker, answered)
 
     async def _consult(self, conn: Connection, message: Message) -> None:
         session = conn.session

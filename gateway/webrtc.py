@@ -377,6 +377,28 @@ def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
         return None
 
 
+class _WithLoopback:
+    """aioice's host address lookup, with 127.0.0.1 added."""
+
+    def __init__(self, unlimited: HostLookup) -> None:
+        self.unlimited = unlimited
+
+    def __call__(self, use_ipv4: bool, use_ipv6: bool) -> list[str]:
+        found = self.unlimited(use_ipv4=use_ipv4, use_ipv6=use_ipv6)
+        if use_ipv4 and "127.0.0.1" not in found:
+            found = [*found, "127.0.0.1"]
+        return found
+
+
+def offer_loopback_too() -> None:
+    """Every address aioice finds, and 127.0.0.1 as well: the demo, whose
+    browsers run on the same host (and, in the tests, on loopback only)."""
+    current: HostLookup = aioice.ice.get_host_addresses
+    if isinstance(current, (_LimitedLookup, _WithLoopback)):
+        return
+    aioice.ice.get_host_addresses = _WithLoopback(current)
+
+
 def limit_host_addresses(allowed: Sequence[str]) -> None:
     """Let every peer of this process gather host candidates only on the
     `allowed` addresses (the setting ``ice.interfaces``); empty: all of them.
@@ -385,7 +407,11 @@ def limit_host_addresses(allowed: Sequence[str]) -> None:
     wraps that function; calling it again replaces the limit.
     """
     current: HostLookup = aioice.ice.get_host_addresses
-    unlimited = current.unlimited if isinstance(current, _LimitedLookup) else current
+    unlimited = (
+        current.unlimited
+        if isinstance(current, (_LimitedLookup, _WithLoopback))
+        else current
+    )
     if not allowed:
         aioice.ice.get_host_addresses = unlimited
         return

@@ -46,6 +46,12 @@ class AgentAnswered:
 
 
 @dataclass(frozen=True, slots=True)
+class SentToLine:
+    """The agent who answered sent the caller to the toll-free line; if the
+    line fails, the caller comes back here as from a toll-free node."""
+
+
+@dataclass(frozen=True, slots=True)
 class CallEnded:
     """The caller hung up."""
 
@@ -77,6 +83,7 @@ Event: TypeAlias = (
     | TimerFired
     | FormSubmitted
     | AgentAnswered
+    | SentToLine
     | CallEnded
     | TransferFailed
     | CallbackKept

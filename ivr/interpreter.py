@@ -82,6 +82,7 @@ from ivr.events import (
     PromptFinished,
     RequestCallback,
     RouteToQueue,
+    SentToLine,
     ShowCallbackForm,
     ShowMenu,
     StartTimer,
@@ -160,6 +161,7 @@ __all__ = [
     "StopPrompt",
     "TABLE",
     "TimerFired",
+    "SentToLine",
     "TransferFailed",
     "TransferToTollFree",
 ]
@@ -364,6 +366,13 @@ class Interpreter:
             self._enter(queue)
             return
         self._finish(HangUp("tollfree-refused"), "tollfree-refused")
+
+    def _sent_to_line(self, event: Event) -> None:
+        """The agent sent the caller on to the toll-free line (the journey
+        was checked for both offers before): its failure is handled as the
+        menu's own toll-free node's."""
+        if self._outcome == "agent":
+            self._outcome = "tollfree"
 
     def _transfer_failed(self, event: Event) -> None:
         """The line the caller was sent to failed: say so, and offer the
@@ -769,6 +778,7 @@ TABLE: Final[dict[tuple[Phase, type], _Handler]] = {
     (P.QUEUED, PromptFinished): I_._queue_prompt_done,
     (P.QUEUED, AgentAnswered): I_._answered,
     (P.QUEUED, CallEnded): I_._caller_gone,
+    (P.ENDED, SentToLine): I_._sent_to_line,
     (P.ENDED, TransferFailed): I_._transfer_failed,
     (P.REQUESTING, CallbackKept): I_._callback_kept,
     (P.REQUESTING, CallbackRefused): I_._callback_refused,

@@ -74,6 +74,7 @@ class CallEvent(enum.StrEnum):
     LINE_HANGUP = "line-hangup"  # the toll-free line hung up
     BRIDGE_LOST = "bridge-lost"  # the media worker that carried it died
     MEDIA_FAILED = "media-failed"  # a bridged browser leg never connected
+    TRANSFER_LINE = "transfer-line"  # the agent sends the caller to the line
     TRANSFER = "transfer"  # blind: ring another agent, release this one
     CONSULT = "consult"  # hold the customer, ring a colleague
     CONSULT_COMPLETE = "consult-complete"  # the colleague takes the call
@@ -100,6 +101,7 @@ class Transition:
     enqueue: bool = False  # joins the tail of the queue (from the IVR)
     end_reason: str | None = None
     retarget: bool = False  # the call moves to the agent the request names
+    release: bool = False  # the agent leaves; a media worker keeps the call
 
 
 class BadTransition(SignalingError):
@@ -168,6 +170,11 @@ TRANSITIONS: Final[dict[tuple[CallState, CallEvent], Transition]] = {
     # A media worker's browser leg failed ICE or DTLS: nothing can be heard.
     (A, Ev.MEDIA_FAILED): _end("media-failed", Ag.AVAILABLE),
     (H, Ev.MEDIA_FAILED): _end("media-failed", Ag.AVAILABLE),
+    # An agent sends the caller to the toll-free line: the agent is free at
+    # once; a media worker dials (and, for a web caller, answers the page).
+    (A, Ev.TRANSFER_LINE): Transition(A, Ag.AVAILABLE, release=True),
+    (H, Ev.TRANSFER_LINE): Transition(A, Ag.AVAILABLE, release=True),
+    (A, Ev.TOLLFREE): _end("tollfree"),
     (A, Ev.TRANSFER): Transition(R, Ag.AVAILABLE, retarget=True),
     (H, Ev.TRANSFER): Transition(R, Ag.AVAILABLE, retarget=True),
     (A, Ev.CONSULT): Transition(C),

@@ -234,7 +234,7 @@ EVENTS: Final[dict[str, Any]] = {
             "agent": {"type": "object"},
             "ring_timeout_s": {"type": "number"},
             "journey": {"type": "object"},
-            "transfer": {"enum": ["blind", "attended"]},
+            "transfer": {"enum": ["blind", "attended", "tollfree"]},
             "consult": {"type": "object"},
         }
     ),
@@ -274,7 +274,14 @@ EVENTS: Final[dict[str, Any]] = {
     "ivr.callback_requested": _event(
         {"call_id": _CALL_ID, "window": {"type": ["string", "null"]}}
     ),
-    "ivr.tollfree": _event({"call_id": _CALL_ID, "number": {"type": "string"}}),
+    "ivr.tollfree": _event(
+        {
+            "call_id": _CALL_ID,
+            "node": {"type": "string"},
+            "number": {"type": "string"},
+            "bridged": {"type": "boolean"},
+        }
+    ),
 }
 
 _VALIDATORS: Final = {

@@ -267,6 +267,39 @@ def without_mdns_candidates(text: str) -> tuple[str, int]:
     return "\n".join(kept), len(dropped)
 
 
+def with_telephone_event(text: str, payload_type: int, clock_rate: int) -> str:
+    """The SDP with telephone-event (`payload_type`, `clock_rate`) added to
+    its first audio section: on the m= line, and as rtpmap and fmtp lines
+    after that section's last rtpmap (or at its end). For an answer whose
+    maker cannot name events itself (aiortc) while the offer had them. Line
+    ends are kept as they were; a section that names the type already is
+    left alone."""
+    eol = "\r\n" if "\r\n" in text else "\n"
+    lines = text.split(eol)
+    start = next(
+        (i for i, line in enumerate(lines) if line.startswith("m=audio ")), None
+    )
+    if start is None:
+        return text
+    end = next(
+        (i for i in range(start + 1, len(lines)) if lines[i].startswith("m=")),
+        len(lines),
+    )
+    fields = lines[start].split()
+    if str(payload_type) in fields[3:]:
+        return text
+    lines[start] = " ".join([*fields, str(payload_type)])
+    rtpmaps = [i for i in range(start, end) if lines[i].startswith("a=rtpmap:")]
+    at = rtpmaps[-1] + 1 if rtpmaps else end
+    while at > start + 1 and at == end and not lines[at - 1]:
+        at -= 1  # before the blank line that ends the text
+    added = [
+        f"a=rtpmap:{payload_type} telephone-event/{clock_rate}",
+        f"a=fmtp:{payload_type} 0-15",
+    ]
+    return eol.join(lines[:at] + added + lines[at:])
+
+
 def _is_mdns_candidate(line: str) -> bool:
     if not line.startswith("a=candidate:"):
         return False

@@ -15,6 +15,7 @@ pytest_plugins = [
     "tests.fixtures.trunk",
     "tests.fixtures.kamailio",
     "tests.fixtures.turn",
+    "tests.fixtures.demo",
 ]
 
 # Property tests explore new examples on every local run; under CI they are

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 
 from benchmarks.ivr_walks import EVENTS_PER_WALK
 from benchmarks.sip_calls import DIGITS_PER_CALL
+from tests.fixtures.network import loopback_only
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -163,6 +165,39 @@ def test_sip_ivr_benchmark_quick_run(tmp_path: Path) -> None:
         assert base["successful"] == base["calls"] > 0 and base["failed"] == 0
     assert "| workers | keys | calls at once (peak)" in done.stdout
     assert "a SIPp UAS" in done.stdout and "beyond idle" in done.stdout
+
+
+def janus_missing() -> str:
+    """Why the Janus benchmark cannot run here; empty when it can."""
+    if shutil.which("janus") is None:
+        return "janus is not installed (scripts/setup installs the Debian package)"
+    if shutil.which("gcc") is None:
+        return "gcc is not installed (scripts/setup installs it)"
+    if not loopback_only():
+        return "Janus runs only in a network namespace with only lo (scripts/test)"
+    return ""
+
+
+@pytest.mark.sip
+@pytest.mark.timeout(200)
+@pytest.mark.skipif(bool(janus_missing()), reason=janus_missing() or "-")
+def test_janus_sip_benchmark_quick_run(tmp_path: Path) -> None:
+    out = tmp_path / "janus.json"
+    done = quick_run("benchmarks.janus_sip", out, timeout=180)
+
+    result = json.loads(out.read_text())
+    levels = result["levels"]
+    assert [r["calls"] for r in levels] == [1, 2]
+    for r in levels:
+        # The SIP side is G.711: Janus answered the peer with PCMU.
+        assert r["codecs"] == ["PCMU/8000"]
+        # The tone went out through Janus to SIPp's echo and came back.
+        expected = r["expected_frames_per_call"]
+        assert expected > 0 and min(r["loud_frames_per_call"]) >= 0.8 * expected
+        assert r["janus_cpu_s"] > 0 and r["janus_cpu_ms_per_call_s"] > 0
+        assert r["hung_up"] == r["calls"]
+    assert result["sipp"] == {"byes": 3, "calls": 3}
+    assert "| calls | window | Janus CPU per call-second (beyond" in done.stdout
 
 
 @pytest.mark.sip

@@ -13,6 +13,7 @@ import array
 import asyncio
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from av import AudioFrame
 
 from gateway.bridge import BrowserLeg
 from gateway.webrtc import Peer, ToneTrack
+from signaling.sdp import with_telephone_event
 from tests.fixtures.app import ClientFactory, NodeFactory, RunningHelpline, WsClient
 from tests.fixtures.sip import (
     RtpPeer,
@@ -140,20 +142,61 @@ async def phone_to_queue(
     return worker, media, run
 
 
-async def test_a_phone_caller_reaches_a_web_agent_with_audio_both_ways(
+@dataclass
+class Line:
+    """The toll-free line for a test: SIPp answering at `uri`, its audio a
+    socket of the test (`media`)."""
+
+    uri: str
+    media: RtpPeer
+    trunk: Any
+
+
+async def start_line(sipp: Any, rtp_peer: Any) -> Line:
+    port = free_udp_port()
+    media = await rtp_peer()
+    trunk = await sipp(
+        "trunk_media_at.xml",
+        port=port,
+        contact=f"sip:127.0.0.1:{port}",
+        rtp=media.port,
+    )
+    return Line(tollfree_at(port), media, trunk)
+
+
+@dataclass
+class QueuedPhone:
+    """An agent at `desk` and a phone caller (SIPp, its audio `media`)
+    waiting in the queue for it."""
+
+    desk: WsClient
+    worker: WorkerProcess
+    media: RtpPeer
+    caller: Any
+
+
+@pytest.fixture
+async def queued_phone(
     helpline: RunningHelpline,
     ws_clients: ClientFactory,
     sip_workers: Any,
     rtp_peer: Any,
     sipp: Any,
     tmp_path: Path,
-    redis_url: str,
     loopback_ice: None,
-) -> None:
+) -> QueuedPhone:
     desk = await agent(helpline, ws_clients, "Grace")
     worker, media, caller = await phone_to_queue(
         helpline, sip_workers, rtp_peer, sipp, tmp_path
     )
+    return QueuedPhone(desk, worker, media, caller)
+
+
+async def test_a_phone_caller_reaches_a_web_agent_with_audio_both_ways(
+    queued_phone: QueuedPhone, redis_url: str
+) -> None:
+    desk, worker = queued_phone.desk, queued_phone.worker
+    media, caller = queued_phone.media, queued_phone.caller
     call_id, peer, ear = await answer_as_agent(desk)
     try:
         assert call_id == await the_call(redis_url)
@@ -202,19 +245,9 @@ async def test_a_phone_caller_reaches_a_web_agent_with_audio_both_ways(
 
 
 async def test_a_killed_worker_frees_the_agent_within_seconds(
-    helpline: RunningHelpline,
-    ws_clients: ClientFactory,
-    sip_workers: Any,
-    rtp_peer: Any,
-    sipp: Any,
-    tmp_path: Path,
-    redis_url: str,
-    loopback_ice: None,
+    queued_phone: QueuedPhone,
 ) -> None:
-    desk = await agent(helpline, ws_clients, "Grace")
-    worker, media, _ = await phone_to_queue(
-        helpline, sip_workers, rtp_peer, sipp, tmp_path
-    )
+    desk, worker, media = queued_phone.desk, queued_phone.worker, queued_phone.media
     call_id, peer, _ = await answer_as_agent(desk)
     try:
         await media.wait_audio(packets=25)
@@ -254,7 +287,11 @@ async def web_caller_at_the_line(
 
 
 async def offer_tone(
-    client: WsClient, call_id: str, freq: float, connect: bool = True
+    client: WsClient,
+    call_id: str,
+    freq: float,
+    connect: bool = True,
+    events: bool = False,
 ) -> tuple[Peer, Ear]:
     """Answered: offer the worker a tone, as the widget offers its microphone."""
     answered = await client.call_state("answered", within=10)
@@ -262,9 +299,10 @@ async def offer_tone(
     peer = Peer("customer")
     ear = Ear(peer)
     peer.add_audio(ToneTrack(freq))
-    await client.send(
-        {"type": "sdp.offer", "call_id": call_id, "sdp": await peer.create_offer()}
-    )
+    offer = await peer.create_offer()
+    if events:  # as a browser offers them (aiortc has none of its own)
+        offer = with_telephone_event(offer, 101, 8000)
+    await client.send({"type": "sdp.offer", "call_id": call_id, "sdp": offer})
     answer = await client.expect("sdp.answer", within=10)
     await peer.accept_answer(answer["sdp"])
     if connect:
@@ -281,15 +319,8 @@ async def test_a_web_caller_reaches_the_toll_free_line_with_audio_both_ways(
     redis_url: str,
     loopback_ice: None,
 ) -> None:
-    trunk_port = free_udp_port()
-    line = tollfree_at(trunk_port)
-    media = await rtp_peer()  # the line's audio
-    trunk = await sipp(
-        "trunk_media_at.xml",
-        port=trunk_port,
-        contact=f"sip:127.0.0.1:{trunk_port}",
-        rtp=media.port,
-    )
+    the_line = await start_line(sipp, rtp_peer)
+    line, media, trunk = the_line.uri, the_line.media, the_line.trunk
     node = await helpline_factory(tollfree_uri=line)
     worker = sip_workers(tollfree_uri=line, **ON_LOOPBACK)
     client, call_id, tollfree = await web_caller_at_the_line(node, ws_clients)
@@ -360,18 +391,9 @@ async def test_a_busy_line_sends_the_web_caller_back_to_the_callback_offer(
 
 
 async def test_a_browser_leg_that_never_connects_ends_the_call_for_both(
-    helpline: RunningHelpline,
-    ws_clients: ClientFactory,
-    sip_workers: Any,
-    rtp_peer: Any,
-    sipp: Any,
-    tmp_path: Path,
-    loopback_ice: None,
+    queued_phone: QueuedPhone,
 ) -> None:
-    desk = await agent(helpline, ws_clients, "Grace")
-    worker, _, caller = await phone_to_queue(
-        helpline, sip_workers, rtp_peer, sipp, tmp_path
-    )
+    desk, worker, caller = queued_phone.desk, queued_phone.worker, queued_phone.caller
     ringing = await desk.call_state("ringing", 20)
     call_id = ringing["call_id"]
     await desk.send({"type": "call.accept", "call_id": call_id})
@@ -389,6 +411,225 @@ async def test_a_browser_leg_that_never_connects_ends_the_call_for_both(
     )
     assert await caller.wait(20) == 0, caller.messages()[-3000:]  # its BYE came
     assert "browser leg failed" in worker.log.read_text()
+
+
+# An agent sends the caller on to the toll-free line
+
+LINE_MENU = """
+id: answers-then-agents
+version: 1
+start: main
+faq_ids: [faq-short]
+nodes:
+  main:
+    kind: menu
+    prompt: For our hours press 1.
+    options:
+      "1": {target: hours, label: Hours}
+    timeout_seconds: 8
+    on_timeout: hours
+    on_invalid: hours
+  hours:
+    kind: faq
+    prompt: Hours.
+    answers: [faq-short]
+    next: offer
+  offer:
+    kind: callback
+    prompt: Callback? Press 1, or 2 for an agent.
+    number_prompt: Your number, then hash.
+    next: bye
+    declined: agents
+    timeout_seconds: 8
+  agents:
+    kind: queue
+    prompt: Please hold.
+    skill: general
+    max_wait_seconds: 60
+    overflow: bye
+  bye:
+    kind: hangup
+    prompt: Goodbye.
+"""
+
+
+async def web_caller_with_an_agent(
+    node: RunningHelpline, ws_clients: ClientFactory, desk: WsClient
+) -> tuple[WsClient, str]:
+    """A page that took the answers, declined the callback and was
+    answered by the agent at `desk`."""
+    await publish_phone_menu(node, LINE_MENU)
+    client = await ws_clients(node.ws_url, {"role": "customer", "name": "Ada"})
+    call_id = await enter_ivr(client)
+    await walk(client, menu_at("main"))
+    await client.send({"type": "ivr.digit", "call_id": call_id, "digit": "1"})
+    await walk(client, of_type("ivr.callback_form"), within=20)
+    await client.send(
+        {"type": "ivr.callback", "call_id": call_id, "node": "offer", "decline": True}
+    )
+    await desk.call_state("ringing", within=20)
+    await desk.send({"type": "call.accept", "call_id": call_id})
+    await client.call_state("answered")
+    return client, call_id
+
+
+async def test_an_agent_sends_a_web_caller_to_the_toll_free_line(
+    helpline_factory: NodeFactory,
+    ws_clients: ClientFactory,
+    sip_workers: Any,
+    rtp_peer: Any,
+    sipp: Any,
+    redis_url: str,
+    loopback_ice: None,
+) -> None:
+    the_line = await start_line(sipp, rtp_peer)
+    line, media, trunk = the_line.uri, the_line.media, the_line.trunk
+    node = await helpline_factory(tollfree_uri=line)
+    sip_workers(tollfree_uri=line, **ON_LOOPBACK)
+    desk = await agent(node, ws_clients, "Grace")
+    client, call_id = await web_caller_with_an_agent(node, ws_clients, desk)
+
+    await desk.send({"type": "call.transfer", "call_id": call_id, "tollfree": True})
+    left = await desk.call_state("ended")
+    assert left["reason"] == "transferred"
+    await desk.expect(
+        lambda e: e.get("type") == "agent.state" and e["status"] == "available"
+    )
+    tollfree = await client.expect("ivr.tollfree")
+    assert tollfree["bridged"] is True
+    peer, _ = await offer_tone(client, call_id, 440.0)  # a fresh offer
+    answered = [
+        e
+        for e in client.received
+        if e.get("type") == "call.state" and e.get("state") == "answered"
+    ]
+    assert answered[-1]["transfer"] == "tollfree"
+    try:
+        await media.wait_audio(packets=25)
+        since = time.monotonic()
+        await asyncio.sleep(1.5)
+        assert media.tone_level(440.0, since) > 0.5
+        await client.send({"type": "call.hangup", "call_id": call_id})
+        assert (await client.call_state("ended"))["reason"] == "customer-hangup"
+        assert await trunk.wait(10) == 0, trunk.messages()[-2000:]
+    finally:
+        await peer.close()
+    with redis.Redis.from_url(redis_url, protocol=2) as redis_client:
+        record = fields(redis_client.hgetall(f"helpline:call:{call_id}"))
+    escalation = json.loads(record["escalation"])
+    assert escalation["by"] == "agent"
+    assert escalation["offers"] == ["faq", "callback"]
+
+
+async def test_no_transfer_to_the_line_before_both_offers(
+    helpline: RunningHelpline,
+    ws_clients: ClientFactory,
+    sip_workers: Any,
+    loopback_ice: None,
+) -> None:
+    await publish(helpline, QUEUE_MENU)  # straight to an agent: no offers
+    desk = await agent(helpline, ws_clients, "Grace")
+    client = await ws_clients(helpline.ws_url, {"role": "customer", "name": "Ada"})
+    call_id = await enter_ivr(client)
+    await walk(client, menu_at("main"))
+    await client.send({"type": "ivr.digit", "call_id": call_id, "digit": "1"})
+    await desk.call_state("ringing", within=20)
+    await desk.send({"type": "call.accept", "call_id": call_id})
+    await client.call_state("answered")
+    await desk.send(
+        {"type": "call.transfer", "call_id": call_id, "tollfree": True, "id": "t1"}
+    )
+    refused = await desk.expect("error")
+    assert (refused["code"], refused["ref"]) == ("not-allowed", "t1")
+    assert "both FAQ answers and a callback" in refused["message"]
+    with redis.Redis.from_url(helpline.settings.redis_url, protocol=2) as redis_client:
+        record = fields(redis_client.hgetall(f"helpline:call:{call_id}"))
+    assert record["state"] == "answered" and record["agent"]
+
+
+async def test_an_agent_sends_a_phone_caller_to_the_toll_free_line(
+    helpline_factory: NodeFactory,
+    ws_clients: ClientFactory,
+    sip_workers: Any,
+    rtp_peer: Any,
+    sipp: Any,
+    tmp_path: Path,
+    redis_url: str,
+    loopback_ice: None,
+) -> None:
+    trunk_port = free_udp_port()
+    line = tollfree_at(trunk_port)
+    trunk = await sipp("uas", port=trunk_port, extra=("-rtp_echo",), timeout_s=60)
+    node = await helpline_factory(tollfree_uri=line)
+    await publish_phone_menu(node, LINE_MENU)
+    worker = sip_workers(tollfree_uri=line, **ON_LOOPBACK)
+    desk = await agent(node, ws_clients, "Grace")
+    media = await rtp_peer()
+    relay = "application/dtmf-relay"
+    scenario = caller_scenario(
+        tmp_path / "to-agent.xml",
+        [
+            ("pause", 1500),
+            ("info", "Signal=1\nDuration=160", relay),
+            ("pause", 5000),
+            ("info", "Signal=2\nDuration=160", relay),  # no callback: an agent
+            ("wait_bye", 60000),
+        ],
+        media.port,
+    )
+    caller = await sipp(str(scenario), f"127.0.0.1:{worker.sip_port}")
+    call_id, peer, _ = await answer_as_agent(desk)
+    try:
+        await desk.send({"type": "call.transfer", "call_id": call_id, "tollfree": True})
+        assert (await desk.call_state("ended"))["reason"] == "transferred"
+        deadline = time.monotonic() + 10
+        while "INVITE sip:+18005550100" not in trunk.messages():
+            assert time.monotonic() < deadline, "the line was never dialled"
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(1.0)  # answered and bridged
+        since = time.monotonic()
+        await media.send_tone(1000.0, 2.0)
+        # The line echoes: the caller's tone came back through it.
+        assert media.tone_level(1000.0, since) > 0.5
+    finally:
+        await peer.close()
+    with redis.Redis.from_url(redis_url, protocol=2) as redis_client:
+        record = fields(redis_client.hgetall(f"helpline:call:{call_id}"))
+    assert record["reason"] == "tollfree"
+    escalation = json.loads(record["escalation"])
+    assert (escalation["by"], escalation["how"]) == (
+        "agent",
+        "bridged through the trunk",
+    )
+    caller.stop()
+
+
+async def test_a_waiting_phone_caller_hears_hold_music_and_its_place_in_line(
+    helpline: RunningHelpline,
+    sip_workers: Any,
+    rtp_peer: Any,
+    sipp: Any,
+    tmp_path: Path,
+) -> None:
+    await publish(helpline, QUEUE_MENU)  # no agent is signed in
+    worker = sip_workers(announce_s="2", **ON_LOOPBACK)
+    media = await rtp_peer()
+    scenario = caller_scenario(
+        tmp_path / "waits.xml",
+        [
+            ("pause", 1500),
+            ("info", "Signal=1\nDuration=160", "application/dtmf-relay"),
+            ("pause", 7000),
+            ("bye",),
+        ],
+        media.port,
+    )
+    caller = await sipp(str(scenario), f"127.0.0.1:{worker.sip_port}")
+    assert await caller.wait(30) == 0, caller.messages()[-3000:]
+    log = worker.log.read_text()
+    # Two announcements at least in about 6 s of waiting, hold music around.
+    assert log.count("place in line announced: 1") >= 2, log[-3000:]
+    assert media.received[0] > 300
 
 
 @pytest.mark.parametrize(("passthrough", "codec"), [(False, "pcmu"), (True, "opus")])

@@ -21,19 +21,21 @@ import redis
 from playwright.async_api import BrowserContext, expect
 
 from tests.fixtures.app import NodeFactory
-from tests.fixtures.sip import caller_scenario, fields, free_udp_port, ulaw_decode
-from tests.test_bridge import ON_LOOPBACK, QUEUE_MENU
+from tests.fixtures.demo import DemoRun
+from tests.fixtures.sip import caller_scenario, fields, ulaw_decode
+from tests.test_bridge import ON_LOOPBACK, QUEUE_MENU, start_line
 from tests.test_browser_call import (
     WAIT_MS,
     expect_audio,
     open_softphone,
     press,
+    sign_in_softphone,
     wait_for,
     widget_status,
 )
-from tests.test_browser_ivr import WIDGET, of_type, open_customer, voice_off
+from tests.test_browser_ivr import WIDGET, Frames, of_type, open_customer, voice_off
 from tests.test_ivr_calls import publish
-from tests.test_sip_ivr import publish_phone_menu, tollfree_at
+from tests.test_sip_ivr import publish_phone_menu
 
 pytestmark = [pytest.mark.browser, pytest.mark.sip]
 
@@ -57,15 +59,8 @@ async def test_the_widget_reaches_the_toll_free_line_through_a_media_worker(
     sipp: Any,
     redis_url: str,
 ) -> None:
-    trunk_port = free_udp_port()
-    line = tollfree_at(trunk_port)
-    media = await rtp_peer()  # the toll-free line's audio
-    trunk = await sipp(
-        "trunk_media_at.xml",
-        port=trunk_port,
-        contact=f"sip:127.0.0.1:{trunk_port}",
-        rtp=media.port,
-    )
+    the_line = await start_line(sipp, rtp_peer)
+    line, media, trunk = the_line.uri, the_line.media, the_line.trunk
     node = await helpline_factory(tollfree_uri=line)
     await publish_phone_menu(node)
     sip_workers(tollfree_uri=line, **ON_LOOPBACK)
@@ -160,3 +155,77 @@ async def test_a_phone_caller_is_answered_in_the_softphone(
     await wait_for(agent, "window.softphone.callState === 'ended'")
     assert await caller.wait(20) == 0, caller.messages()[-3000:]
     await wait_for(agent, "window.softphone.agentStatus === 'available'")
+
+
+# The demo, as `./scripts/run` starts it
+
+
+async def test_the_demo_widget_reaches_its_toll_free_line_with_audio_both_ways(
+    demo_run: DemoRun, chromium: BrowserContext
+) -> None:
+    frames = Frames()
+    customer = await chromium.new_page()
+    customer.on("websocket", frames.watch)
+    await customer.goto(demo_run.url + "/demo")
+    await customer.wait_for_function(f"{WIDGET} !== undefined", polling=100)
+    await press(customer, "Call us")
+    await wait_for(customer, f"{WIDGET}.state === 'ivr'")
+    await voice_off(customer)
+    await customer.get_by_role(
+        "button", name=re.compile("^Billing and payments")
+    ).click()
+    line = customer.get_by_role("button", name=re.compile("^Our toll-free line"))
+    await expect(line).to_be_visible(timeout=60_000)  # after the answers
+    await line.click()
+    await press(customer, "No thanks")  # the callback, offered once more
+
+    tollfree = await frames.wait(frames.received, of_type("ivr.tollfree"))
+    assert tollfree["bridged"] is True
+    await wait_for(customer, f"{WIDGET}.state === 'answered'")
+    # The demo's line (SIPp) echoes: audio goes out and comes back.
+    stats = await expect_audio(customer, "helplineWidget")
+    later = await expect_audio(customer, "helplineWidget", stats)
+    assert later["packetsReceived"] > stats["packetsReceived"]
+    await press(customer, "Hang up")
+    await wait_for(customer, f"{WIDGET}.state === 'ended'")
+    trunk_log = (demo_run.data / "demo-trunk.log").read_text(errors="replace")
+    assert demo_run.process.poll() is None, trunk_log
+
+
+async def test_the_demo_softphone_answers_a_phone_caller_with_audio_both_ways(
+    demo_run: DemoRun,
+    chromium: BrowserContext,
+    sipp: Any,
+    rtp_peer: Any,
+    tmp_path: Path,
+) -> None:
+    user, password = demo_run.account("agent")
+    agent = await sign_in_softphone(chromium, demo_run.url, user, password)
+    media = await rtp_peer()
+    # Billing (1), its answers, then "wait for a billing specialist" (3).
+    scenario = caller_scenario(
+        tmp_path / "to-an-agent.xml",
+        [
+            ("pause", 2000),
+            ("info", "Signal=1\nDuration=160", "application/dtmf-relay"),
+            ("pause", 45000),
+            ("info", "Signal=3\nDuration=160", "application/dtmf-relay"),
+            ("wait_bye", 60000),
+        ],
+        media.port,
+    )
+    caller = await sipp(str(scenario), f"127.0.0.1:{demo_run.sip}", timeout_s=120)
+    await expect(agent.locator("#call-title")).to_have_text(
+        "Incoming call", timeout=70_000
+    )
+    await press(agent, "Answer")
+    await wait_for(agent, "window.softphone.callState === 'answered'")
+    stats = await expect_audio(agent, "softphone")
+    await media.send_tone(1000.0, 1.0)
+    after = await expect_audio(agent, "softphone", stats)
+    assert after["packetsReceived"] >= stats["packetsReceived"] + 40
+    since = len(media.payloads)
+    await agent.wait_for_timeout(1500)
+    assert loudness(media.payloads[since:]) > 0, "only silence reached the caller"
+    await press(agent, "Hang up")
+    assert await caller.wait(20) == 0, caller.messages()[-3000:]

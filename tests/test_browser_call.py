@@ -79,10 +79,19 @@ async def open_softphone(
 ) -> Page:
     """Sign the agent in at /agent and make it available."""
     await helpline.create_agent(agent["username"], agent["password"], agent["name"])
+    return await sign_in_softphone(
+        chromium, helpline.url, agent["username"], agent["password"]
+    )
+
+
+async def sign_in_softphone(
+    chromium: BrowserContext, base: str, username: str, password: str
+) -> Page:
+    """An agent's account signed in at `base`/agent, made available."""
     page = await chromium.new_page()
-    await page.goto(f"{helpline.url}/agent")
-    await page.get_by_label("User name").fill(agent["username"])
-    await page.get_by_label("Password").fill(agent["password"])
+    await page.goto(f"{base}/agent")
+    await page.get_by_label("User name").fill(username)
+    await page.get_by_label("Password").fill(password)
     await press(page, "Sign in")
 
     availability = page.get_by_role("switch", name="Available for calls")

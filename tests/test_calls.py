@@ -24,7 +24,7 @@ queue               queued  -         -         -         -         -          -
 overflow            -       ivr       -         -         -         -          -
 callback-requested  ended   -         -         -         -         -          -
 ivr-hangup          ended   -         -         -         -         -          -
-tollfree            ended   -         -         -         -         -          -
+tollfree            ended   -         -         ended     -         -          -
 ring                -       ringing   -         -         -         -          -
 accept              -       -         answered  -         -         -          -
 decline             -       -         queued    -         -         -          -
@@ -45,6 +45,7 @@ bridge-failed       -       -         -         ivr       -         -          -
 line-hangup         -       -         -         ended     -         -          -
 bridge-lost         -       -         -         ended     -         -          -
 media-failed        -       -         -         ended     ended     -          -
+transfer-line       -       -         -         answered  answered  -          -
 """
 
 STATES = [

@@ -121,6 +121,7 @@ per_day = 20000
 
 [routing]
 ring_timeout_s = 20
+announce_s = 45
 
 [signaling]
 grace_s = 0
@@ -150,6 +151,7 @@ def test_every_key_of_the_file(tmp_path: Path) -> None:
     assert (settings.log_level, settings.log_format) == ("DEBUG", "json")
     assert settings.log_digits is True
     assert settings.ring_timeout_s == 20 and settings.grace_s == 0
+    assert settings.announce_s == 45
     assert settings.customer_sessions_per_minute == 5
     assert settings.max_frame_bytes == 2048
     assert settings.tts_voice == "fr"

@@ -40,6 +40,7 @@ from ivr.interpreter import (
     PromptFinished,
     RequestCallback,
     RouteToQueue,
+    SentToLine,
     ShowCallbackForm,
     ShowMenu,
     StartTimer,
@@ -181,6 +182,20 @@ def _queue_general(play: int) -> list[Action]:
     ]
 
 
+#: Two timeouts, the callback declined, the queue, an agent answers.
+TO_AN_AGENT: list[tuple[Event, list[Action]]] = [
+    START,
+    (PromptFinished(1), [StartTimer("input", 5.0)]),
+    (TimerFired("input"), [CollectDigits("main", 2), main_prompt(2)]),
+    (PromptFinished(2), [StartTimer("input", 5.0)]),
+    (TimerFired("input"), [*OFFER, offer_prompt(3)]),
+    (PromptFinished(3), [StartTimer("input", 5.0)]),
+    (Digit("2"), [CancelTimer("input"), *_queue_general(4)]),
+    (PromptFinished(4), []),
+    (AgentAnswered(), [CancelTimer("queue")]),
+]
+
+
 @dataclass
 class Script:
     name: str
@@ -215,16 +230,32 @@ SCRIPTS = [
     Script(
         "two timeouts, then the callback offer",
         [
-            START,
-            (PromptFinished(1), [StartTimer("input", 5.0)]),
-            (TimerFired("input"), [CollectDigits("main", 2), main_prompt(2)]),
-            (PromptFinished(2), [StartTimer("input", 5.0)]),
-            (TimerFired("input"), [*OFFER, offer_prompt(3)]),
-            (PromptFinished(3), [StartTimer("input", 5.0)]),
-            (Digit("2"), [CancelTimer("input"), *_queue_general(4)]),
-            (PromptFinished(4), []),
-            (AgentAnswered(), [CancelTimer("queue")]),
+            *TO_AN_AGENT,
             (Digit("1"), []),  # after the IVR is done: ignored
+        ],
+        ("open-check", "main", "offer", "agents"),
+        ("callback",),
+        "agent",
+    ),
+    Script(
+        "an agent sends the caller on to the line, which fails: the offer again",
+        [
+            *TO_AN_AGENT,
+            (SentToLine(), []),
+            (
+                TransferFailed("sip-503"),
+                [PlayPrompt(5, "agents", TRANSFER_FAILED_PROMPT)],
+            ),
+            (PromptFinished(5), [*OFFER, offer_prompt(6)]),
+        ],
+        ("open-check", "main", "offer", "agents", "offer"),
+        ("callback",),
+    ),
+    Script(
+        "a transfer failure without the agent's transfer is not the IVR's",
+        [
+            *TO_AN_AGENT,
+            (TransferFailed("sip-503"), []),
         ],
         ("open-check", "main", "offer", "agents"),
         ("callback",),

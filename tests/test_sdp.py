@@ -18,6 +18,7 @@ from signaling.sdp import (
     SessionDescription,
     check_sdp,
     telephone_event_for,
+    with_telephone_event,
     without_mdns_candidates,
 )
 from tests.cases import case_sdp
@@ -779,3 +780,36 @@ def test_what_is_left_of_a_browser_sdp_still_passes(sdp: str) -> None:
     description = check_sdp(without_mdns_candidates(sdp)[0], kind="offer")
     assert all(not c.mdns for media in description.media for c in media.candidates)
     assert check_sdp(sdp, kind="offer").media[0].candidates[0].mdns
+
+
+def test_telephone_event_is_added_to_an_answer_once_at_the_codecs_rate() -> None:
+    """Case 06: aiortc answers Chrome's offer without telephone-event; the
+    bridge adds the offer's 8 kHz one (PT 126), once, after the rtpmaps."""
+    offer = check_sdp(case_sdp("06-chrome-extmap-allow-mixed"), kind="offer")
+    pt = telephone_event_for(offer.media[0], 8000)
+    assert pt == 126
+    answer = (
+        "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
+        "m=audio 9 UDP/TLS/RTP/SAVPF 0 8\r\nc=IN IP4 0.0.0.0\r\n"
+        "a=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\na=sendrecv\r\n"
+    )
+    added = with_telephone_event(answer, pt, 8000)
+    assert added.split("\r\n")[4] == "m=audio 9 UDP/TLS/RTP/SAVPF 0 8 126"
+    assert "a=rtpmap:8 PCMA/8000\r\na=rtpmap:126 telephone-event/8000\r\n" in added
+    assert "a=fmtp:126 0-15\r\n" in added
+    assert with_telephone_event(added, pt, 8000) == added  # once
+    assert with_telephone_event("v=0\r\n", pt, 8000) == "v=0\r\n"  # no audio
+
+
+def test_one_event_type_for_a_payload_type_declared_at_two_rates() -> None:
+    """Case 09's shape on a bridged leg: PT 101 at 16000 and 8000; the
+    G.711 answer names 101 at 8000, once."""
+    offer = check_sdp(TRUNK_09, kind="offer", profile="sip")
+    pt = telephone_event_for(offer.media[0], 8000)
+    assert pt == 101
+    answer = "v=0\nm=audio 9 RTP/AVP 8\na=rtpmap:8 PCMA/8000\n"
+    added = with_telephone_event(answer, pt, 8000)
+    assert added == (
+        "v=0\nm=audio 9 RTP/AVP 8 101\na=rtpmap:8 PCMA/8000\n"
+        "a=rtpmap:101 telephone-event/8000\na=fmtp:101 0-15\n"
+    )

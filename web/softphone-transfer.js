@@ -54,6 +54,17 @@ export class Transfers {
     this.phone.render();
   }
 
+  /** Blind, to the toll-free line: a media worker puts the caller
+   * through. Only a caller whose menu offered FAQ answers and a callback
+   * may go; the server says so otherwise. */
+  transferToLine() {
+    const call = this.phone.call;
+    if (!['answered', 'held'].includes(call?.state)) return;
+    this.phone.client.request('call.transfer', { call_id: call.id, tollfree: true });
+    this.phone.note = 'Sending the caller to the toll-free line…';
+    this.phone.render();
+  }
+
   /** Holds the customer and rings the colleague on a consult call. */
   startConsult() {
     const call = this.phone.call;
@@ -133,6 +144,8 @@ export class Transfers {
     const picked = Boolean(this._picked());
     ui.transfer.disabled = !picked;
     ui.consult.disabled = !picked;
+    const offers = call?.journey?.offers ?? [];
+    ui.line.hidden = !(offers.includes('faq') && offers.includes('callback'));
     const consulting = state === 'consulting';
     ui.complete.hidden = !consulting;
     ui.complete.disabled = this.consult?.state !== 'answered';
@@ -200,6 +213,7 @@ export function findTransferUi(document) {
     panel: $('transfer'),
     target: $('transfer-target'),
     transfer: $('transfer-now'),
+    line: $('transfer-line'),
     consult: $('consult'),
     complete: $('complete'),
     cancel: $('cancel-consult'),
@@ -211,6 +225,7 @@ export function bindTransferUi(transfers, ui) {
   ui.target.addEventListener('focus', () => transfers.refresh());
   ui.target.addEventListener('change', () => transfers.phone.render());
   ui.transfer.addEventListener('click', () => transfers.transferNow());
+  ui.line.addEventListener('click', () => transfers.transferToLine());
   ui.consult.addEventListener('click', () => transfers.startConsult());
   ui.complete.addEventListener('click', () => transfers.complete());
   ui.cancel.addEventListener('click', () => transfers.cancel());
