@@ -49,7 +49,7 @@ import aiohttp
 from aiortc import RTCRtpSender
 from av import AudioFrame
 
-from benchmarks import sip_calls
+from benchmarks import signaling, sip_calls
 from benchmarks.harness import (
     Event,
     Helpline,
@@ -497,7 +497,7 @@ async def ramp(run: Run, levels: Sequence[int], seconds: float) -> Event:
     ]  # fmt: skip
     top = clean[-1]["calls"] if clean else 0
     out["clean_calls"] = top
-    out["per_worker"] = round(top / max(1, len(run.workers)), 2)
+    out["slots"] = CALLS_PER_WORKER * len(run.workers)
     out["per_core"] = round(top / (os.cpu_count() or 1), 2)
     return out
 
@@ -642,6 +642,8 @@ async def bench(opts: Options, folder: Path) -> Event:
     return out
 
 
+#: The options it shares with the signaling benchmark, as there.
+SHARED: Final = dict(signaling.OPTIONS)
 OPTIONS: Final[list[tuple[str, dict[str, Any]]]] = [
     ("--quick", dict(action="store_true",
                      help="a smoke run: 1 worker, 2 calls, 2 s windows")),
@@ -658,8 +660,8 @@ OPTIONS: Final[list[tuple[str, dict[str, Any]]]] = [
     ("--client-core", dict(metavar="N", type=int, default=-1,
                            help="core to pin the customers to (the last)")),
     ("--no-pin", dict(action="store_true", help="do not pin the customers")),
-    ("--json", dict(metavar="FILE", type=Path, help="also write results here")),
-    ("--keep", dict(action="store_true", help="keep data folders and logs")),
+    ("--json", SHARED["--json"]),
+    ("--keep", SHARED["--keep"]),
 ]  # fmt: skip
 
 
@@ -696,8 +698,8 @@ def main(argv: list[str] | None = None) -> int:
     ramp_result = result["ramp"]
     say(
         f"ramp: {ramp_result['clean_calls']} calls at once without lost frames "
-        f"({ramp_result['per_worker']} a worker, {ramp_result['per_core']} a "
-        f"core of the machine, customers included); stopped: "
+        f"(of {ramp_result['slots']} slots; {ramp_result['per_core']} a core of "
+        f"the machine, customers included); stopped: "
         f"{ramp_result['stopped']}"
     )
     if opts.json_path is not None:
