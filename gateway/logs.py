@@ -159,6 +159,9 @@ class _HelplineHandler(logging.StreamHandler[TextIO]):
     """Marks the handler ``setup_logging`` installed, so a second call swaps it."""
 
 
+_CHATTY: Final = ("aioice", "aiortc")
+
+
 def setup_logging(
     level: str, fmt: str, *, digits: bool = False, stream: TextIO | None = None
 ) -> logging.Handler:
@@ -183,4 +186,9 @@ def setup_logging(
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(numeric)
+    # aiortc's and aioice's own INFO lines (each ICE check) carry no call id
+    # and drown a media worker's log; at DEBUG they are wanted.
+    quiet = max(numeric, logging.WARNING) if numeric > logging.DEBUG else 0
+    for library in _CHATTY:
+        logging.getLogger(library).setLevel(quiet)
     return handler
