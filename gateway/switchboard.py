@@ -306,12 +306,17 @@ class Switchboard:
             raise _unknown_call(message)
         return call
 
+    async def assign_bridge(self, call_id: str, session_id: str) -> None:
+        """A media worker's session is the call's other end from now on:
+        relays go to it, and its death ends the call (``bridge-lost``)."""
+        await self.routing.set_call_fields(call_id, bridge=session_id)
+        await self.bus.add_call(session_id, call_id)
+
     async def bridge(self, call_id: str, session_id: str, name: str) -> bool:
         """Put a call in the IVR through to a media worker's session, which
         answers it as `name` (the toll-free line); the customer then offers
         its media to the worker as it would to an agent."""
-        await self.routing.set_call_fields(call_id, bridge=session_id)
-        await self.bus.add_call(session_id, call_id)
+        await self.assign_bridge(call_id, session_id)
         try:
             applied = await self.routing.apply(call_id, CallEvent.BRIDGE)
         except Exception as exc:

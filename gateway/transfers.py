@@ -151,12 +151,14 @@ class Transfers:
         worker = "" if phone else await ivr.find_bridge()
         if not phone and not worker:
             raise ProtocolError("line-unavailable", _NO_WORKER, message.get("id"))
-        if worker:
-            await self.routing.set_call_fields(call.id, bridge=worker)
-            await self.bus.add_call(worker, call.id)
         await self._bad_state_as_error(
             self.routing.apply(call.id, CallEvent.TRANSFER_LINE, agent_id=me)
         )
+        if worker:
+            # Only once the agent has let go: a transfer that lost a race
+            # must not leave the customer's relays going to the worker. The
+            # page hears of the worker only below.
+            await self.board.assign_bridge(call.id, worker)
         await ivr.sent_to_line(call.id)
         logger.info(
             "agent sent the caller to the toll-free line", extra={"call_id": call.id}
