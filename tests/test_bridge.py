@@ -586,11 +586,16 @@ async def test_an_agent_sends_a_phone_caller_to_the_toll_free_line(
         while "INVITE sip:+18005550100" not in trunk.messages():
             assert time.monotonic() < deadline, "the line was never dialled"
             await asyncio.sleep(0.1)
-        await asyncio.sleep(1.0)  # answered and bridged
+        deadline = time.monotonic() + 10
+        while "bridged to the toll-free line" not in worker.log.read_text():
+            assert time.monotonic() < deadline, "the line was never bridged"
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(0.5)
         since = time.monotonic()
         await media.send_tone(1000.0, 2.0)
+        await asyncio.sleep(0.3)  # the last of the echo
         # The line echoes: the caller's tone came back through it.
-        assert media.tone_level(1000.0, since) > 0.5
+        assert media.tone_level(1000.0, since) > 0.5, media.received
     finally:
         await peer.close()
     with redis.Redis.from_url(redis_url, protocol=2) as redis_client:
