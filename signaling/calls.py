@@ -17,6 +17,13 @@ when the customer's session is lost for good, or when no agent can take
 it. An agent lost for good mid-call does not end the call: it goes back to
 the head of the queue.
 
+Callbacks. When an agent claims a callback (``gateway.callbacks``), the
+attempt is a call that starts *dialling*: the agent is already busy on it
+and the customer is rung, in their open page or over the trunk. The
+customer picking up answers it; no answer, a busy or failed line, or a
+declined ring in the page end it, and the callback keeps the attempt's
+result.
+
 Transfers. The agent of an answered or held call may hand it to another
 agent. A blind *transfer* releases the first agent at once and rings the
 second (``retarget``); if that agent declines or lets it ring out, the call
@@ -49,6 +56,7 @@ class CallState(enum.StrEnum):
     ANSWERED = "answered"
     HELD = "held"
     CONSULTING = "consulting"  # held while its agent consults a colleague
+    DIALLING = "dialling"  # an agent's callback rings the customer
     ENDED = "ended"
 
 
@@ -79,6 +87,11 @@ class CallEvent(enum.StrEnum):
     CONSULT = "consult"  # hold the customer, ring a colleague
     CONSULT_COMPLETE = "consult-complete"  # the colleague takes the call
     CONSULT_END = "consult-end"  # the consult is over: back to its agent
+    # A callback's call (gateway.callbacks), which starts in "dialling".
+    CALLBACK_ANSWERED = "callback-answered"  # the customer picked up
+    NO_ANSWER = "no-answer"  # nobody picked up (the ring timer, or the trunk)
+    LINE_BUSY = "busy"  # the trunk said busy
+    DIAL_FAILED = "dial-failed"  # the trunk refused the number or failed
 
 
 class AgentAfter(enum.StrEnum):
@@ -116,13 +129,14 @@ class BadTransition(SignalingError):
         self.event = event
 
 
-V, Q, R, A, H, C, E = (
+V, Q, R, A, H, C, D, E = (
     CallState.IVR,
     CallState.QUEUED,
     CallState.RINGING,
     CallState.ANSWERED,
     CallState.HELD,
     CallState.CONSULTING,
+    CallState.DIALLING,
     CallState.ENDED,
 )
 Ev = CallEvent
@@ -185,6 +199,19 @@ TRANSITIONS: Final[dict[tuple[CallState, CallEvent], Transition]] = {
     (C, Ev.AGENT_HANGUP): _end("agent-hangup", Ag.AVAILABLE),
     (C, Ev.CUSTOMER_LOST): _end("customer-lost", Ag.AVAILABLE),
     (C, Ev.AGENT_LOST): Transition(Q, Ag.OFFLINE, requeue=True),
+    # A callback's call rings the customer (in the page, or over the trunk
+    # through a media worker) with its agent already busy on it. A customer
+    # who declines in the page hangs up; an agent may give up the dial.
+    (D, Ev.CALLBACK_ANSWERED): Transition(A),
+    (D, Ev.NO_ANSWER): _end("no-answer", Ag.AVAILABLE),
+    (D, Ev.RING_TIMEOUT): _end("no-answer", Ag.AVAILABLE),
+    (D, Ev.LINE_BUSY): _end("busy", Ag.AVAILABLE),
+    (D, Ev.DIAL_FAILED): _end("dial-failed", Ag.AVAILABLE),
+    (D, Ev.CUSTOMER_HANGUP): _end("callback-declined", Ag.AVAILABLE),
+    (D, Ev.CUSTOMER_LOST): _end("customer-lost", Ag.AVAILABLE),
+    (D, Ev.AGENT_HANGUP): _end("agent-hangup", Ag.AVAILABLE),
+    (D, Ev.AGENT_LOST): _end("agent-lost", Ag.OFFLINE),
+    (D, Ev.BRIDGE_LOST): _end("bridge-lost", Ag.AVAILABLE),
 }
 
 #: States in which the two ends may exchange SDP and candidates.

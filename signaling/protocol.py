@@ -162,7 +162,16 @@ RELAYED: Final = frozenset(
     {"sdp.offer", "sdp.answer", "ice.candidate", "call.mute", "call.dtmf"}
 )
 
-_STATES = ["ivr", "queued", "ringing", "answered", "held", "consulting", "ended"]
+_STATES = [
+    "ivr",
+    "queued",
+    "ringing",
+    "answered",
+    "held",
+    "consulting",
+    "dialling",
+    "ended",
+]
 #: RTCIceServer dictionaries, as a page hands them to RTCPeerConnection.
 _ICE_SERVERS = {
     "type": "array",
