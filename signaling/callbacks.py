@@ -90,7 +90,7 @@ class BadCallbackTransition(SignalingError):
         self.event = event
 
 
-W, O, D, C, U, DONE, F, X = (
+W, OF, D, C, U, DONE, F, X = (
     CallbackState.WAITING,
     CallbackState.OFFERED,
     CallbackState.DIALLING,
@@ -103,12 +103,12 @@ W, O, D, C, U, DONE, F, X = (
 Ev = CallbackEvent
 
 TRANSITIONS: Final[dict[tuple[CallbackState, CallbackEvent], Transition]] = {
-    (W, Ev.OFFER): Transition(O),
-    (O, Ev.SKIP): Transition(W),
+    (W, Ev.OFFER): Transition(OF),
+    (OF, Ev.SKIP): Transition(W),
     (W, Ev.CLAIM): Transition(D),
-    (O, Ev.CLAIM): Transition(D),
+    (OF, Ev.CLAIM): Transition(D),
     (W, Ev.CANCEL): Transition(X),
-    (O, Ev.CANCEL): Transition(X),
+    (OF, Ev.CANCEL): Transition(X),
     (D, Ev.ANSWERED): Transition(C),
     (D, Ev.UNREACHED): Transition(W, retry=True),
     (D, Ev.CANCEL): Transition(X),  # declined in the page while it rang
@@ -127,7 +127,9 @@ def step(state: CallbackState, event: CallbackEvent) -> Transition:
         raise BadCallbackTransition(state, event) from None
 
 
-def after_attempt(transition: Transition, attempts: int, max_attempts: int) -> CallbackState:
+def after_attempt(
+    transition: Transition, attempts: int, max_attempts: int
+) -> CallbackState:
     """Where a row with ``retry`` leads once `attempts` were made."""
     if transition.retry and attempts >= max_attempts:
         return CallbackState.FAILED

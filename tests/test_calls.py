@@ -18,39 +18,62 @@ from signaling.calls import (
     step,
 )
 
-# event             ivr     queued    ringing   answered  held      consulting ended
+# event             ivr     queue   ring    answer  held    consult dial    end
 EXPECTED = """
-queue               queued  -         -         -         -         -          -
-overflow            -       ivr       -         -         -         -          -
-callback-requested  ended   -         -         -         -         -          -
-ivr-hangup          ended   -         -         -         -         -          -
-tollfree            ended   -         -         ended     -         -          -
-ring                -       ringing   -         -         -         -          -
-accept              -       -         answered  -         -         -          -
-decline             -       -         queued    -         -         -          -
-ring-timeout        -       -         queued    -         -         -          -
-hold                -       -         -         held      -         -          -
-unhold              -       -         -         -         answered  -          -
-customer-hangup     ended   ended     ended     ended     ended     ended      -
-agent-hangup        -       -         -         ended     ended     ended      -
-customer-lost       ended   ended     ended     ended     ended     ended      -
-agent-lost          -       -         queued    queued    queued    queued     -
-rejected            -       ended     -         -         -         -          -
-transfer            -       -         -         ringing   ringing   -          -
-consult             -       -         -         consulting consulting -        -
-consult-complete    -       -         -         -         -         answered   -
-consult-end         -       -         -         -         -         answered   -
-bridge              answered -        -         -         -         -          -
-bridge-failed       -       -         -         ivr       -         -          -
-line-hangup         -       -         -         ended     -         -          -
-bridge-lost         -       -         -         ended     -         -          -
-media-failed        -       -         -         ended     ended     -          -
-transfer-line       -       -         -         answered  answered  -          -
+queue               queue   -       -       -       -       -       -       -
+overflow            -       ivr     -       -       -       -       -       -
+callback-requested  end     -       -       -       -       -       -       -
+ivr-hangup          end     -       -       -       -       -       -       -
+tollfree            end     -       -       end     -       -       -       -
+ring                -       ring    -       -       -       -       -       -
+accept              -       -       answer  -       -       -       -       -
+decline             -       -       queue   -       -       -       -       -
+ring-timeout        -       -       queue   -       -       -       end     -
+hold                -       -       -       held    -       -       -       -
+unhold              -       -       -       -       answer  -       -       -
+customer-hangup     end     end     end     end     end     end     end     -
+agent-hangup        -       -       -       end     end     end     end     -
+customer-lost       end     end     end     end     end     end     end     -
+agent-lost          -       -       queue   queue   queue   queue   end     -
+rejected            -       end     -       -       -       -       -       -
+transfer            -       -       -       ring    ring    -       -       -
+consult             -       -       -       consult consult -       -       -
+consult-complete    -       -       -       -       -       answer  -       -
+consult-end         -       -       -       -       -       answer  -       -
+bridge              answer  -       -       -       -       -       -       -
+bridge-failed       -       -       -       ivr     -       -       -       -
+line-hangup         -       -       -       end     -       -       -       -
+bridge-lost         -       -       -       end     -       -       end     -
+media-failed        -       -       -       end     end     -       -       -
+transfer-line       -       -       -       answer  answer  -       -       -
+callback-answered   -       -       -       -       -       -       answer  -
+no-answer           -       -       -       -       -       -       end     -
+busy                -       -       -       -       -       -       end     -
+dial-failed         -       -       -       -       -       -       end     -
 """
+
+#: The table's short names for states.
+SHORT = {
+    "queue": "queued",
+    "ring": "ringing",
+    "answer": "answered",
+    "consult": "consulting",
+    "dial": "dialling",
+    "end": "ended",
+}
 
 STATES = [
     CallState(s)
-    for s in ("ivr", "queued", "ringing", "answered", "held", "consulting", "ended")
+    for s in (
+        "ivr",
+        "queued",
+        "ringing",
+        "answered",
+        "held",
+        "consulting",
+        "dialling",
+        "ended",
+    )
 ]
 
 
@@ -59,7 +82,7 @@ def _rows() -> list[tuple[CallState, CallEvent, str]]:
     for line in EXPECTED.strip().splitlines():
         event, *cells = line.split()
         for state, cell in zip(STATES, cells, strict=True):
-            rows.append((state, CallEvent(event), cell))
+            rows.append((state, CallEvent(event), SHORT.get(cell, cell)))
     return rows
 
 
