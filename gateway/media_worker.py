@@ -16,6 +16,10 @@ sends the caller's leg a REFER to it and lets the NOTIFY decide. If the
 trunk refuses or does not answer, the caller hears so and goes back to the
 menu's callback offer.
 
+While it has a free call, a worker also dials callbacks whose customer
+has no page open (``gateway.callback_dials``): the customer's leg is then
+a phone caller's, answered by the agent who claimed the callback.
+
 Run one with ``python -m gateway.media_worker`` (the supervisor does).
 """
 
@@ -40,6 +44,7 @@ from typing import Any, Final
 
 from gateway.app import Node
 from gateway.bridge import BrowserLeg
+from gateway.callback_dials import CallbackDials
 from gateway.config import Settings
 from gateway.ice_servers import aiortc_ice_servers
 from gateway.ivr_calls import TOLLFREE_NAME
@@ -75,7 +80,6 @@ class Leg:
 
     leg: int
     sip_call_id: str
-    number: str
     session: Session | None = None
     conn: Connection | None = None
     call_id: str = ""
@@ -155,6 +159,9 @@ class MediaWorker:
         self.parent = 0
         self.stopped = asyncio.Event()
         self._dialogs_key = self.node.routing.key("worker", self.id, "dialogs")
+        self._calls_key = self.node.routing.key("worker", self.id, "calls")
+        #: Callbacks this worker dials over the trunk.
+        self.dials = CallbackDials(self, self.node.callbacks)
         self._bridged_key = self.node.routing.key("worker", self.id, "bridged")
 
     async def start(self) -> None:
@@ -171,6 +178,7 @@ class MediaWorker:
         )
         self.bridge_conn = await bus.attach(session, self._from_bridge_bus)
         self._beat = asyncio.create_task(self._heartbeat())
+        self.dials.start()
         logger.info(
             "media worker %s answers SIP on %s:%d, %d calls at most",
             self.id,
@@ -181,12 +189,13 @@ class MediaWorker:
         )
 
     async def stop(self) -> None:
+        await self.dials.stop()
         if self._beat is not None:
             self._beat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._beat
         for leg in list(self.legs.values()):
-            await self._end_session(leg, "customer")
+            await self.end_session(leg, "customer")
         for call in list(self.web_calls.values()):
             await self._web_lost(call)
         if self.bridge_conn is not None:
@@ -204,7 +213,7 @@ class MediaWorker:
     async def _end_left_behind(self) -> None:
         """Calls a predecessor with this index held when it died: their
         callers are gone with its SIP endpoint, so end them everywhere."""
-        key = self.node.routing.key("worker", self.id, "calls")
+        key = self._calls_key
         left = [str(c) for c in await self.redis.smembers(key)]
         for call_id in left:
             logger.warning(
@@ -262,29 +271,41 @@ class MediaWorker:
             return
         if event.kind == "incoming":
             self._count("answered")
-            new = Leg(event.leg, event.info["sip_call_id"], event.info["number"])
-            self.legs[event.leg] = new
-            new.task = asyncio.create_task(self._serve(new))
-            self._queue(new, lambda: self._place(new))
+            new = self.new_leg(event.leg, "", event.info["sip_call_id"])
+            self.queue(new, lambda: self._place(new))
             return
         if event.kind == "refused":
             return
         web_call = self.web_trunks.get(event.leg)
         if web_call is not None:
-            self._queue(web_call, lambda: self._web_trunk(web_call, event))
+            self.queue(web_call, lambda: self._web_trunk(web_call, event))
             return
         trunk_of = self.trunk_legs.get(event.leg)
         if trunk_of is not None:
-            self._queue(trunk_of, lambda: self._on_trunk(trunk_of, event))
+            self.queue(trunk_of, lambda: self._on_trunk(trunk_of, event))
             return
         leg = self.legs.get(event.leg)
-        if leg is None:
+        if leg is None or self.dials.takes(event):
             return
         handler = _SIP_HANDLERS.get(event.kind)
         if handler is not None:
-            self._queue(leg, lambda: handler(self, leg, event))
+            self.queue(leg, lambda: handler(self, leg, event))
 
-    def _queue(self, leg: Leg | WebCall, work: Callable[[], Awaitable[None]]) -> None:
+    def new_leg(self, number: int, call_id: str = "", sip_call_id: str = "") -> Leg:
+        """A SIP leg that stands for a customer (a phone caller, or a
+        callback's customer), counted as one of this worker's calls."""
+        leg = Leg(number, sip_call_id, call_id=call_id)
+        self.legs[number] = leg
+        leg.task = asyncio.create_task(self._serve(leg))
+        return leg
+
+    def has_free_call(self) -> bool:
+        """Whether one more call fits in the endpoint's limit: the
+        customers' legs, the toll-free legs, and the web callers'."""
+        in_use = len(self.legs) + len(self.trunk_legs) + len(self.web_calls)
+        return in_use < self.limit
+
+    def queue(self, leg: Leg | WebCall, work: Callable[[], Awaitable[None]]) -> None:
         leg.inbox.put_nowait(work)
 
     async def _serve(self, leg: Leg | WebCall) -> None:
@@ -302,27 +323,39 @@ class MediaWorker:
                     self.legs.pop(leg.leg, None)
                 else:
                     self.web_calls.pop(leg.call_id, None)
+                self.dials.freed.set()
                 return
 
-    async def _place(self, leg: Leg) -> None:
+    async def open_session(self, leg: Leg) -> None:
+        """The leg's customer session on the bus, whose client this
+        worker is."""
         bus = self.node.bus
-        session, _ = await bus.create(
+        leg.session, _ = await bus.create(
             "customer", "", PHONE_NAME, f"sip:{self.id}", self.settings.grace_s
         )
-        leg.session = session
-        leg.conn = await bus.attach(session, self._from_bus(leg))
-        await self._request(
+        leg.conn = await bus.attach(leg.session, self._from_bus(leg))
+
+    async def track_call(self, call_id: str) -> None:
+        """A call this worker carries: a successor ends it if this worker
+        dies with it."""
+        await self.redis.sadd(self._calls_key, call_id)
+
+    async def untrack_call(self, call_id: str) -> None:
+        await self.redis.srem(self._calls_key, call_id)
+
+    async def _place(self, leg: Leg) -> None:
+        await self.open_session(leg)
+        assert leg.session is not None
+        await self.request(
             leg,
             {"type": "call.place", "caller": {"name": PHONE_NAME, "topic": "phone"}},
         )
         # Known now, not only when the bus's call.state comes round: a BYE
         # already queued behind this step must end the call in Helpline too.
-        placed = await bus.calls(session.id)
+        placed = await self.node.bus.calls(leg.session.id)
         if placed and not leg.call_id:
             leg.call_id = next(iter(placed))
-            await self.redis.sadd(
-                self.node.routing.key("worker", self.id, "calls"), leg.call_id
-            )
+            await self.track_call(leg.call_id)
 
     async def _dialog(self, leg: Leg, event: SipEvent) -> None:
         await self.redis.hset(
@@ -366,7 +399,7 @@ class MediaWorker:
         await self._send_digit(leg, digit)
 
     async def _send_digit(self, leg: Leg, digit: str) -> None:
-        await self._request(
+        await self.request(
             leg, {"type": "ivr.digit", "call_id": leg.call_id, "digit": digit}
         )
 
@@ -379,7 +412,7 @@ class MediaWorker:
             return
         if play == leg.playing and leg.call_id:
             leg.playing = 0
-            await self._request(
+            await self.request(
                 leg, {"type": "ivr.prompt_done", "call_id": leg.call_id, "play": play}
             )
 
@@ -392,20 +425,18 @@ class MediaWorker:
         if leg.trunk is not None:
             with contextlib.suppress(SipError):
                 await self.owner.hangup(leg.trunk)
-        await self._end_session(leg, "customer")
+        await self.end_session(leg, "customer")
 
-    async def _end_session(self, leg: Leg, who: str) -> None:
+    async def end_session(self, leg: Leg, who: str) -> None:
         if leg.call_id and who == "customer" and not (leg.tollfree or leg.hung_up):
             with contextlib.suppress(ProtocolError):
-                await self._request(
-                    leg, {"type": "call.hangup", "call_id": leg.call_id}
-                )
+                await self.request(leg, {"type": "call.hangup", "call_id": leg.call_id})
         if leg.conn is not None:
             self.node.bus.local.pop(leg.conn.session.id, None)
             await self.node.bus.delete(leg.conn.session.id)
             leg.conn = None
 
-    async def _request(self, leg: Leg, message: Message) -> None:
+    async def request(self, leg: Leg, message: Message) -> None:
         assert leg.conn is not None
         try:
             await self.node.switchboard.handle(leg.conn, message)
@@ -419,7 +450,7 @@ class MediaWorker:
     def _from_bus(self, leg: Leg) -> Callable[[str], Awaitable[None]]:
         async def send(payload: str) -> None:
             event = json.loads(payload)
-            self._queue(leg, lambda: self._on_bus(leg, event))
+            self.queue(leg, lambda: self._on_bus(leg, event))
 
         return send
 
@@ -444,9 +475,7 @@ class MediaWorker:
         leg.call_id = leg.call_id or str(event.get("call_id", ""))
         state = event.get("state")
         if state == "ivr" and event.get("call_id"):
-            await self.redis.sadd(
-                self.node.routing.key("worker", self.id, "calls"), leg.call_id
-            )
+            await self.track_call(leg.call_id)
             logger.info("phone caller entered the IVR", extra=leg.extra())
             early, leg.early = leg.early, []
             for digit in early:
@@ -475,9 +504,7 @@ class MediaWorker:
         elif state == "ended" and not leg.tollfree:
             self._stop_announcing(leg)
             await self._drop_agent(leg)
-            await self.redis.srem(
-                self.node.routing.key("worker", self.id, "calls"), leg.call_id
-            )
+            await self.untrack_call(leg.call_id)
             leg.hung_up = True
             if not leg.ended:
                 with contextlib.suppress(SipError):
@@ -519,7 +546,7 @@ class MediaWorker:
                 await self.owner.link(leg.leg, leg.port)
             return
         web = self._browser_leg(leg.call_id)
-        web.on_failed = lambda reason: self._queue(
+        web.on_failed = lambda reason: self.queue(
             leg, lambda: self._media_failed(leg.call_id)
         )
         port = self.owner.new_leg()
@@ -533,7 +560,7 @@ class MediaWorker:
             await self._drop_agent(leg)
             return
         logger.info("offering the agent the caller's audio", extra=leg.extra())
-        await self._request(
+        await self.request(
             leg, {"type": "sdp.offer", "call_id": leg.call_id, "sdp": offer}
         )
 
@@ -549,7 +576,7 @@ class MediaWorker:
                 await web.peer.add_candidate(event.get("candidate"))
             else:  # a re-offer: hold, or off hold
                 answer = await web.accept_offer(str(event["sdp"]))
-                await self._request(
+                await self.request(
                     leg, {"type": "sdp.answer", "call_id": leg.call_id, "sdp": answer}
                 )
         except Exception as err:  # checked SDP still refused by aiortc
@@ -609,7 +636,7 @@ class MediaWorker:
             wav = self.node.prompts.path(prompt.key, "8k.wav")
             if wav is None or leg.ended:
                 continue
-            self._queue(leg, functools.partial(self._play_announcement, leg, wav))
+            self.queue(leg, functools.partial(self._play_announcement, leg, wav))
 
     async def _play_announcement(self, leg: Leg, wav: Path) -> None:
         if leg.announcing is None or leg.ended:
@@ -646,7 +673,7 @@ class MediaWorker:
         leg.trunk = trunk
         self.trunk_legs[trunk] = leg  # before its first event can come
         try:
-            await self._dial_line(destination, trunk)
+            await self.dial_line(destination, trunk)
         except (SipError, SipTargetError) as err:
             self.trunk_legs.pop(trunk, None)
             leg.trunk = None
@@ -658,18 +685,20 @@ class MediaWorker:
             await self.owner.ringback(leg.leg)
         asyncio.get_running_loop().call_later(
             settings.trunk_answer_s,
-            lambda: self._queue(leg, lambda: self._no_answer(leg, trunk)),
+            lambda: self.queue(leg, lambda: self._no_answer(leg, trunk)),
         )
 
-    async def _dial_line(self, destination: str, trunk: int) -> None:
-        """Dial the toll-free line (the only place Helpline calls) as leg
-        `trunk`, at the trunk's domain or registrar for a bare number."""
+    async def dial_line(self, destination: str, trunk: int) -> None:
+        """Dial `destination` through the trunk as leg `trunk`, at the
+        trunk's domain or registrar for a bare number. Only two places are
+        ever dialled: the toll-free line, and a callback's number that
+        passed the number policy (``gateway.callback_dials``)."""
         settings = self.settings
         uri = dial_uri(
             destination, settings.trunk_domain, uri_host(settings.trunk_registrar)
         )
         if not uri:
-            raise SipError("a toll-free number needs trunk.domain or a registrar")
+            raise SipError("a number needs trunk.domain or a registrar to go to")
         await self.owner.dial(uri, trunk)
 
     async def _no_answer(self, leg: Leg, trunk: int) -> None:
@@ -693,7 +722,7 @@ class MediaWorker:
         logger.info("caller referred to the toll-free line", extra=leg.extra())
         asyncio.get_running_loop().call_later(
             self.settings.trunk_answer_s,
-            lambda: self._queue(leg, lambda: self._refer_unanswered(leg)),
+            lambda: self.queue(leg, lambda: self._refer_unanswered(leg)),
         )
 
     async def _refer_unanswered(self, leg: Leg) -> None:
@@ -712,9 +741,7 @@ class MediaWorker:
             self._count(f"tollfree:refer-failed-{code}")
             return
         leg.tollfree = True
-        await self.redis.srem(
-            self.node.routing.key("worker", self.id, "calls"), leg.call_id
-        )
+        await self.untrack_call(leg.call_id)
         await self.node.ivr.tollfree_connected(leg.call_id, "transferred by REFER")
         self._count("tollfree:referred")
         logger.info("transferred to the toll-free line", extra=leg.extra())
@@ -729,9 +756,7 @@ class MediaWorker:
                 return
             leg.tollfree = True
             await self.owner.bridge(leg.leg, event.leg)
-            await self.redis.srem(
-                self.node.routing.key("worker", self.id, "calls"), leg.call_id
-            )
+            await self.untrack_call(leg.call_id)
             await self.node.ivr.tollfree_connected(leg.call_id)
             self._count("tollfree:bridged")
             logger.info("bridged to the toll-free line", extra=leg.extra())
@@ -742,7 +767,7 @@ class MediaWorker:
                 leg.ended = True
                 with contextlib.suppress(SipError):
                     await self.owner.hangup(leg.leg)
-                await self._end_session(leg, "trunk")
+                await self.end_session(leg, "trunk")
             elif not leg.ended:
                 code = int(event.info.get("code", 0))
                 reason = "no-answer" if leg.gave_up else f"sip-{code}"
@@ -769,10 +794,10 @@ class MediaWorker:
             # Candidates may come before the offer (case 03): the leg holds
             # them until the offer is applied.
             call = WebCall(call_id, self._browser_leg(call_id))
-            call.web.on_failed = lambda reason: self._queue(
+            call.web.on_failed = lambda reason: self.queue(
                 call, lambda: self._media_failed(call_id)
             )
-            call.web.on_digit = lambda digit: self._queue(
+            call.web.on_digit = lambda digit: self.queue(
                 call, lambda: self._web_keys(call, digit, "rfc4733")
             )
             self.web_calls[call_id] = call
@@ -781,9 +806,9 @@ class MediaWorker:
             return
         if kind == "sdp.offer" and not call.offered:
             call.offered = True
-            self._queue(call, lambda: self._web_start(call, str(event["sdp"])))
+            self.queue(call, lambda: self._web_start(call, str(event["sdp"])))
         else:
-            self._queue(call, lambda: self._web_event(call, event))
+            self.queue(call, lambda: self._web_event(call, event))
 
     async def _web_start(self, call: WebCall, offer: str) -> None:
         record = await self.node.routing.get_call(call.call_id)
@@ -823,7 +848,7 @@ class MediaWorker:
         call.trunk = self.owner.new_leg()
         self.web_trunks[call.trunk] = call
         try:
-            await self._dial_line(settings.tollfree_uri, call.trunk)
+            await self.dial_line(settings.tollfree_uri, call.trunk)
         except (SipError, SipTargetError) as err:
             self.web_trunks.pop(call.trunk, None)
             call.trunk = 0
@@ -834,7 +859,7 @@ class MediaWorker:
         trunk = call.trunk
         asyncio.get_running_loop().call_later(
             settings.trunk_answer_s,
-            lambda: self._queue(call, lambda: self._web_no_answer(call, trunk)),
+            lambda: self.queue(call, lambda: self._web_no_answer(call, trunk)),
         )
 
     async def _web_no_answer(self, call: WebCall, trunk: int) -> None:

@@ -108,14 +108,23 @@ async def answer_as_agent(
     ringing = await desk.call_state("ringing", within)
     call_id = ringing["call_id"]
     await desk.send({"type": "call.accept", "call_id": call_id})
-    offer = await desk.expect("sdp.offer", within=10)
+    peer, ear = await take_worker_offer(desk, call_id)
+    return call_id, peer, ear
+
+
+async def take_worker_offer(
+    desk: WsClient, call_id: str, within: float = 10.0
+) -> tuple[Peer, Ear]:
+    """Answer the media worker's offer to the agent at `desk` with a 440 Hz
+    tone, as the softphone answers with its microphone."""
+    offer = await desk.expect("sdp.offer", within=within)
     peer = Peer("agent")
     ear = Ear(peer)
     peer.add_audio(ToneTrack(440.0))
     answer = await peer.accept_offer(offer["sdp"])
     await desk.send({"type": "sdp.answer", "call_id": call_id, "sdp": answer})
     await asyncio.wait_for(peer.wait_connected(), 10)
-    return call_id, peer, ear
+    return peer, ear
 
 
 async def phone_to_queue(
