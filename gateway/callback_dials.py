@@ -40,8 +40,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-#: How long one read of the stream waits for an entry.
-TAKE_BLOCK_MS: Final = 2000
+#: How long one read of the stream waits for an entry (and so, at most,
+#: how long a stopping worker waits for the reading loop).
+TAKE_BLOCK_MS: Final = 1000
 #: After a failed read (Redis away), the next one waits this long.
 RETRY_S: Final = 1.0
 BUSY_CODES: Final = frozenset({486, 600, 603})
@@ -98,6 +99,7 @@ class CallbackDials:
         #: Set when one of the worker's calls ended: a slot may be free.
         self.freed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._take_forever(), name="callback-dials")
@@ -105,6 +107,7 @@ class CallbackDials:
     async def stop(self) -> None:
         """Stop reading; a dial still ringing is given back as failed (the
         attempt counts, the callback waits again)."""
+        self._stopping = True
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -121,7 +124,9 @@ class CallbackDials:
 
     async def _take_forever(self) -> None:
         consumer = self.worker.node.bus.node_id
-        while True:
+        # TODO(py312): Python 3.11's wait_for, inside redis-py, may swallow
+        # a cancel that comes with a reply; the flag ends the loop then.
+        while not self._stopping:
             while not self.worker.has_free_call():
                 self.freed.clear()
                 await self.freed.wait()
@@ -131,7 +136,7 @@ class CallbackDials:
                 logger.warning("callback dials not read", exc_info=True)
                 await asyncio.sleep(RETRY_S)
                 continue
-            if dial is not None:
+            if dial is not None and not self._stopping:
                 self._begin(dial)
 
     def _begin(self, dial: Dial) -> None:
@@ -145,6 +150,14 @@ class CallbackDials:
     # One dial
 
     async def _dial(self, out: Outbound) -> None:
+        try:
+            await self._place(out)
+        except Exception:
+            # The leg must end (it counts as a call) and the entry be done.
+            logger.exception("callback dial failed", extra=out.extra())
+            await self._unreached(out, "failed")
+
+    async def _place(self, out: Outbound) -> None:
         worker, dial, leg = self.worker, out.dial, out.leg
         await worker.open_session(leg)
         assert leg.session is not None
@@ -215,7 +228,11 @@ class CallbackDials:
     async def _carried(self, out: Outbound) -> None:
         """The answered call is this worker's as a phone caller's is: the
         end of its session, or of the worker, ends it. (While it rings, a
-        dead worker's dial is the desk's to record as lost.)"""
+        dead worker's dial is the desk's to record as lost.)
+
+        TODO(outbound dialogs in gateway.sip_dialog): a successor sends no
+        BYE for it, so the customer's phone holds a dead call until it or
+        the trunk gives up."""
         leg = out.leg
         assert leg.session is not None
         await self.worker.node.bus.add_call(leg.session.id, leg.call_id)

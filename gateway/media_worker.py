@@ -106,7 +106,10 @@ class Leg:
     announcing: asyncio.Task[None] | None = None
 
     def extra(self) -> dict[str, Any]:
-        return {"call_id": self.call_id or "-", "sip_call_id": self.sip_call_id}
+        extra = {"call_id": self.call_id or "-"}
+        if self.sip_call_id:  # an outbound leg's is pjsua's own
+            extra["sip_call_id"] = self.sip_call_id
+        return extra
 
 
 @dataclass(eq=False)
@@ -189,11 +192,11 @@ class MediaWorker:
         )
 
     async def stop(self) -> None:
-        await self.dials.stop()
         if self._beat is not None:
             self._beat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._beat
+        await self.dials.stop()
         for leg in list(self.legs.values()):
             await self.end_session(leg, "customer")
         for call in list(self.web_calls.values()):

@@ -151,6 +151,36 @@ async def phone_to_queue(
     return worker, media, run
 
 
+async def tones_both_ways(media: RtpPeer, ear: Ear) -> None:
+    """The phone's 1 kHz tone (`media`) reaches the agent (`ear`), and the
+    agent's 440 Hz tone the phone."""
+    since = time.monotonic()
+    await media.send_tone(1000.0, 2.0)
+    assert ear.tone_level(1000.0, since + 0.3) > 0.5
+    since = time.monotonic()
+    await asyncio.sleep(1.5)
+    assert media.tone_level(440.0, since) > 0.5, media.received
+
+
+async def hold_and_resume(desk: WsClient, call_id: str, media: RtpPeer) -> None:
+    """The agent at `desk` holds the call: the phone hears hold music, not
+    the agent's 440 Hz; then takes it off hold: the agent again."""
+    await desk.send({"type": "call.hold", "call_id": call_id, "on": True})
+    await desk.call_state("held")
+    await asyncio.sleep(0.3)
+    since = time.monotonic()
+    await asyncio.sleep(1.5)
+    assert media.tone_level(440.0, since) < 0.2
+    hold_notes = (261.63, 329.63, 392.0, 523.25, 659.26, 784.0)
+    assert sum(media.tone_level(f, since) for f in hold_notes) > 0.1
+    await desk.send({"type": "call.hold", "call_id": call_id, "on": False})
+    await desk.call_state("answered")
+    await asyncio.sleep(0.3)
+    since = time.monotonic()
+    await asyncio.sleep(1.5)
+    assert media.tone_level(440.0, since) > 0.5
+
+
 @dataclass
 class Line:
     """The toll-free line for a test: SIPp answering at `uri`, its audio a
@@ -210,31 +240,8 @@ async def test_a_phone_caller_reaches_a_web_agent_with_audio_both_ways(
     try:
         assert call_id == await the_call(redis_url)
         await media.wait_audio(packets=25)
-
-        # The caller's voice reaches the agent...
-        since = time.monotonic()
-        await media.send_tone(1000.0, 2.0)
-        assert ear.tone_level(1000.0, since + 0.3) > 0.5
-        # ...and the agent's reaches the caller.
-        since = time.monotonic()
-        await asyncio.sleep(1.5)
-        assert media.tone_level(440.0, since) > 0.5, media.received
-
-        # On hold the caller hears hold music, not the agent.
-        await desk.send({"type": "call.hold", "call_id": call_id, "on": True})
-        await desk.call_state("held")
-        await asyncio.sleep(0.3)
-        since = time.monotonic()
-        await asyncio.sleep(1.5)
-        assert media.tone_level(440.0, since) < 0.2
-        hold_notes = (261.63, 329.63, 392.0, 523.25, 659.26, 784.0)
-        assert sum(media.tone_level(f, since) for f in hold_notes) > 0.1
-        await desk.send({"type": "call.hold", "call_id": call_id, "on": False})
-        await desk.call_state("answered")
-        await asyncio.sleep(0.3)
-        since = time.monotonic()
-        await asyncio.sleep(1.5)
-        assert media.tone_level(440.0, since) > 0.5
+        await tones_both_ways(media, ear)
+        await hold_and_resume(desk, call_id, media)
 
         # The agent hangs up: the caller gets a BYE, the agent is free.
         await desk.send({"type": "call.hangup", "call_id": call_id})

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,12 @@ from gateway.callback_dials import unreached_reason
 from tests.fixtures.app import ClientFactory, RunningHelpline, WsClient
 from tests.fixtures.sip import WorkerProcess, fields, free_udp_port
 from tests.fixtures.trunk import refusing_trunk
-from tests.test_bridge import ON_LOOPBACK, take_worker_offer
+from tests.test_bridge import (
+    ON_LOOPBACK,
+    hold_and_resume,
+    take_worker_offer,
+    tones_both_ways,
+)
 from tests.test_signaling import agent
 
 #: The customer's number (E.164), and how the trunk is asked for it.
@@ -85,31 +91,51 @@ async def request_and_leave(node: RunningHelpline, ws_clients: ClientFactory) ->
     consent = page.welcome["callbacks"]["consent"]
     await page.send({"type": "callback.request", "number": NUMBER, "consent": consent})
     status = await page.expect("callback.status", within=10)
-    assert status["state"] == "waiting"
+    assert status["state"] in ("waiting", "offered")  # the agent is free
     await page.close()
+    # Gone once the node has let go of its socket (the session waits out
+    # its grace period without one).
+    session = f"session:{page.welcome['session_id']}"
+    deadline = time.monotonic() + 5
+    while record_of(node.settings.redis_url, session).get("conn"):
+        assert time.monotonic() < deadline, "the page's session kept its socket"
+        await asyncio.sleep(0.05)
     callback: str = status["callback"]
     return callback
 
 
-async def claim_over_the_trunk(
-    node: RunningHelpline,
+Claim = Callable[..., Awaitable[Dialled]]
+
+
+@pytest.fixture
+def claim(
+    helpline: RunningHelpline,
     ws_clients: ClientFactory,
     sip_workers: Any,
     sipp: Any,
-    phone_scenario: str,
-    worker_settings: dict[str, str] | None = None,
-    **phone_args: Any,
-) -> Dialled:
-    port = free_udp_port()
-    phone = await sipp(phone_scenario, port=port, **phone_args)
-    worker = sip_workers(**through_trunk(port, **(worker_settings or {})))
-    desk = await agent(node, ws_clients, "Grace")
-    callback = await request_and_leave(node, ws_clients)
-    await desk.send({"type": "callback.claim", "callback": callback})
-    dialling = await desk.call_state("dialling", within=10)
-    assert dialling["callback"] == callback and dialling["via"] == "trunk"
-    assert dialling["caller"]["number"] == NUMBER
-    return Dialled(desk, worker, phone, callback, dialling["call_id"])
+) -> Claim:
+    """``claim(phone_scenario, worker_settings=None, port=0, **phone_args)``:
+    a callback from a closed page, claimed by an agent; the phone (SIPp
+    running `phone_scenario` on `port`) is the trunk."""
+
+    async def run(
+        phone_scenario: str,
+        worker_settings: dict[str, str] | None = None,
+        port: int = 0,
+        **phone_args: Any,
+    ) -> Dialled:
+        port = port or free_udp_port()
+        phone = await sipp(phone_scenario, port=port, **phone_args)
+        worker = sip_workers(**through_trunk(port, **(worker_settings or {})))
+        desk = await agent(helpline, ws_clients, "Grace")
+        callback = await request_and_leave(helpline, ws_clients)
+        await desk.send({"type": "callback.claim", "callback": callback})
+        dialling = await desk.call_state("dialling", within=10)
+        assert dialling["callback"] == callback and dialling["via"] == "trunk"
+        assert dialling["caller"]["number"] == NUMBER
+        return Dialled(desk, worker, phone, callback, dialling["call_id"])
+
+    return run
 
 
 def record_of(url: str, key: str) -> dict[str, str]:
@@ -122,6 +148,16 @@ async def agent_free_again(desk: WsClient, within: float = 10.0) -> None:
         lambda e: e.get("type") == "agent.state" and e["status"] == "available",
         within,
     )
+
+
+async def unreached(dialled: Dialled, url: str, reason: str, result: str) -> None:
+    """The agent learns the call ended with `reason` and is free again; the
+    callback waits again, its attempt recorded as `result`."""
+    ended = await dialled.desk.call_state("ended", within=30)
+    assert ended["call_id"] == dialled.call_id
+    assert ended["reason"] == reason
+    await agent_free_again(dialled.desk)
+    await waits_again(url, dialled.callback, result)
 
 
 async def waits_again(url: str, callback: str, result: str) -> dict[str, str]:
@@ -139,22 +175,16 @@ async def waits_again(url: str, callback: str, result: str) -> dict[str, str]:
 
 
 async def test_the_customer_answers_and_talks_with_the_agent(
-    helpline: RunningHelpline,
-    ws_clients: ClientFactory,
-    sip_workers: Any,
-    sipp: Any,
+    claim: Claim,
     rtp_peer: Any,
     redis_url: str,
     loopback_ice: None,
 ) -> None:
     media = await rtp_peer()
     port = free_udp_port()
-    dialled = await claim_over_the_trunk(
-        helpline,
-        ws_clients,
-        sip_workers,
-        sipp,
+    dialled = await claim(
         "trunk_media_at.xml",
+        port=port,
         contact=f"sip:127.0.0.1:{port}",
         rtp=media.port,
     )
@@ -165,14 +195,9 @@ async def test_the_customer_answers_and_talks_with_the_agent(
     try:
         await media.wait_audio(packets=25)
         assert REQUEST_URI in dialled.phone.messages()
-        # The customer's voice reaches the agent...
-        since = time.monotonic()
-        await media.send_tone(1000.0, 2.0)
-        assert ear.tone_level(1000.0, since + 0.3) > 0.5
-        # ...and the agent's reaches the customer.
-        since = time.monotonic()
-        await asyncio.sleep(1.5)
-        assert media.tone_level(440.0, since) > 0.5, media.received
+        await tones_both_ways(media, ear)
+        # Hold and resume as for any phone caller.
+        await hold_and_resume(desk, call_id, media)
 
         # The agent hangs up: the customer's phone gets a BYE.
         await desk.send({"type": "call.hangup", "call_id": call_id})
@@ -184,25 +209,18 @@ async def test_the_customer_answers_and_talks_with_the_agent(
         await peer.close()
     assert record_of(redis_url, f"callback:{dialled.callback}")["state"] == "wrap-up"
     assert dialled.worker.stop() == 0
-    log = dialled.worker.log_text()
+    log = dialled.worker.log.read_text()
     assert "callback answered" in log
     assert NUMBER not in log  # text logs never show the number
 
 
 async def test_the_customer_hangs_up_and_the_agent_is_free(
-    helpline: RunningHelpline,
-    ws_clients: ClientFactory,
-    sip_workers: Any,
-    sipp: Any,
+    claim: Claim,
     rtp_peer: Any,
     loopback_ice: None,
 ) -> None:
     media = await rtp_peer()
-    dialled = await claim_over_the_trunk(
-        helpline,
-        ws_clients,
-        sip_workers,
-        sipp,
+    dialled = await claim(
         "phone_answers_hangs_up.xml",
         extra=("-d", "6000"),
         rtp=media.port,
@@ -226,96 +244,78 @@ async def test_the_customer_hangs_up_and_the_agent_is_free(
 
 
 async def test_a_busy_line_counts_the_attempt(
-    helpline: RunningHelpline,
-    ws_clients: ClientFactory,
-    sip_workers: Any,
-    sipp: Any,
+    claim: Claim,
     tmp_path: Path,
     redis_url: str,
 ) -> None:
     busy = refusing_trunk(tmp_path, "486 Busy Here")
-    dialled = await claim_over_the_trunk(
-        helpline, ws_clients, sip_workers, sipp, str(busy)
-    )
-    ended = await dialled.desk.call_state("ended", within=20)
-    assert ended["reason"] == "busy"
-    await agent_free_again(dialled.desk)
+    dialled = await claim(str(busy))
+    await unreached(dialled, redis_url, "busy", "busy")
     assert await dialled.phone.wait(10) == 0, dialled.phone.messages()[-3000:]
     assert REQUEST_URI in dialled.phone.messages()
-    await waits_again(redis_url, dialled.callback, "busy")
     assert dialled.worker.stop() == 0
 
 
 async def test_a_phone_nobody_answers_is_given_up_after_the_answer_timeout(
-    helpline: RunningHelpline,
-    ws_clients: ClientFactory,
-    sip_workers: Any,
-    sipp: Any,
+    claim: Claim,
     redis_url: str,
 ) -> None:
-    dialled = await claim_over_the_trunk(
-        helpline,
-        ws_clients,
-        sip_workers,
-        sipp,
+    dialled = await claim(
         "trunk_rings.xml",
         worker_settings={"trunk_answer_s": "3"},
     )
     started = time.monotonic()
-    ended = await dialled.desk.call_state("ended", within=20)
-    assert ended["reason"] == "no-answer"
+    await unreached(dialled, redis_url, "no-answer", "no-answer")
     assert 2.5 < time.monotonic() - started < 10
-    await agent_free_again(dialled.desk)
     # The phone got the worker's CANCEL.
     assert await dialled.phone.wait(10) == 0, dialled.phone.messages()[-3000:]
-    await waits_again(redis_url, dialled.callback, "no-answer")
     assert dialled.worker.stop() == 0
 
 
 async def test_a_number_the_policy_refuses_is_never_dialled(
-    helpline: RunningHelpline,
-    ws_clients: ClientFactory,
-    sip_workers: Any,
-    sipp: Any,
+    claim: Claim,
     redis_url: str,
 ) -> None:
     # The node took a number in the United States; the worker now calls
     # back only in Canada (the policy narrowed since the request).
-    dialled = await claim_over_the_trunk(
-        helpline,
-        ws_clients,
-        sip_workers,
-        sipp,
+    dialled = await claim(
         "trunk_rings.xml",
         worker_settings={"callback_countries": "CA"},
     )
-    ended = await dialled.desk.call_state("ended", within=20)
-    assert ended["reason"] == "dial-failed"
-    await agent_free_again(dialled.desk)
-    await waits_again(redis_url, dialled.callback, "failed")
+    await unreached(dialled, redis_url, "dial-failed", "failed")
     assert "INVITE" not in dialled.phone.messages()
     assert dialled.worker.stop() == 0
     assert "callback number refused by the number policy" in (dialled.worker.log_text())
 
 
-async def test_a_worker_killed_while_the_phone_rings(
-    helpline: RunningHelpline,
-    ws_clients: ClientFactory,
-    sip_workers: Any,
-    sipp: Any,
-    redis_url: str,
-) -> None:
-    dialled = await claim_over_the_trunk(
-        helpline, ws_clients, sip_workers, sipp, "trunk_rings.xml"
-    )
+async def rung(dialled: Dialled) -> None:
+    """Wait until the customer's phone has the worker's INVITE."""
     deadline = time.monotonic() + 10
     while REQUEST_URI not in dialled.phone.messages():
         assert time.monotonic() < deadline, "the phone never rang"
         await asyncio.sleep(0.1)
+
+
+async def test_a_worker_stopped_while_the_phone_rings_gives_the_dial_back(
+    claim: Claim,
+    redis_url: str,
+) -> None:
+    dialled = await claim("trunk_rings.xml")
+    await rung(dialled)
+    assert dialled.worker.stop() == 0
+    await unreached(dialled, redis_url, "dial-failed", "failed")
+    # The phone got the worker's CANCEL.
+    assert await dialled.phone.wait(10) == 0, dialled.phone.messages()[-3000:]
+
+
+async def test_a_worker_killed_while_the_phone_rings(
+    claim: Claim,
+    redis_url: str,
+) -> None:
+    dialled = await claim("trunk_rings.xml")
+    await rung(dialled)
     dialled.worker.kill()
-    ended = await dialled.desk.call_state("ended", within=30)
-    assert ended["call_id"] == dialled.call_id
-    await agent_free_again(dialled.desk)
-    await waits_again(redis_url, dialled.callback, "lost")
+    # A node finds the dead worker's dial pending and ends the call.
+    await unreached(dialled, redis_url, "bridge-lost", "lost")
     call = record_of(redis_url, f"call:{dialled.call_id}")
     assert call["state"] == "ended"
