@@ -28,7 +28,6 @@ from tests.test_browser_call import (
     expect_connected,
     expect_ended,
     expect_ringing,
-    open_demo,
     open_softphone,
     press,
     wait_for,
@@ -114,9 +113,11 @@ def of_type(kind: str, **fields: Any) -> Callable[[Frame], bool]:
 async def open_customer(
     chromium: BrowserContext, helpline: RunningHelpline
 ) -> tuple[Page, Frames]:
+    # The widget opens its session as the page loads: watch from the start.
     frames = Frames()
-    page = await open_demo(chromium, helpline)
+    page = await chromium.new_page()
     page.on("websocket", frames.watch)
+    await page.goto(f"{helpline.url}/demo")
     await page.wait_for_function(f"{WIDGET} !== undefined", polling=100)
     return page, frames
 
