@@ -13,8 +13,8 @@
 // transfers the call, the widget says so and offers again to the new agent.
 //
 // When the helpline takes callbacks, a "Call me back" form sits beside
-// "Call us" (widget-callback.js), and a kept callback shows on a card of its
-// own (widget-callback-card.js). So the widget opens its session when it
+// "Call us", and a kept callback shows on a card of its own
+// (widget-callback.js). So the widget opens its session when it
 // loads, and keeps it between calls: the page that follows a callback is
 // rung in the tab when an agent calls back, and answering it goes on as
 // any answered call. `window.helplineWidget` is the instance.
@@ -28,8 +28,7 @@ import {
   signalingUrl,
 } from './static/client.js';
 import { Ringer } from './static/ringer.js';
-import { CallbackCard } from './static/widget-callback-card.js';
-import { CallbackForm } from './static/widget-callback.js';
+import { WidgetCallbacks } from './static/widget-callback.js';
 import { FaqSearch } from './static/widget-faq.js';
 import { IvrView } from './static/widget-ivr.js';
 import { STYLE } from './static/widget-style.js';
@@ -349,7 +348,6 @@ export class HelplineWidget {
     ui.hangup.addEventListener('click', () => this.hangup());
     ui.answer.addEventListener('click', () => this.answerCallback());
     ui.declineRing.addEventListener('click', () => this.hangup());
-    ui.askCallback.addEventListener('click', () => this.callbackForm.show());
     ui.mute.addEventListener('click', () => this.toggleMute());
     ui.keys.addEventListener('click', () => {
       ui.keypad.hidden = !ui.keypad.hidden;
@@ -379,14 +377,11 @@ export class HelplineWidget {
   }
 
   _mountCallbacks() {
-    const request = (type, fields) => this.client.request(type, fields);
-    this.callbackForm = new CallbackForm(this.ui.callbackForm, {
-      request,
+    this.callbacks = new WidgetCallbacks(this.ui, {
+      request: (type, fields) => this.client.request(type, fields),
       topic: this.topic,
     });
-    this.callbackCard = new CallbackCard(this.ui.card, { request });
-    this.callbackForm.addEventListener('change', () => this._render());
-    this.callbackCard.addEventListener('change', () => this._render());
+    this.callbacks.addEventListener('change', () => this._render());
   }
 
   // Without a session the widget cannot know whether callbacks are on, nor
@@ -418,26 +413,14 @@ export class HelplineWidget {
     const on = (type, handler) => {
       client.addEventListener(type, (event) => handler.call(this, event.detail));
     };
-    on('welcome', this._onWelcome);
     on('call.state', this._onCallState);
     on('error', this._onError);
     on('connection', this._onConnection);
     on('session-lost', this._onSessionLost);
     on('call.mute', this._onRemoteMute);
-    on('callback.status', this._onCallbackStatus);
-    on('callback.refused', (event) => this.callbackForm.handleError(event));
     for (const type of IVR_EVENTS) on(type, (event) => this.ivr.handle(event));
+    this.callbacks.bind(client);
     await client.connect();
-  }
-
-  // A resumed session still follows its callback; a new one attaches.
-  _onWelcome(welcome) {
-    this.callbackForm.configure(welcome.callbacks ?? null);
-    if (!welcome.resumed) this.callbackCard.attach();
-  }
-
-  _onCallbackStatus(event) {
-    if (this.callbackCard.handle(event) && event.token) this.callbackForm.kept();
   }
 
   // A call in progress is lost with the session; a callback followed is
@@ -445,7 +428,7 @@ export class HelplineWidget {
   _onSessionLost() {
     this._session = null;
     if (ACTIVE_STATES.includes(this.state)) this._ended('customer-lost');
-    if (this.callbackCard.pending) this._openIdleSession();
+    if (this.callbacks.pending) this._openIdleSession();
   }
 
   _caller() {
@@ -534,8 +517,7 @@ export class HelplineWidget {
   }
 
   _onError(event) {
-    if (this.callbackForm.handleError(event)) return;
-    if (this.callbackCard.handleError(event)) return;
+    if (this.callbacks.handleError(event)) return;
     // Errors about one request leave the call as it is, except a refused call.
     if (this.ivr.handleError(event)) return;
     if (this.state === 'connecting' && !this.callId) {
@@ -682,17 +664,7 @@ export class HelplineWidget {
     ui.keys.setAttribute('aria-expanded', String(!ui.keypad.hidden));
     ui.again.hidden = active;
     this.ivr.render(this.state);
-    this._renderCallbacks(active);
-  }
-
-  _renderCallbacks(active) {
-    const { ui, callbackForm: form, callbackCard: card } = this;
-    form.render();
-    card.render(active);
-    ui.search.hidden = form.open;
-    ui.found.hidden = form.open;
-    ui.results.hidden = form.open;
-    ui.askCallback.hidden = !form.offer || form.open || card.pending;
+    this.callbacks.render(active);
   }
 }
 
