@@ -24,7 +24,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gateway import __version__, api_faq, api_menus, openapi
 from gateway.accounts import Accounts
-from gateway.callbacks import CallbackLimits
+from gateway.callback_service import CallbackService
+from gateway.callbacks import CallbackDesk, CallbackLimits, CallbackPolicy
 from gateway.config import Settings
 from gateway.faq import FaqStore
 from gateway.ice_servers import public_ice_servers, session_ice_fields
@@ -80,13 +81,42 @@ class Node:
         self.hours = HoursStore(store)
         self.faq = FaqStore(store, in_use=self.menus.using_faq)
         self.prompts = Prompts(settings.data_dir / "prompts", settings.tts_voice)
-        self.ivr = IvrCalls(store.redis, self.routing, self.bus, self._ivr_sources())
+        self.callbacks = CallbackDesk(
+            store.redis,
+            self.routing.key,
+            CallbackLimits(
+                settings.callbacks_per_number,
+                settings.callbacks_per_day,
+                settings.callbacks_per_address,
+            ),
+            CallbackPolicy(
+                max_attempts=settings.callbacks_max_attempts,
+                retry_s=settings.callbacks_retry_s,
+                offer_s=settings.callbacks_offer_s,
+                ring_s=settings.callbacks_ring_s,
+                trunk_ring_s=settings.trunk_answer_s + 15,
+                wrap_up_s=settings.callbacks_wrap_up_s,
+                live_first=settings.callbacks_live_first,
+            ),
+            clock=self.routing.clock,
+        )
+        self.ivr = IvrCalls(
+            store.redis, self.routing, self.bus, self._ivr_sources(), self.callbacks
+        )
         self.ivr.apply = self.switchboard.apply_for_ivr
         self.ivr.bridge = self.switchboard.bridge
         self.ivr.find_bridge = self.find_bridge
         self.switchboard.ivr = self.ivr
         self.switchboard.transfers = Transfers(
             self.switchboard, TransferStore(self.routing)
+        )
+        self.switchboard.callbacks = self.ivr.callback_service = CallbackService(
+            self.switchboard,
+            self.callbacks,
+            self.hours.calendar,
+            countries=settings.callback_countries,
+            windows=settings.callbacks_windows,
+            consent=settings.callbacks_consent,
         )
         self.endpoint = Endpoint(
             self.bus,
@@ -141,9 +171,6 @@ class Node:
             number_policy=lambda raw: check_callback_number(raw, countries),
             countries=countries,
             tollfree_number=tollfree_number(self.settings.tollfree_uri),
-            callback_limits=CallbackLimits(
-                self.settings.callbacks_per_number, self.settings.callbacks_per_day
-            ),
         )
 
     async def authenticate(self, token: str) -> Identity | None:

@@ -15,7 +15,8 @@ the top and one table per area; docs/helpline.example.toml lists them all::
     [ice]        interfaces
     [log]        level, format, digits
     [ivr]        tts_voice, callback_countries
-    [callbacks]  per_number, per_day
+    [callbacks]  per_number, per_day, per_address, max_attempts, retry_s,
+                 offer_s, ring_s, wrap_up_s, live_first, windows, consent
     [routing]    ring_timeout_s, announce_s
     [signaling]  grace_s, customer_sessions_per_minute, max_frame_bytes
 
@@ -38,6 +39,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
+from ivr.windows import WindowError, parse_window
 from signaling.errors import ConfigError
 
 _HOST = r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?)"
@@ -96,6 +98,18 @@ class Settings:
     callback_countries: tuple[str, ...] = ("US", "CA")
     callbacks_per_number: int = 3
     callbacks_per_day: int = 500
+    callbacks_per_address: int = 10
+    callbacks_max_attempts: int = 3
+    callbacks_retry_s: int = 120
+    callbacks_offer_s: int = 20
+    callbacks_ring_s: int = 45
+    callbacks_wrap_up_s: int = 300
+    callbacks_live_first: bool = True
+    callbacks_windows: tuple[str, ...] = ("09:00-12:00", "12:00-17:00", "17:00-20:00")
+    callbacks_consent: str = (
+        "By asking for a callback you agree that we call this number about "
+        "your request and keep it until the callback is done."
+    )
     ring_timeout_s: int = 15
     announce_s: int = 30
     grace_s: int = 30
@@ -398,6 +412,25 @@ def parse_secret(raw: object) -> str:
     return _text(raw, "write the shared secret as a string")
 
 
+def parse_windows(raw: object) -> tuple[str, ...]:
+    fix = 'write windows as "HH:MM-HH:MM", e.g. ["09:00-12:00", "12:00-17:00"]'
+    items = _items(raw, fix)
+    for item in items:
+        try:
+            if parse_window(item) is None:
+                raise _Bad("has an empty window", fix)
+        except WindowError:
+            raise _Bad(f"has {item!r}, which is not a window", fix) from None
+    return items
+
+
+def parse_sentence(raw: object) -> str:
+    value = _text(raw, "write one sentence of at most 500 characters")
+    if not value or len(value) > 500:
+        raise _Bad("is empty or longer than 500 characters", "shorten it")
+    return value
+
+
 def whole_number(low: int, high: int) -> Parser:
     fix = f"use a whole number from {low} to {high}"
 
@@ -567,6 +600,42 @@ SPECS: tuple[Spec, ...] = (
          500, whole_number(1, 1_000_000),
          "Callback requests kept per day (UTC) for all numbers together, 1 "
          "to 1000000; more are refused."),
+    Spec("callbacks_per_address", "callbacks.per_address",
+         "HELPLINE_CALLBACKS_PER_ADDRESS", 10, whole_number(1, 10_000),
+         "Callback requests kept per hour from one client address (pages "
+         "only), 1 to 10000; more are refused as rate-limited."),
+    Spec("callbacks_max_attempts", "callbacks.max_attempts",
+         "HELPLINE_CALLBACKS_MAX_ATTEMPTS", 3, whole_number(1, 10),
+         "Attempts to reach a customer before a callback is failed, 1 to 10."),
+    Spec("callbacks_retry_s", "callbacks.retry_s", "HELPLINE_CALLBACKS_RETRY_S",
+         120, whole_number(0, 86_400),
+         "Seconds before the second attempt after no answer or busy; each "
+         "later wait doubles, up to an hour, and starts inside opening hours."),
+    Spec("callbacks_offer_s", "callbacks.offer_s", "HELPLINE_CALLBACKS_OFFER_S",
+         20, whole_number(5, 600),
+         "Seconds a due callback is offered to an agent before it goes back "
+         "(the agent is set away, as after a ring timeout)."),
+    Spec("callbacks_ring_s", "callbacks.ring_s", "HELPLINE_CALLBACKS_RING_S", 45,
+         whole_number(5, 600),
+         "Seconds a callback rings in the customer's page before it counts "
+         "as no answer (over the trunk: trunk.answer_s plus 15)."),
+    Spec("callbacks_wrap_up_s", "callbacks.wrap_up_s",
+         "HELPLINE_CALLBACKS_WRAP_UP_S", 300, whole_number(10, 86_400),
+         "Seconds an agent has to record a callback's outcome; after that it "
+         "is recorded as reached."),
+    Spec("callbacks_live_first", "callbacks.live_first",
+         "HELPLINE_CALLBACKS_LIVE_FIRST", True, parse_bool,
+         "Offer due callbacks only when no live caller waits (off: callbacks "
+         "go to free agents before waiting callers)."),
+    Spec("callbacks_windows", "callbacks.windows", "HELPLINE_CALLBACKS_WINDOWS",
+         ("09:00-12:00", "12:00-17:00", "17:00-20:00"), parse_windows,
+         "Time windows (HH:MM-HH:MM in the line's time zone) the widget's "
+         "callback form offers besides as soon as possible."),
+    Spec("callbacks_consent", "callbacks.consent", "HELPLINE_CALLBACKS_CONSENT",
+         "By asking for a callback you agree that we call this number about "
+         "your request and keep it until the callback is done.", parse_sentence,
+         "The consent sentence the widget shows with its callback form and "
+         "keeps with each request."),
     Spec("ring_timeout_s", "routing.ring_timeout_s", "HELPLINE_RING_TIMEOUT", 15,
          whole_number(5, 300),
          "Seconds a call rings at an agent before it goes to the next one; "

@@ -41,13 +41,16 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from redis.asyncio import Redis
 
 import ivr.interpreter as interpreter_module
-from gateway.callbacks import LIMIT_CODE, CallbackBook, CallbackLimits, Verdict
+from gateway.callbacks import LIMIT_CODE, CallbackDesk, CallbackLimits, Request
 from gateway.routing import Call, Routing
+
+if TYPE_CHECKING:
+    from gateway.callback_service import CallbackService
 from ivr.interpreter import (
     Action,
     AgentAnswered,
@@ -78,7 +81,7 @@ from ivr.interpreter import (
 )
 from ivr.menu import CallbackNode, Menu
 from ivr.numbers import NumberError
-from signaling.bus import Bus, Session
+from signaling.bus import Bus, Session, text
 from signaling.calls import CallEvent, CallState
 from signaling.protocol import Message, ProtocolError
 
@@ -170,7 +173,12 @@ class IvrCalls:
     """Runs the IVR of every web call that is in it, from any node."""
 
     def __init__(
-        self, redis: Redis, routing: Routing, bus: Bus, sources: Sources
+        self,
+        redis: Redis,
+        routing: Routing,
+        bus: Bus,
+        sources: Sources,
+        desk: CallbackDesk | None = None,
     ) -> None:
         self.redis = redis
         self.routing = routing
@@ -179,9 +187,11 @@ class IvrCalls:
         self.apply: ApplyEvent = _no_apply
         self.find_bridge: FindBridge = _no_bridge
         self.bridge: Bridge | None = None
-        self.callbacks = CallbackBook(
-            redis, routing.key, sources.callback_limits, routing.clock
+        self.callbacks = desk or CallbackDesk(
+            redis, routing.key, sources.callback_limits, clock=routing.clock
         )
+        #: Confirmations, due times and pushes (``gateway.callback_service``).
+        self.callback_service: CallbackService | None = None
         self._append = redis.register_script(_APPEND)
         self._menus: dict[str, Menu] = {}
         #: Per call: (log length, interpreter, timers) after this node's
@@ -612,37 +622,72 @@ class _Outbox:
         """Keep the request, tell the page, then tell the interpreter."""
         assert isinstance(action, RequestCallback)
         calls, call = self.calls, self.call
-        fields = {
-            "call_id": call.id,
-            "number": action.number,
-            "window": action.window or "",
-            "time_zone": call_field(call, "time_zone"),
-            "node": action.node,
-            "menu": call.menu,
-            "requested_at": repr(time.time()),
-        }
-        verdict = await calls.callbacks.keep(action.number, fields)
-        extra = {"call_id": call.id, "number": action.number}
-        answer: Event
-        if verdict is Verdict.KEPT:
-            await calls.routing.set_call_fields(call.id, callback="1")
-            self.callback_requested = True
-            logger.info("callback request kept", extra=extra)
-            await self.send({"type": "ivr.callback_requested", "window": action.window})
-            answer = CallbackKept()
-        else:
-            logger.warning("callback request refused: %s", verdict, extra=extra)
-            await self.send(
-                {
-                    "type": "ivr.callback_refused",
-                    "node": action.node,
-                    "code": LIMIT_CODE,
-                    "limit": str(verdict),
-                    "message": verdict.sentence,
-                }
+        service = calls.callback_service
+        web = call_field(call, "channel") != "phone"
+        window = action.window or ""
+        extra = {"call_id": call.id}
+        due, when = time.time(), ""
+        if service is not None:
+            try:
+                due = await service.due(window, "")
+            except ProtocolError as exc:
+                logger.info("callback window refused: %s", exc.message, extra=extra)
+                await self._refused(action, "invalid-window", exc.message)
+                return
+            when = await service.when(due, window)
+        journey = await journey_for_agent(calls, call, self.interp)
+        node = self.interp.menu.node(action.node)
+        address = ""
+        if web:
+            address = text(
+                await calls.redis.hget(
+                    calls.bus.key("session", call.customer), "address"
+                )
             )
-            answer = CallbackRefused(str(verdict))
-        await calls._feed(call.id, lambda *_: answer, _LIVE)
+        kept = await calls.callbacks.keep(
+            Request(
+                number=action.number,
+                window=window,
+                due_at=due,
+                topic=_topic(journey),
+                journey=json.dumps(journey),
+                consent=getattr(node, "prompt", None) or "",
+                session=call.customer if web else "",
+                call_id=call.id,
+                node=action.node,
+                menu=call.menu,
+                time_zone=call_field(call, "time_zone"),
+            ),
+            address=address,
+        )
+        if not kept.verdict.kept:
+            logger.warning("callback request refused: %s", kept.verdict, extra=extra)
+            await self._refused(action, str(kept.verdict), kept.verdict.sentence)
+            return
+        await calls.routing.set_call_fields(call.id, callback="1")
+        self.callback_requested = True
+        logger.info("callback request %s", kept.verdict, extra=extra)
+        await self.send({"type": "ivr.callback_requested", "window": action.window})
+        if service is not None and web:
+            await service.answer_kept(call.customer, kept, None)
+        elif service is not None:
+            await service.tell_agents()
+        await calls._feed(call.id, lambda *_: CallbackKept(when), _LIVE)
+
+    async def _refused(
+        self, action: RequestCallback, limit: str, sentence: str
+    ) -> None:
+        await self.send(
+            {
+                "type": "ivr.callback_refused",
+                "node": action.node,
+                "code": "invalid-window" if limit == "invalid-window" else LIMIT_CODE,
+                "limit": limit,
+                "message": sentence,
+            }
+        )
+        answer = CallbackRefused(limit)
+        await self.calls._feed(self.call.id, lambda *_: answer, _LIVE)
 
     async def tollfree(self, action: Action) -> None:
         assert isinstance(action, TransferToTollFree)
@@ -694,6 +739,14 @@ _ANY_STATE: Final = frozenset(CallState)
 
 async def _no_bridge() -> str:
     return ""
+
+
+def _topic(journey: Mapping[str, Any]) -> str:
+    """What a callback is about: the queue's skill, else the last choice."""
+    if journey.get("skill"):
+        return str(journey["skill"])
+    choices = journey.get("choices") or []
+    return str(choices[-1]["label"] or "") if choices else ""
 
 
 async def journey_for_agent(
@@ -816,8 +869,8 @@ def encode_event(event: Event) -> dict[str, Any]:
             return {"k": "transfer-failed", "r": reason}
         case SentToLine():
             return {"k": "sent-to-line"}
-        case CallbackKept():
-            return {"k": "kept"}
+        case CallbackKept(when):
+            return {"k": "kept", "w": when}
         case CallbackRefused(code):
             return {"k": "refused", "c": code}
     return {"k": "start"}
@@ -842,7 +895,7 @@ def decode_event(data: dict[str, Any]) -> Event:
     if kind == "sent-to-line":
         return SentToLine()
     if kind == "kept":
-        return CallbackKept()
+        return CallbackKept(str(data.get("w", "")))
     if kind == "refused":
         return CallbackRefused(data["c"])
     return CallStarted()

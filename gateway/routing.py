@@ -127,14 +127,20 @@ return 1
 """
 )
 
-_DISPATCH: Final = """
--- An agent with no skills takes every call; "general" calls go to anyone.
+#: A Lua function: whether an agent takes work of a skill. An agent with
+#: no skills takes everything; "general" work goes to anyone.
+TAKES: Final = """
 local function takes(agent_key, skill)
   if skill == '' or skill == 'general' then return true end
   local skills = redis.call('HGET', agent_key, 'skills') or ''
   if skills == '' then return true end
   return string.find(',' .. skills .. ',', ',' .. skill .. ',', 1, true) ~= nil
 end
+"""
+
+_DISPATCH: Final = (
+    TAKES
+    + """
 local queue, avail, timers = unpack(KEYS)
 local prefix, now, ring_timeout = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local out = {}
@@ -167,6 +173,7 @@ for _, call_id in ipairs(redis.call('ZRANGE', queue, 0, 99)) do
 end
 return out
 """
+)
 
 _SET_STATUS: Final = """
 local agent_key, avail = KEYS[1], KEYS[2]

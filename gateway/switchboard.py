@@ -35,6 +35,7 @@ from signaling.errors import CandidateError, SdpError
 from signaling.protocol import IVR_REQUESTS, RELAYED, Message, ProtocolError, encode
 
 if TYPE_CHECKING:
+    from gateway.callback_service import CallbackService
     from gateway.transfers import Transfers
 
 logger = logging.getLogger(__name__)
@@ -66,6 +67,8 @@ class Switchboard:
         self.ivr: IvrCalls | None = None
         #: Transfers between agents (``gateway.transfers``).
         self.transfers: Transfers | None = None
+        #: Callbacks: requests, offers, claims (``gateway.callback_service``).
+        self.callbacks: CallbackService | None = None
         self._handlers: dict[str, Handler] = {
             "agent.status": self._agent_status,
             "call.place": self._place,
@@ -97,9 +100,11 @@ class Switchboard:
         """Bring an agent online; returns what its ``welcome`` adds."""
         session = conn.session
         if session.role != "agent":
-            return {}
+            if self.callbacks is None:
+                return {}
+            return await self.callbacks.welcome_fields(session)
         before = await self.routing.get_agent(session.user)
-        if before and before.call and before.session not in ("", session.id):
+        if before and _on_call(before.call) and before.session not in ("", session.id):
             # A new session of an agent on a call (say, the softphone was
             # reloaded): the audio went with the old page, so the call goes
             # back to the head of the queue, as for a lost agent.
@@ -112,9 +117,7 @@ class Switchboard:
         self.kick()
         agent = await self.routing.get_agent(session.user)
         status = agent.status if agent else "offline"
-        welcome: Message = {"agent": {"status": status}}
-        if agent and agent.call:
-            welcome["agent"]["call_id"] = agent.call
+        welcome: Message = {"agent": {"status": status, **_work(agent)}}
         return welcome
 
     async def _replace_agent_session(self, old_session: str) -> None:
@@ -146,7 +149,9 @@ class Switchboard:
         agent = await self.routing.get_agent(agent_id)
         if agent is None or agent.session != session_id:
             return  # another session holds the agent now
-        if agent.call:
+        if not _on_call(agent.call) and self.callbacks is not None:
+            await self.callbacks.agent_lost(agent_id, agent.call)
+        elif agent.call:
             await self._apply(agent.call, CallEvent.AGENT_LOST)
         await self.routing.agent_offline(agent_id)
 
@@ -154,6 +159,8 @@ class Switchboard:
 
     async def handle(self, conn: Connection, message: Message) -> None:
         kind = message["type"]
+        if self.callbacks is not None and await self.callbacks.handle(conn, message):
+            return
         if self.transfers is not None and await self.transfers.handle(conn, message):
             return
         if kind in RELAYED:
@@ -399,8 +406,17 @@ class Switchboard:
 
     # Telling both ends
 
-    async def _apply(self, call_id: str, event: CallEvent) -> None:
-        """Apply an event that the system (not a request) raised."""
+    async def apply_event(
+        self, call_id: str, event: CallEvent, agent_name: str = ""
+    ) -> None:
+        """Apply an event that the system (not a request) raised; the
+        customer is told `agent_name` when it is given."""
+        await self._apply(call_id, event, agent_name)
+        self.kick()
+
+    async def _apply(
+        self, call_id: str, event: CallEvent, agent_name: str = ""
+    ) -> None:
         try:
             applied = await self.routing.apply(call_id, event)
         except Exception as exc:
@@ -409,7 +425,7 @@ class Switchboard:
             logger.debug("event %s no longer fits", event, extra={"call_id": call_id})
             return
         if applied is not None:
-            await self._announce(applied)
+            await self._announce(applied, agent_name)
         elif self.transfers is not None:
             await self.transfers.system_event(call_id, event)
 
@@ -449,6 +465,8 @@ class Switchboard:
             await self._send_positions()
         if self.transfers is not None:
             await self.transfers.after_call_row(applied)
+        if self.callbacks is not None:
+            await self.callbacks.after_call_row(applied)
 
     async def _tell_agent(self, call: Call, event: Message, requeued: bool) -> None:
         agent = await self.routing.get_agent(call.agent)
@@ -460,13 +478,14 @@ class Switchboard:
         await self.bus.deliver(agent.session, event)
         await self._send_agent_state(agent.id)
 
+    async def send_agent_state(self, agent_id: str) -> None:
+        await self._send_agent_state(agent_id)
+
     async def _send_agent_state(self, agent_id: str) -> None:
         agent = await self.routing.get_agent(agent_id)
         if agent is None or not agent.session:
             return
-        event: Message = {"type": "agent.state", "status": agent.status}
-        if agent.call:
-            event["call_id"] = agent.call
+        event: Message = {"type": "agent.state", "status": agent.status, **_work(agent)}
         await self.bus.deliver(agent.session, event)
 
     async def _send_positions(self) -> None:
@@ -541,11 +560,19 @@ class Switchboard:
                 await self.session_expired(target)
             elif kind == "ivr" and self.ivr is not None:
                 await self.ivr.timer_fired(target)
+            elif kind in ("cboffer", "cbwrap") and self.callbacks is not None:
+                await self.callbacks.timer_fired(kind, target)
 
+        callbacks = self.callbacks
+        callbacks_first = callbacks is not None and not callbacks.desk.policy.live_first
+        if callbacks is not None and callbacks_first:
+            await callbacks.sweep(self.bus.node_id)
         rung = await self.routing.dispatch()
         await asyncio.gather(*(self._ring(call, agent) for call, agent in rung))
         if rung:
             await self._send_positions()
+        if callbacks is not None and not callbacks_first:
+            await callbacks.sweep(self.bus.node_id)
 
     async def _check_nodes(self) -> None:
         """About once a second: say this node lives, find nodes that died."""
@@ -555,6 +582,21 @@ class Switchboard:
         self._last_beat = now
         await self.bus.beat()
         await self.bus.reap_dead_nodes(time.time() + self.grace_s)
+
+
+def _on_call(work: str) -> bool:
+    """Whether an agent's ``call`` names a call (not ``cb:<id>``, the
+    callback it is offered)."""
+    return bool(work) and not work.startswith("cb:")
+
+
+def _work(agent: Any) -> Message:
+    """What an agent is on, for ``agent.state`` and ``welcome``."""
+    if agent is None or not agent.call:
+        return {}
+    if _on_call(agent.call):
+        return {"call_id": agent.call}
+    return {"callback": agent.call.removeprefix("cb:")}
 
 
 def _require_role(conn: Connection, role: str, message: Message) -> Session:

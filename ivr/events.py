@@ -65,7 +65,10 @@ class TransferFailed:
 
 @dataclass(frozen=True, slots=True)
 class CallbackKept:
-    """The last :class:`RequestCallback` was kept: the call moves on."""
+    """The last :class:`RequestCallback` was kept: the call moves on, after
+    telling the caller `when` ("today between 12:00 and 17:00") if given."""
+
+    when: str = ""
 
 
 @dataclass(frozen=True, slots=True)

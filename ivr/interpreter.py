@@ -123,6 +123,9 @@ from signaling.errors import IvrError
 
 logger = logging.getLogger(__name__)
 
+#: What a caller hears once the callback request is kept.
+CALLBACK_CONFIRMATION: Final = "Thank you. We will call you back {when}."
+
 #: The events and actions live in ivr.events; importable from here too.
 __all__ = [
     "Action",
@@ -655,9 +658,14 @@ class Interpreter:
         self.phase = Phase.REQUESTING
 
     def _callback_kept(self, event: Event) -> None:
+        assert isinstance(event, CallbackKept)
         node = self._node
         assert isinstance(node, CallbackNode)
-        self._enter(node.next)
+        if event.when:
+            confirmation = CALLBACK_CONFIRMATION.format(when=event.when)
+            self._announce([(confirmation, None)], lambda: self._enter(node.next))
+        else:
+            self._enter(node.next)
 
     def _callback_refused(self, event: Event) -> None:
         assert isinstance(event, CallbackRefused)

@@ -48,6 +48,7 @@ def _string(max_length: int, **extra: Any) -> dict[str, Any]:
 _CALL_ID = _string(40, pattern=r"^c-[0-9a-f]{8,32}$")
 _SESSION_ID = _string(40, pattern=r"^s-[0-9a-f]{8,32}$")
 _AGENT_ID = _string(40, pattern=r"^u-[0-9a-f]{8,32}$")
+_CALLBACK_ID = _string(40, pattern=r"^cb-[0-9a-f]{8,32}$")
 _ON = {"type": "boolean"}
 _CALLER = {
     "type": "object",
@@ -144,13 +145,48 @@ REQUESTS: Final[dict[str, Any]] = {
         {
             "number": _string(32),
             "window": _string(32),
+            "date": _string(10, pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"),
             "decline": {"type": "boolean"},
         },
     ),
     "ivr.prompt_done": _request(
         {"call_id": _CALL_ID, "play": {"type": "integer", "minimum": 1}}
     ),
+    "call.unreached": _request(
+        {"call_id": _CALL_ID, "reason": {"enum": ["no-answer", "busy", "failed"]}}
+    ),
+    "callback.request": _request(
+        {"number": _string(32), "consent": _string(500, minLength=1)},
+        {
+            "window": _string(32),
+            "date": _string(10, pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"),
+            "topic": _string(64),
+        },
+    ),
+    "callback.attach": _request(
+        {"callback": _CALLBACK_ID, "token": _string(64, minLength=16)}
+    ),
+    "callback.cancel": _request(
+        {"callback": _CALLBACK_ID, "token": _string(64, minLength=16)}
+    ),
+    "callback.list": _request({}),
+    "callback.claim": _request({"callback": _CALLBACK_ID}),
+    "callback.skip": _request({"callback": _CALLBACK_ID}),
+    "callback.outcome": _request(
+        {
+            "callback": _CALLBACK_ID,
+            "outcome": {
+                "enum": ["resolved", "not-resolved", "wrong-number", "call-again"]
+            },
+        },
+        {"note": _string(500)},
+    ),
 }
+
+#: Requests about callbacks (see gateway.callback_service).
+CALLBACK_REQUESTS: Final = frozenset(
+    name for name in REQUESTS if name.startswith("callback.")
+) | {"call.unreached"}
 
 #: Requests the IVR of a call answers (see gateway.ivr_calls).
 IVR_REQUESTS: Final = frozenset(
@@ -245,6 +281,47 @@ EVENTS: Final[dict[str, Any]] = {
             "journey": {"type": "object"},
             "transfer": {"enum": ["blind", "attended", "tollfree"]},
             "consult": {"type": "object"},
+            "callback": _CALLBACK_ID,
+            "attempt": {"type": "integer", "minimum": 1},
+            "via": {"enum": ["tab", "trunk"]},
+        }
+    ),
+    "callback.status": _event(
+        {
+            "callback": _CALLBACK_ID,
+            "state": {
+                "enum": [
+                    "waiting",
+                    "offered",
+                    "dialling",
+                    "connected",
+                    "wrap-up",
+                    "done",
+                    "failed",
+                    "cancelled",
+                ]
+            },
+            "due_at": {"type": "number"},
+            "when": {"type": "string"},
+            "window": {"type": "string"},
+            "date": {"type": "string"},
+            "attempts": {"type": "integer"},
+            "max_attempts": {"type": "integer"},
+            "token": {"type": "string"},
+            "merged": {"type": "boolean"},
+            "outcome": {"type": "string"},
+        }
+    ),
+    "callback.list": _event({"due": {"type": "array"}, "upcoming": {"type": "array"}}),
+    "callback.offer": _event(
+        {
+            "callback": _CALLBACK_ID,
+            "due_at": {"type": "number"},
+            "topic": {"type": "string"},
+            "journey": {"type": "object"},
+            "attempts": {"type": "integer"},
+            "number_hint": {"type": "string"},
+            "offer_timeout_s": {"type": "number"},
         }
     ),
     "agent.list": _event({"agents": {"type": "array"}}),
@@ -276,7 +353,7 @@ EVENTS: Final[dict[str, Any]] = {
         {
             **_IN_CALL,
             "code": {"const": "callback-limit"},
-            "limit": {"enum": ["number-limit", "day-limit"]},
+            "limit": {"enum": ["number-limit", "day-limit", "address-limit"]},
             "message": {"type": "string"},
         }
     ),

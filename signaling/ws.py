@@ -279,6 +279,8 @@ class _Socket:
         if session.role == "agent":
             agent = {"id": session.user, "name": session.name}
             event["agent"] = {**agent, **extras.get("agent", {})}
+        elif "callbacks" in extras:
+            event["callbacks"] = extras["callbacks"]
         await self.endpoint.bus.deliver(session.id, event)
 
     async def ice_servers(self, conn: Connection, ref: str | None) -> None:

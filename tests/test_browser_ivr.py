@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 from playwright.async_api import BrowserContext, Page, WebSocket, expect
 
+from gateway.callbacks import Request
 from tests.fixtures.app import RunningHelpline
 from tests.test_browser_call import (
     ARTIFACTS,
@@ -334,8 +335,8 @@ async def test_a_callback_over_the_daily_limit_is_refused_at_the_form(
     await publish_demo(helpline)
     callbacks = helpline.node.ivr.callbacks
     for _ in range(callbacks.limits.per_number):  # booked earlier today
-        kept = await callbacks.keep("+12125550142", {"call_id": "c-earlier"})
-        assert kept == "kept"
+        kept = await callbacks.keep(Request("+12125550142", call_id="c-earlier"))
+        assert kept.verdict.kept
     customer, frames = await open_customer(chromium, helpline)
     await call_into_ivr(customer)
     await voice_off(customer)

@@ -1,6 +1,9 @@
-"""The callback policy's daily limits, kept in a real Redis (once the real
-redis-server, once the embedded one): what is refused leaves nothing in
-the stream, and requests at the same moment never go over a limit."""
+"""The callback desk in a real Redis (once the real redis-server, once the
+embedded one): limits, merging, claims, offers, attempts and the stream's
+consumer groups. What is refused leaves nothing; requests and claims at
+the same moment never go over a limit nor take one callback twice; a final
+outcome acknowledges the request's entry; a dead node's entries and a dead
+worker's dials are taken over."""
 
 from __future__ import annotations
 
@@ -12,7 +15,18 @@ from typing import Any
 import pytest
 import redis.asyncio
 
-from gateway.callbacks import CallbackBook, CallbackLimits, Verdict
+from gateway.callbacks import (
+    DESK_GROUP,
+    DIALS_GROUP,
+    CallbackDesk,
+    CallbackLimits,
+    CallbackPolicy,
+    ClaimError,
+    Request,
+    Verdict,
+)
+from gateway.routing import Routing
+from signaling.callbacks import CallbackState
 
 NUMBER = "+12125550142"
 OTHER = "+12125550143"
@@ -32,19 +46,35 @@ def key(*parts: str) -> str:
     return PREFIX + ":".join(parts)
 
 
-def book(
-    client: redis.asyncio.Redis, clock: Clock, per_number: int = 3, per_day: int = 500
-) -> CallbackBook:
-    return CallbackBook(client, key, CallbackLimits(per_number, per_day), clock)
+def desk(
+    client: redis.asyncio.Redis,
+    clock: Clock,
+    per_number: int = 3,
+    per_day: int = 500,
+    per_address: int = 10,
+    **policy: Any,
+) -> CallbackDesk:
+    return CallbackDesk(
+        client,
+        key,
+        CallbackLimits(per_number, per_day, per_address),
+        CallbackPolicy(**policy),
+        clock,
+    )
 
 
-def fields(number: str, call_id: str = "c-1") -> dict[str, str]:
-    return {"call_id": call_id, "number": number, "window": ""}
+def request(number: str, **fields: Any) -> Request:
+    return Request(number=number, consent="yes", **fields)
 
 
-async def kept_numbers(client: redis.asyncio.Redis) -> list[str]:
-    entries: Any = await client.xrange(key("callbacks"))
-    return [entry["number"] for _, entry in entries]
+async def entries(client: redis.asyncio.Redis) -> list[dict[str, str]]:
+    found: Any = await client.xrange(key("callbacks"))
+    return [fields for _, fields in found]
+
+
+async def pending(client: redis.asyncio.Redis, stream: str, group: str) -> int:
+    summary: Any = await client.xpending(stream, group)
+    return int(summary["pending"])
 
 
 @pytest.fixture
@@ -59,80 +89,384 @@ async def clients(redis_url: str) -> AsyncIterator[list[redis.asyncio.Redis]]:
         await client.aclose()
 
 
-async def test_the_fourth_request_for_a_number_in_a_day_is_refused(
+async def agents(client: redis.asyncio.Redis, clock: Clock, *names: str) -> list[str]:
+    """Agents online and available, the first idle longest."""
+    routing = Routing(client, clock=clock)
+    made = []
+    for name in names:
+        agent = "u-" + name.encode().hex().ljust(8, "0")
+        await routing.agent_online(agent, name, "s-" + agent[2:])
+        await routing.set_status(agent, "available")
+        clock.now += timedelta(seconds=1)
+        made.append(agent)
+    return made
+
+
+# Keeping requests
+
+
+async def test_requests_for_one_number_merge_until_the_day_limit(
     redis_client: redis.asyncio.Redis,
 ) -> None:
     clock = Clock()
-    callbacks = book(redis_client, clock)
+    callbacks = desk(redis_client, clock)
 
-    verdicts = [await callbacks.keep(NUMBER, fields(NUMBER)) for _ in range(4)]
-    other = await callbacks.keep(OTHER, fields(OTHER))
+    kept = [await callbacks.keep(request(NUMBER)) for _ in range(4)]
+    other = await callbacks.keep(request(OTHER))
 
-    assert verdicts == [Verdict.KEPT] * 3 + [Verdict.NUMBER_LIMIT]
-    assert other is Verdict.KEPT
-    assert await kept_numbers(redis_client) == [NUMBER] * 3 + [OTHER]
-    # The next day (UTC) counts afresh.
+    assert [k.verdict for k in kept] == [Verdict.KEPT] + [Verdict.MERGED] * 2 + [
+        Verdict.NUMBER_LIMIT
+    ]
+    assert kept[1].callback == kept[2].callback == kept[0].callback
+    assert kept[1].token == kept[0].token
+    assert other.verdict is Verdict.KEPT
+    # One entry a callback, never one a request.
+    assert [e["number"] for e in await entries(redis_client)] == [NUMBER, OTHER]
+    record = await callbacks.get(kept[0].callback)
+    assert record["requests"] == "3"
+    assert record["state"] == "waiting"
+    # The next day (UTC) counts afresh, and merges into the open one.
     clock.now += timedelta(hours=12)
-    assert await callbacks.keep(NUMBER, fields(NUMBER)) is Verdict.KEPT
+    again = await callbacks.keep(request(NUMBER))
+    assert (again.verdict, again.callback) == (Verdict.MERGED, kept[0].callback)
+
+
+async def test_a_later_request_moves_a_waiting_callback_to_its_window(
+    redis_client: redis.asyncio.Redis,
+) -> None:
+    clock = Clock()
+    callbacks = desk(redis_client, clock)
+    first = await callbacks.keep(request(NUMBER))
+    later = clock() + 3600
+
+    await callbacks.keep(request(NUMBER, window="13:00-14:00", due_at=later))
+
+    record = await callbacks.get(first.callback)
+    assert (record["window"], float(record["due_at"])) == ("13:00-14:00", later)
+    assert await redis_client.zscore(callbacks.waiting, first.callback) == later
 
 
 async def test_the_day_limit_counts_every_number(
     redis_client: redis.asyncio.Redis,
 ) -> None:
-    callbacks = book(redis_client, Clock(), per_day=3)
+    callbacks = desk(redis_client, Clock(), per_day=3)
     numbers = [f"+1212555010{i}" for i in range(5)]
 
-    verdicts = [await callbacks.keep(n, fields(n)) for n in numbers]
+    verdicts = [(await callbacks.keep(request(n))).verdict for n in numbers]
 
     assert verdicts == [Verdict.KEPT] * 3 + [Verdict.DAY_LIMIT] * 2
-    assert await kept_numbers(redis_client) == numbers[:3]
+    assert [e["number"] for e in await entries(redis_client)] == numbers[:3]
     # What the caller is told names no number.
     assert not any(c.isdigit() for v in Verdict for c in v.sentence)
+
+
+async def test_one_address_may_ask_only_so_often(
+    redis_client: redis.asyncio.Redis,
+) -> None:
+    clock = Clock()
+    callbacks = desk(redis_client, clock, per_address=2)
+    numbers = [f"+1212555020{i}" for i in range(3)]
+
+    verdicts = [
+        (await callbacks.keep(request(n), address="127.0.0.9")).verdict for n in numbers
+    ]
+    elsewhere = await callbacks.keep(request(numbers[2]), address="127.0.0.10")
+
+    assert verdicts == [Verdict.KEPT, Verdict.KEPT, Verdict.ADDRESS_LIMIT]
+    assert elsewhere.verdict is Verdict.KEPT
+    # The refused request counted nothing against its number.
+    assert await redis_client.get(callbacks.counter_keys(numbers[2])[0]) == "1"
+    clock.now += timedelta(hours=1)
+    late = await callbacks.keep(request("+12125550299"), address="127.0.0.9")
+    assert late.verdict is Verdict.KEPT
 
 
 async def test_two_requests_at_the_limit_at_once_keep_exactly_one(
     clients: list[redis.asyncio.Redis],
 ) -> None:
     clock = Clock()
-    first, second = (book(client, clock) for client in clients)
+    first, second = (desk(client, clock) for client in clients)
     for _ in range(2):
-        assert await first.keep(NUMBER, fields(NUMBER)) is Verdict.KEPT
+        assert (await first.keep(request(NUMBER))).verdict.kept
 
-    verdicts = await asyncio.gather(
-        first.keep(NUMBER, fields(NUMBER, "c-a")),
-        second.keep(NUMBER, fields(NUMBER, "c-b")),
+    kept = await asyncio.gather(
+        first.keep(request(NUMBER, call_id="c-a")),
+        second.keep(request(NUMBER, call_id="c-b")),
     )
 
-    assert sorted(verdicts) == [Verdict.KEPT, Verdict.NUMBER_LIMIT]
-    assert len(await kept_numbers(clients[0])) == 3
+    assert sorted(k.verdict for k in kept) == [Verdict.MERGED, Verdict.NUMBER_LIMIT]
+    assert len(await entries(clients[0])) == 1
 
 
 async def test_many_requests_at_once_never_go_over_the_day_limit(
     clients: list[redis.asyncio.Redis],
 ) -> None:
     clock = Clock()
-    books = [book(client, clock, per_day=7) for client in clients]
+    desks = [desk(client, clock, per_day=7) for client in clients]
     numbers = [f"+1212555{i:04}" for i in range(40)]
 
-    verdicts = await asyncio.gather(
-        *(books[i % 2].keep(n, fields(n)) for i, n in enumerate(numbers))
+    kept = await asyncio.gather(
+        *(desks[i % 2].keep(request(n)) for i, n in enumerate(numbers))
     )
 
-    assert verdicts.count(Verdict.KEPT) == 7
-    assert len(await kept_numbers(clients[0])) == 7
+    assert [k.verdict for k in kept].count(Verdict.KEPT) == 7
+    assert len(await entries(clients[0])) == 7
+    assert await clients[0].zcard(desks[0].waiting) == 7
 
 
-async def test_counter_keys_hide_the_number_and_expire(
+async def test_key_names_hide_the_number_and_counters_expire(
     redis_client: redis.asyncio.Redis,
 ) -> None:
-    callbacks = book(redis_client, Clock())
-    await callbacks.keep(NUMBER, fields(NUMBER))
+    callbacks = desk(redis_client, Clock())
+    await callbacks.keep(request(NUMBER), address="127.0.0.9")
 
     names = [str(name) for name in await redis_client.keys(PREFIX + "*")]
-    counters = sorted(n for n in names if n != key("callbacks"))
-    assert counters == sorted(callbacks.counter_keys(NUMBER))
-    assert counters[0] == key("callbacks", "2026-03-02")
     assert not [n for n in names if "2125550142" in n]
-    for name in counters:
+    day, all_numbers = callbacks.counter_keys(NUMBER)
+    assert all_numbers == key("callbacks", "2026-03-02")
+    for name in (day, all_numbers):
         assert await redis_client.get(name) == "1"
         assert 86_400 < await redis_client.ttl(name) <= 2 * 86_400
+    assert 0 < await redis_client.ttl(callbacks.address_key("127.0.0.9")) <= 7200
+
+
+# Claims and offers
+
+
+async def test_two_agents_claiming_one_callback_at_once_get_it_once(
+    clients: list[redis.asyncio.Redis],
+) -> None:
+    clock = Clock()
+    desks = [desk(client, clock) for client in clients]
+    ada, bob = await agents(clients[0], clock, "ada", "bob")
+    kept = await desks[0].keep(request(NUMBER))
+
+    results = await asyncio.gather(
+        desks[0].claim(kept.callback, ada),
+        desks[1].claim(kept.callback, bob),
+        return_exceptions=True,
+    )
+
+    won = [r for r in results if isinstance(r, tuple)]
+    lost = [r for r in results if isinstance(r, ClaimError)]
+    assert len(won) == 1 and [e.code for e in lost] == ["callback-taken"]
+    call_id, attempt = won[0]
+    record = await desks[0].get(kept.callback)
+    assert (record["state"], record["attempts"], record["call"]) == (
+        "dialling",
+        "1",
+        call_id,
+    )
+    call = await clients[0].hgetall(key("call", call_id))
+    assert call["state"] == "dialling" and call["callback"] == kept.callback
+    assert call["agent"] == record["agent"]
+    assert await clients[0].hget(key("agent", call["agent"]), "status") == "busy"
+    assert not await clients[0].zscore(desks[0].waiting, kept.callback)
+    # Over the trunk: one dial entry for the media workers.
+    dials: Any = await clients[0].xrange(desks[0].dials_stream)
+    assert [d["call_id"] for _, d in dials] == [call_id]
+
+
+async def test_a_callback_not_yet_due_cannot_be_claimed(
+    redis_client: redis.asyncio.Redis,
+) -> None:
+    clock = Clock()
+    callbacks = desk(redis_client, clock)
+    (ada,) = await agents(redis_client, clock, "ada")
+    kept = await callbacks.keep(request(NUMBER, due_at=clock() + 600))
+
+    with pytest.raises(ClaimError) as caught:
+        await callbacks.claim(kept.callback, ada)
+
+    assert caught.value.code == "not-due"
+    with pytest.raises(ClaimError) as unknown:
+        await callbacks.claim("cb-0000000000000000", ada)
+    assert unknown.value.code == "unknown-callback"
+
+
+async def test_due_callbacks_go_to_free_agents_only_when_no_caller_waits(
+    redis_client: redis.asyncio.Redis,
+) -> None:
+    clock = Clock()
+    callbacks = desk(redis_client, clock, offer_s=20)
+    ada, bob = await agents(redis_client, clock, "ada", "bob")
+    first = await callbacks.keep(request(NUMBER))
+    await callbacks.keep(request(OTHER, due_at=clock() + 600))
+    await redis_client.zadd(key("queue"), {"c-waiting0": clock()})
+
+    assert await callbacks.offer_due() == []  # a live caller waits
+
+    await redis_client.delete(key("queue"))
+    offered = await callbacks.offer_due()
+
+    assert offered == [(first.callback, ada)]  # the longest idle, the due one
+    assert await redis_client.hget(key("agent", ada), "status") == "ringing"
+    assert await callbacks.offer_due() == []
+    # Skipped: back, and to the other agent next.
+    assert await callbacks.give_back(first.callback, ada, lapsed=False)
+    assert await redis_client.hget(key("agent", ada), "status") == "available"
+    assert await callbacks.offer_due() == [(first.callback, bob)]
+    # Lapsed: the agent is away, as after a ring timeout.
+    assert await callbacks.give_back(first.callback, bob, lapsed=True)
+    assert await redis_client.hget(key("agent", bob), "status") == "away"
+    # Only the last agent who gave it back is held off for a while.
+    await redis_client.hset(key("agent", bob), "status", "available")
+    await redis_client.zadd(key("agents", "available"), {bob: 0})
+    assert await callbacks.offer_due() == [(first.callback, ada)]
+    call_id, _ = await callbacks.claim(first.callback, ada, "s-page0000")
+    assert await redis_client.hget(key("call", call_id), "customer") == "s-page0000"
+    assert await redis_client.xlen(callbacks.dials_stream) == 0
+
+
+async def test_callbacks_go_first_when_live_first_is_off(
+    redis_client: redis.asyncio.Redis,
+) -> None:
+    clock = Clock()
+    callbacks = desk(redis_client, clock, live_first=False)
+    (ada,) = await agents(redis_client, clock, "ada")
+    kept = await callbacks.keep(request(NUMBER))
+    await redis_client.zadd(key("queue"), {"c-waiting0": clock()})
+
+    assert await callbacks.offer_due() == [(kept.callback, ada)]
+
+
+# Attempts and outcomes
+
+
+async def test_unanswered_attempts_wait_again_then_fail_and_acknowledge(
+    redis_client: redis.asyncio.Redis,
+) -> None:
+    clock = Clock()
+    callbacks = desk(redis_client, clock, max_attempts=2)
+    (ada,) = await agents(redis_client, clock, "ada")
+    kept = await callbacks.keep(request(NUMBER))
+    await callbacks.read_new("n-desk")
+    assert await pending(redis_client, callbacks.stream, DESK_GROUP) == 1
+
+    call_id, _ = await callbacks.claim(kept.callback, ada)
+    retry = clock() + 120
+    assert await callbacks.call_ended(kept.callback, call_id, "busy", retry) == (
+        CallbackState.WAITING
+    )
+    record = await callbacks.get(kept.callback)
+    assert (record["attempts"], record["last_result"]) == ("1", "busy")
+    assert float(record["due_at"]) == retry
+    assert "outcome" not in record
+    # The same attempt's end, told twice, counts once.
+    assert await callbacks.call_ended(kept.callback, call_id, "busy", retry) is None
+
+    clock.now += timedelta(seconds=121)
+    await redis_client.hset(
+        key("agent", ada), mapping={"status": "available", "call": ""}
+    )
+    second, attempt = await callbacks.claim(kept.callback, ada)
+    assert attempt == 2
+    assert await callbacks.call_ended(kept.callback, second, "no-answer", 0) == (
+        CallbackState.FAILED
+    )
+    record = await callbacks.get(kept.callback)
+    assert (record["state"], record["outcome"]) == ("failed", "unreachable")
+    assert await pending(redis_client, callbacks.stream, DESK_GROUP) == 0
+    assert 0 < await redis_client.ttl(callbacks.record_key(kept.callback))
+    # The number is free for a new callback.
+    fresh = await callbacks.keep(request(NUMBER))
+    assert fresh.verdict is Verdict.KEPT and fresh.callback != kept.callback
+
+
+async def test_a_reached_customer_waits_for_the_agents_outcome(
+    redis_client: redis.asyncio.Redis,
+) -> None:
+    clock = Clock()
+    callbacks = desk(redis_client, clock)
+    ada, bob = await agents(redis_client, clock, "ada", "bob")
+    kept = await callbacks.keep(request(NUMBER))
+    await callbacks.read_new("n-desk")
+    call_id, _ = await callbacks.claim(kept.callback, ada, "s-page0000")
+
+    assert await callbacks.attempt_answered(kept.callback, call_id)
+    assert await callbacks.call_ended(kept.callback, call_id, "customer-hangup", 0) == (
+        CallbackState.WRAP_UP
+    )
+    assert await redis_client.zscore(key("timers"), f"cbwrap:{kept.callback}")
+    assert await pending(redis_client, callbacks.stream, DESK_GROUP) == 1
+    # Only the agent who called may say how it went.
+    assert await callbacks.record_outcome(kept.callback, bob, "resolved", "", 0) is None
+    done = await callbacks.record_outcome(kept.callback, ada, "resolved", "paid", 0)
+
+    assert done == CallbackState.DONE
+    record = await callbacks.get(kept.callback)
+    assert (record["outcome"], record["note"]) == ("resolved", "paid")
+    assert await pending(redis_client, callbacks.stream, DESK_GROUP) == 0
+    assert not await redis_client.zscore(key("timers"), f"cbwrap:{kept.callback}")
+
+
+async def test_a_declined_ring_and_a_customer_cancel_end_the_callback(
+    redis_client: redis.asyncio.Redis,
+) -> None:
+    clock = Clock()
+    callbacks = desk(redis_client, clock)
+    (ada,) = await agents(redis_client, clock, "ada")
+    rung = await callbacks.keep(request(NUMBER))
+    waiting = await callbacks.keep(request(OTHER))
+    call_id, _ = await callbacks.claim(rung.callback, ada, "s-page0000")
+
+    declined = await callbacks.call_ended(
+        rung.callback, call_id, "callback-declined", 0
+    )
+    cancelled = await callbacks.cancel(waiting.callback)
+
+    assert declined == cancelled == CallbackState.CANCELLED
+    assert (await callbacks.get(rung.callback))["outcome"] == "declined"
+    assert await callbacks.cancel(waiting.callback) is None
+    assert await redis_client.zcard(callbacks.waiting) == 0
+    assert await callbacks.check_token(waiting.callback, waiting.token)
+    assert not await callbacks.check_token(waiting.callback, "x" * 24)
+
+
+# Consumer groups
+
+
+async def test_a_dead_nodes_pending_requests_are_taken_over(
+    redis_client: redis.asyncio.Redis,
+) -> None:
+    clock = Clock()
+    callbacks = desk(redis_client, clock)
+    await redis_client.set(key("node", "n-live", "alive"), 1)
+    for number in (NUMBER, OTHER):
+        await callbacks.keep(request(number))
+    assert await callbacks.read_new("n-dead") == 2
+
+    assert await callbacks.reclaim("n-live") == 2
+
+    consumers: Any = await redis_client.xinfo_consumers(callbacks.stream, DESK_GROUP)
+    assert [(c["name"], c["pending"]) for c in consumers] == [("n-live", 2)]
+    # A record lost with Redis's last second is written again from its entry.
+    first = (await entries(redis_client))[0]["callback"]
+    await redis_client.delete(callbacks.record_key(first))
+    await redis_client.delete(key("node", "n-live", "alive"))
+    await redis_client.set(key("node", "n-next", "alive"), 1)
+    assert await callbacks.reclaim("n-next") == 2
+    record = await callbacks.get(first)
+    assert (record["state"], record["number"]) == ("waiting", NUMBER)
+
+
+async def test_a_dead_workers_dials_are_handed_back(
+    redis_client: redis.asyncio.Redis,
+) -> None:
+    clock = Clock()
+    callbacks = desk(redis_client, clock)
+    (ada,) = await agents(redis_client, clock, "ada")
+    kept = await callbacks.keep(request(NUMBER))
+    call_id, _ = await callbacks.claim(kept.callback, ada)
+    dial = await callbacks.take_dial("n-worker", block_ms=100)
+    assert dial is not None and (dial.call_id, dial.number) == (call_id, NUMBER)
+    assert await callbacks.attach_dialler(call_id, "s-worker00")
+    assert not await callbacks.attach_dialler(call_id, "s-other000")
+
+    lost = await callbacks.lost_dials()
+
+    assert [(d.call_id, d.callback, d.attempt) for d in lost] == [
+        (call_id, kept.callback, 1)
+    ]
+    assert await pending(redis_client, callbacks.dials_stream, DIALS_GROUP) == 0
+    assert await callbacks.lost_dials() == []

@@ -118,6 +118,15 @@ callback_countries = "gb, ie"
 [callbacks]
 per_number = 1
 per_day = 20000
+per_address = 4
+max_attempts = 5
+retry_s = 60
+offer_s = 30
+ring_s = 25
+wrap_up_s = 600
+live_first = false
+windows = ["08:00-10:00", "16:00-18:00"]
+consent = "We may call you back on this number."
 
 [routing]
 ring_timeout_s = 20

@@ -18,6 +18,7 @@ from signaling.protocol import (
 )
 from tests.cases import case_text
 
+CALLBACK = "cb-0123456789abcdef"
 CALL = "c-0123456789abcdef"
 
 VALID: list[dict[str, Any]] = [
@@ -72,6 +73,28 @@ VALID: list[dict[str, Any]] = [
     },
     {"type": "ivr.callback", "call_id": CALL, "node": "x", "decline": True},
     {"type": "ivr.prompt_done", "call_id": CALL, "play": 3},
+    {"type": "call.unreached", "call_id": CALL, "reason": "busy"},
+    {
+        "type": "callback.request",
+        "number": "+1 212 555 0100",
+        "window": "09:00-12:00",
+        "date": "2026-12-07",
+        "topic": "billing",
+        "consent": "We may call you back on this number.",
+    },
+    {"type": "callback.request", "number": "2125550100", "consent": "Yes."},
+    {"type": "callback.attach", "callback": CALLBACK, "token": "t" * 24},
+    {"type": "callback.cancel", "callback": CALLBACK, "token": "t" * 24},
+    {"type": "callback.list"},
+    {"type": "callback.claim", "callback": CALLBACK},
+    {"type": "callback.skip", "callback": CALLBACK},
+    {"type": "callback.outcome", "callback": CALLBACK, "outcome": "resolved"},
+    {
+        "type": "callback.outcome",
+        "callback": CALLBACK,
+        "outcome": "call-again",
+        "note": "asked for the evening",
+    },
 ]
 
 
@@ -86,6 +109,37 @@ def test_valid_requests_pass(message: dict[str, object]) -> None:
 
 INVALID = [
     # (frame, code, words the message must contain)
+    (
+        '{"type":"callback.claim","callback":"c-0123456789abcdef"}',
+        "invalid-message",
+        "callback",
+    ),
+    (
+        '{"type":"callback.request","number":"+12125550100"}',
+        "invalid-message",
+        "consent",
+    ),
+    (
+        '{"type":"callback.request","number":"+12125550100",'
+        '"consent":"ok","date":"7 Dec"}',
+        "invalid-message",
+        "date",
+    ),
+    (
+        f'{{"type":"callback.cancel","callback":"{CALLBACK}","token":"short"}}',
+        "invalid-message",
+        "token",
+    ),
+    (
+        f'{{"type":"callback.outcome","callback":"{CALLBACK}","outcome":"great"}}',
+        "invalid-message",
+        "outcome",
+    ),
+    (
+        f'{{"type":"call.unreached","call_id":"{CALL}","reason":"gone"}}',
+        "invalid-message",
+        "reason",
+    ),
     ('{"type":"call.accept"}', "invalid-message", "call_id"),
     ('{"type":"call.accept","call_id":"c-zz"}', "invalid-message", "call_id"),
     (
