@@ -24,7 +24,7 @@ export function askedInWords({ window, date }) {
 
 /** The IVR journey in one line: the choices made, the answers heard. */
 export function journeyInWords(journey) {
-  if (!journey) return 'Asked on the website';
+  if (!journey || Object.keys(journey).length === 0) return 'Asked on the website';
   const choices = (journey.choices ?? []).map(choiceInWords);
   const parts = [choices.length ? choices.join(' › ') : 'No menu choice'];
   const answers = journey.faq?.length ?? 0;

@@ -9,12 +9,12 @@
 // (softphone.js): `dialling` while the customer's tab or phone rings, then
 // answered. When an answered callback's call ends, the agent records how
 // it went (`callback.outcome`). The phone number shows only as its last
-// two digits until the claimed call brings it.
+// two digits (`number_hint`) until the claimed call brings it.
 
-import { asSentence } from './client.js';
+import { asSentence, messageListener } from './client.js';
 import { dueInWords, journeyInWords } from './softphone-callback-words.js';
 
-const PANEL_CODES = ['callback-taken', 'not-due', 'unknown-callback'];
+const PANEL_CODES = ['callback-taken', 'not-due', 'unknown-callback', 'agent-busy'];
 const MAX_NOTE = 500;
 
 export class Callbacks {
@@ -36,8 +36,9 @@ export class Callbacks {
   }
 
   bind(client) {
-    client.addEventListener('callback.list', (event) => this._onList(event.detail));
-    client.addEventListener('callback.offer', (event) => this._onOffer(event.detail));
+    const on = messageListener(client, this);
+    on('callback.list', this._onList);
+    on('callback.offer', this._onOffer);
   }
 
   /** Asks for the lists again. */
@@ -195,11 +196,11 @@ export class Callbacks {
     row.append(
       textElement('strong', 'cb-when', dueInWords(item)),
       textElement('span', 'cb-topic', item.topic || 'No topic'),
-      textElement('span', 'cb-number', `Number …${item.number_hint ?? '??'}`),
+      textElement('span', 'cb-number', `Number ${item.number_hint ?? '—'}`),
       textElement('span', 'cb-attempts', attemptsInWords(item)),
       textElement('span', 'cb-journey', journeyInWords(item.journey)),
     );
-    if (item.agent) row.append(textElement('span', 'cb-agent', agentInWords(item)));
+    if (item.agent) row.append(textElement('span', 'cb-agent', this._agentInWords(item)));
     if (due) row.append(this._claimButton(item));
     return row;
   }
@@ -213,6 +214,12 @@ export class Callbacks {
     return button;
   }
 
+  _agentInWords(item) {
+    const mine = item.agent === this.phone.client?.welcome?.agent?.id;
+    const who = mine ? 'you' : 'a colleague';
+    return item.state === 'offered' ? `Offered to ${who}` : `Taken by ${who}`;
+  }
+
   _renderOffer() {
     const { ui, offer } = this;
     ui.offer.hidden = !offer;
@@ -220,7 +227,7 @@ export class Callbacks {
     const left = Math.max(0, Math.ceil((offer.deadline - Date.now()) / 1000));
     ui.offerCountdown.textContent = `${left} s`;
     ui.offerTopic.textContent = offer.topic || '—';
-    ui.offerNumber.textContent = `…${offer.number_hint ?? '??'}`;
+    ui.offerNumber.textContent = offer.number_hint || '—';
     ui.offerAttempts.textContent = attemptsInWords(offer);
     ui.offerJourney.textContent = journeyInWords(offer.journey);
     ui.offerStatus.textContent = this.error || 'Claim it to call the customer back now.';
@@ -232,11 +239,6 @@ function attemptsInWords({ attempts = 0 }) {
   return attempts === 1 ? 'Tried once' : `Tried ${attempts} times`;
 }
 
-function agentInWords(item) {
-  const name = typeof item.agent === 'object' ? item.agent?.name : item.agent;
-  const doing = item.state === 'offered' ? 'Offered to' : 'Taken by';
-  return `${doing} ${name}`;
-}
 
 function textElement(tag, className, text) {
   const element = document.createElement(tag);

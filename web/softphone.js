@@ -15,6 +15,7 @@ import {
   CallMedia,
   HelplineClient,
   asSentence,
+  messageListener,
   signalingUrl,
 } from './client.js';
 import { findJourneyParts, renderJourney } from './journey.js';
@@ -223,9 +224,7 @@ export class Softphone {
       role: 'agent',
       token: this.token,
     });
-    const on = (type, handler) => {
-      client.addEventListener(type, (event) => handler.call(this, event.detail));
-    };
+    const on = messageListener(client, this);
     on('agent.state', this._onAgentState);
     on('call.state', this._onCallState);
     on('call.dtmf', this._onDigits);
@@ -435,6 +434,9 @@ export class Softphone {
 
   _callTexts() {
     const call = this.call;
+    if (!call && this.callbacks.offer) {
+      return ['No call', this.note || 'A callback is due: claim it, or skip it.'];
+    }
     if (!call) {
       const waiting = this.agentStatus === 'available' ? 'Waiting for a call.' : '';
       return ['No call', this.note || waiting || 'Go available to take calls.'];
@@ -442,7 +444,7 @@ export class Softphone {
     const transferring = this.transfers.texts(call);
     if (transferring) return [transferring[0], this.note || transferring[1]];
     const name = call.caller.name;
-    const who = name || call.caller.number || 'the customer';
+    const who = call.caller.number || name || 'the customer';
     const texts = {
       ringing: ['Incoming call', `${name || 'A customer'} is calling.`],
       dialling: [`Calling back ${who}`, `Calling back… ${VIA_WORDS[call.via] ?? ''}`],

@@ -12,7 +12,7 @@ import { asSentence } from './client.js';
 import { countriesInWords, windowInWords } from './widget-callback-words.js';
 
 const DAYS_AHEAD = 7;
-const MAX_TOPIC = 200;
+const MAX_TOPIC = 64;
 const FORM_CODES = ['invalid-number', 'invalid-window', 'callback-limit', 'rate-limited'];
 const FALLBACK = {
   'invalid-number': 'That number does not work. Please check it',

@@ -8,6 +8,7 @@
 // whose request it answers; refusals go to the form. The ring in the tab
 // when an agent calls back is a call, and so stays with the widget.
 
+import { messageListener } from './client.js';
 import { CallbackCard } from './widget-callback-card.js';
 import { CallbackForm } from './widget-callback-form.js';
 
@@ -38,9 +39,7 @@ export class WidgetCallbacks extends EventTarget {
 
   /** Listens on a new session of the widget. */
   bind(client) {
-    const on = (type, handler) => {
-      client.addEventListener(type, (event) => handler.call(this, event.detail));
-    };
+    const on = messageListener(client, this);
     on('welcome', this._onWelcome);
     on('callback.status', this._onStatus);
     on('callback.refused', (event) => this.form.handleError(event));

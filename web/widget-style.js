@@ -6,6 +6,7 @@ const BASE = `
   .hl {
     position: fixed; right: 20px; bottom: 20px; z-index: 2147483000;
     display: flex; flex-direction: column; align-items: flex-end; gap: 12px;
+    max-height: calc(100vh - 40px);
     font: 15px/1.4 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
     color: #1c2430;
   }
@@ -137,7 +138,7 @@ const CALLBACKS = `
   .callback-card {
     width: 300px; box-sizing: border-box; background: #fff; border-radius: 14px;
     padding: 12px 16px; box-shadow: 0 10px 30px rgba(16, 24, 40, .22);
-    border: 1px solid #e3e7ee; border-left: 4px solid #1f8a4c;
+    border: 1px solid #e3e7ee; border-left: 4px solid #1f8a4c; flex-shrink: 0;
   }
   .callback-card[data-state="failed"], .callback-card[data-state="cancelled"] {
     border-left-color: #8a94a6;

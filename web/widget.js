@@ -24,6 +24,7 @@ import {
   HelplineClient,
   IVR_EVENTS,
   IvrChannel,
+  messageListener,
   openMicrophone,
   signalingUrl,
 } from './static/client.js';
@@ -410,9 +411,7 @@ export class HelplineWidget {
       name: clip(this.name, CALLER_LIMITS.name),
     });
     this.client = client;
-    const on = (type, handler) => {
-      client.addEventListener(type, (event) => handler.call(this, event.detail));
-    };
+    const on = messageListener(client, this);
     on('call.state', this._onCallState);
     on('error', this._onError);
     on('connection', this._onConnection);
