@@ -950,6 +950,15 @@ class CallbackDesk:
 
     # What agents see
 
+    async def waiting_counts(self) -> tuple[int, int]:
+        """How many waiting callbacks are due now, and how many later."""
+        now = self.clock()
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.zcount(self.waiting, "-inf", now)
+            pipe.zcount(self.waiting, f"({now}", "+inf")
+            due, later = await pipe.execute()
+        return int(due), int(later)
+
     async def listing(self, limit: int = LIST_LIMIT) -> dict[str, list[dict[str, Any]]]:
         """Due and upcoming callbacks, for agents' softphones."""
         now = self.clock()
