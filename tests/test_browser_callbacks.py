@@ -11,6 +11,7 @@ Screenshots are saved in ``test-artifacts/``.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from collections.abc import AsyncIterator
@@ -20,7 +21,7 @@ import pytest
 from playwright.async_api import BrowserContext, ConsoleMessage, Page, expect
 
 from ivr.hours import always_open
-from tests.fixtures.app import RunningHelpline
+from tests.fixtures.app import NodeFactory, RunningHelpline
 from tests.test_browser_call import (
     AGENT,
     ARTIFACTS,
@@ -45,6 +46,7 @@ pytestmark = pytest.mark.browser
 
 PHONE = "window.softphone"
 BAD_NUMBER = "12345"
+RING_S = 3
 PENDING = "We will call you back"
 
 
@@ -259,23 +261,37 @@ def customer_consent(frames: Frames) -> str:
     return str(welcome["callbacks"]["consent"])
 
 
-async def test_a_callback_cancelled_in_the_widget_leaves_the_agent_list(
+async def test_a_callback_for_tomorrow_cancelled_in_the_widget_leaves_the_list(
     helpline: RunningHelpline, chromium: BrowserContext, console_errors: ConsoleErrors
 ) -> None:
     agent, customer, frames = await both_ends(
         helpline, chromium, console_errors, away=True
     )
 
-    await ask_for_callback(customer, GOOD_NUMBER)
+    # A window on a day: tomorrow, in the line's time zone (UTC here).
+    await press(customer, "Call me back")
+    await customer.get_by_label("Phone number", exact=True).fill(GOOD_NUMBER)
+    await customer.get_by_label("Between 12:00 and 17:00").check()
+    tomorrow = (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).date().isoformat()
+    await customer.get_by_label("Day", exact=True).select_option(tomorrow)
+    await press(customer, "Request callback")
     callback = await kept_callback(frames)
-    await expect(due_item(agent, callback)).to_be_visible(timeout=WAIT_MS)
+    request = frames.sent_of("callback.request")[-1]
+    assert (request["window"], request["date"]) == ("12:00-17:00", tomorrow)
+    await expect(callback_card(customer)).to_contain_text(
+        f"{PENDING} tomorrow between 12:00 and 17:00.", timeout=WAIT_MS
+    )
+    item = agent.locator(f'#callbacks-upcoming li[data-callback="{callback}"]')
+    await expect(item).to_contain_text(f"asked for 12:00–17:00 on {tomorrow}")
 
     await press(customer, "Cancel callback")
     await expect(callback_card(customer)).to_contain_text(
         "Your callback is cancelled.", timeout=WAIT_MS
     )
-    await expect(due_item(agent, callback)).to_have_count(0, timeout=WAIT_MS)
-    await expect(agent.locator("#callbacks-due")).to_have_text("No callback is due.")
+    await expect(item).to_have_count(0, timeout=WAIT_MS)
+    await expect(agent.locator("#callbacks-upcoming")).to_have_text(
+        "No callback is waiting."
+    )
     await screenshot(customer, "cancelled")
     assert (await callback_record(helpline, callback))["state"] == "cancelled"
 
@@ -313,7 +329,7 @@ async def test_the_ivr_callback_form_shows_the_pending_card(
     assert record["state"] == "waiting" and record["window"] == "12:00-17:00"
 
 
-async def test_an_offered_callback_is_claimed_from_its_card_and_declined_in_the_tab(
+async def test_an_offered_callback_skipped_then_claimed_and_declined_in_the_tab(
     helpline: RunningHelpline, chromium: BrowserContext, console_errors: ConsoleErrors
 ) -> None:
     agent, customer, frames = await both_ends(
@@ -330,10 +346,16 @@ async def test_an_offered_callback_is_claimed_from_its_card_and_declined_in_the_
     await wait_for(agent, f"{PHONE}.agentStatus === 'ringing'")
     await screenshot(agent, "offer")
 
+    # Skipped: the agent is free again, and the callback still due.
     await agent.bring_to_front()
-    await offer.get_by_role("button", name="Claim").click()
-    await wait_for(customer, f"{WIDGET}.state === 'dialling'")
+    await offer.get_by_role("button", name="Skip").click()
     await expect(offer).to_be_hidden()
+    await wait_for(agent, f"{PHONE}.agentStatus === 'available'")
+    item = due_item(agent, callback)
+    await expect(item).to_have_attribute("data-state", "waiting", timeout=WAIT_MS)
+
+    await item.get_by_role("button", name="Claim the callback", exact=False).click()
+    await wait_for(customer, f"{WIDGET}.state === 'dialling'")
     await expect(agent.locator("#call-title")).to_contain_text("Calling back")
 
     # Declining the ring cancels the callback: the customer said no.
@@ -349,3 +371,39 @@ async def test_an_offered_callback_is_claimed_from_its_card_and_declined_in_the_
     await expect(agent.locator("#callback-outcome")).to_be_hidden()
     await wait_for(agent, f"{PHONE}.agentStatus === 'available'")
     assert (await callback_record(helpline, callback))["state"] == "cancelled"
+
+
+async def test_a_ring_nobody_answers_counts_an_attempt_and_waits_again(
+    helpline_factory: NodeFactory,
+    chromium: BrowserContext,
+    console_errors: ConsoleErrors,
+) -> None:
+    helpline = await helpline_factory(callbacks_ring_s=RING_S)
+    agent, customer, frames = await both_ends(
+        helpline, chromium, console_errors, away=False
+    )
+    await ask_for_callback(customer, GOOD_NUMBER)
+    callback = await kept_callback(frames)
+    offer = agent.get_by_role("region", name="Callback due")
+    await agent.bring_to_front()
+    await offer.get_by_role("button", name="Claim").click(timeout=WAIT_MS)
+    await wait_for(customer, f"{WIDGET}.state === 'dialling'")
+
+    # Nobody answers in the tab: the ring ends, the callback waits again.
+    await customer.wait_for_function(
+        f"{WIDGET}.state === 'ended'", polling=100, timeout=RING_S * 1000 + WAIT_MS
+    )
+    assert await customer.evaluate(f"{WIDGET}.endReason") == "no-answer"
+    card = callback_card(customer)
+    await expect(card).to_contain_text(PENDING, timeout=WAIT_MS)
+    await expect(card).to_contain_text("Calls so far: 1 of 3.")
+    await expect(card.get_by_role("button", name="Cancel callback")).to_be_visible()
+    await expect(agent.locator("#call-status")).to_have_text(
+        "The customer did not answer; the callback will be tried again."
+    )
+    await expect(agent.locator("#callback-outcome")).to_be_hidden()
+    upcoming = agent.locator(f'#callbacks-upcoming li[data-callback="{callback}"]')
+    await expect(upcoming).to_contain_text("Tried once", timeout=WAIT_MS)
+    await screenshot(customer, "missed")
+    record = await callback_record(helpline, callback)
+    assert (record["state"], record["attempts"]) == ("waiting", "1")

@@ -239,13 +239,13 @@ async def test_ivr_by_click_and_keypad_to_a_callback(
     await frames.wait(frames.sent, of_type("ivr.digit", digit="2"))
     number = customer.get_by_label("Your phone number")
     await expect(number).to_be_visible(timeout=WAIT_MS)
+    # (The widget's own callback form, hidden in the dock, says the same.)
+    form = customer.get_by_role("form", name="Callback")
     await expect(
-        customer.get_by_text("Countries we call: United States and Canada.")
+        form.get_by_text("Countries we call: United States and Canada.")
     ).to_be_visible()
     # The windows are in the line's time zone (no calendar set: UTC).
-    await expect(
-        customer.get_by_text("When should we call? (UTC time)")
-    ).to_be_visible()
+    await expect(form.get_by_text("When should we call? (UTC time)")).to_be_visible()
 
     # Digits typed in the form are the number, not keypad presses.
     digits_before = len(frames.sent_of("ivr.digit"))

@@ -33,16 +33,11 @@ export function windowInWords(window) {
   return window ? `Between ${windowBounds(window)}` : 'As soon as possible';
 }
 
-function times(count) {
-  if (count === 1) return 'once';
-  if (count === 2) return 'twice';
-  return `${count} times`;
-}
-
+// An attempt counts whether or not it reached the customer (an agent may
+// ask to call again), so the card says how many, not how they went.
 function attemptsInWords({ attempts = 0, max_attempts: max }) {
   if (!attempts) return '';
-  const left = max ? ` (of ${max})` : '';
-  return `We tried to call you ${times(attempts)}${left} and could not reach you.`;
+  return max ? `Calls so far: ${attempts} of ${max}.` : `Calls so far: ${attempts}.`;
 }
 
 /** The card's title and detail for a `callback.status`. */

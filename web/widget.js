@@ -50,7 +50,7 @@ const END_REASONS = {
   'line-hangup': 'Our toll-free line ended the call.',
   'bridge-lost': 'The call was lost because of a technical problem on our side.',
   'media-failed': 'The call’s audio could not connect, so it was ended.',
-  'no-answer': 'The call was not answered.',
+  'no-answer': 'You did not answer our call.',
   'callback-declined': 'You declined our call, so your callback is cancelled.',
   'agent-lost': 'The agent’s connection was lost.',
 };
