@@ -200,6 +200,11 @@ class CallbackService:
                 "This callback can no longer be cancelled",
                 message.get("id"),
             )
+        # An agent it was offered to is free again (the desk settled it):
+        # its softphone drops the offer when told.
+        offered_to = (await self.desk.get(callback)).get("agent", "")
+        if offered_to:
+            await self.board.send_agent_state(offered_to)
         await self.tell_customer(callback, session.id)
         await self.tell_agents()
 

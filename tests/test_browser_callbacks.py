@@ -407,3 +407,26 @@ async def test_a_ring_nobody_answers_counts_an_attempt_and_waits_again(
     await screenshot(customer, "missed")
     record = await callback_record(helpline, callback)
     assert (record["state"], record["attempts"]) == ("waiting", "1")
+
+
+async def test_a_callback_cancelled_while_offered_withdraws_the_offer(
+    helpline: RunningHelpline, chromium: BrowserContext, console_errors: ConsoleErrors
+) -> None:
+    agent, customer, frames = await both_ends(
+        helpline, chromium, console_errors, away=False
+    )
+    await ask_for_callback(customer, GOOD_NUMBER)
+    callback = await kept_callback(frames)
+    offer = agent.get_by_role("region", name="Callback due")
+    await expect(offer).to_be_visible(timeout=WAIT_MS)
+    await wait_for(agent, f"{PHONE}.agentStatus === 'ringing'")
+
+    # Well within the offer's time: the softphone is told, not timed out.
+    await press(customer, "Cancel callback")
+    await expect(callback_card(customer)).to_contain_text(
+        "Your callback is cancelled.", timeout=WAIT_MS
+    )
+    await expect(offer).to_be_hidden(timeout=5_000)
+    await wait_for(agent, f"{PHONE}.agentStatus === 'available'")
+    await expect(agent.locator("#agent-status")).to_have_text("Available")
+    await expect(due_item(agent, callback)).to_have_count(0)
