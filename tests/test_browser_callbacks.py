@@ -114,6 +114,18 @@ async def both_ends(
     return agent, customer, frames
 
 
+async def offered(agent: Page, customer: Page, frames: Frames) -> tuple[str, Any]:
+    """The customer asks to be called as soon as possible and, the agent
+    being free, routing offers it at once, like a ring: the callback's id
+    and the offer's card."""
+    await ask_for_callback(customer, GOOD_NUMBER)
+    callback = await kept_callback(frames)
+    offer = agent.get_by_role("region", name="Callback due")
+    await expect(offer).to_be_visible(timeout=WAIT_MS)
+    await wait_for(agent, f"{PHONE}.agentStatus === 'ringing'")
+    return callback, offer
+
+
 async def go_away(agent: Page) -> None:
     """The agent stays signed in but takes nothing: no offer rings it."""
     availability = agent.get_by_role("switch", name="Available for calls")
@@ -336,14 +348,9 @@ async def test_an_offered_callback_skipped_then_claimed_and_declined_in_the_tab(
         helpline, chromium, console_errors, away=False
     )
 
-    # Due at once, and this agent is free: routing offers it, like a ring.
-    await ask_for_callback(customer, GOOD_NUMBER)
-    callback = await kept_callback(frames)
-    offer = agent.get_by_role("region", name="Callback due")
-    await expect(offer).to_be_visible(timeout=WAIT_MS)
+    callback, offer = await offered(agent, customer, frames)
     await expect(offer.locator("#offer-number")).to_have_text("••••42")
     await expect(offer.get_by_role("timer")).to_have_text(re.compile(r"^\d+ s$"))
-    await wait_for(agent, f"{PHONE}.agentStatus === 'ringing'")
     await screenshot(agent, "offer")
 
     # Skipped: the agent is free again, and the callback still due.
@@ -382,11 +389,9 @@ async def test_a_ring_nobody_answers_counts_an_attempt_and_waits_again(
     agent, customer, frames = await both_ends(
         helpline, chromium, console_errors, away=False
     )
-    await ask_for_callback(customer, GOOD_NUMBER)
-    callback = await kept_callback(frames)
-    offer = agent.get_by_role("region", name="Callback due")
+    callback, offer = await offered(agent, customer, frames)
     await agent.bring_to_front()
-    await offer.get_by_role("button", name="Claim").click(timeout=WAIT_MS)
+    await offer.get_by_role("button", name="Claim").click()
     await wait_for(customer, f"{WIDGET}.state === 'dialling'")
 
     # Nobody answers in the tab: the ring ends, the callback waits again.
@@ -415,11 +420,7 @@ async def test_a_callback_cancelled_while_offered_withdraws_the_offer(
     agent, customer, frames = await both_ends(
         helpline, chromium, console_errors, away=False
     )
-    await ask_for_callback(customer, GOOD_NUMBER)
-    callback = await kept_callback(frames)
-    offer = agent.get_by_role("region", name="Callback due")
-    await expect(offer).to_be_visible(timeout=WAIT_MS)
-    await wait_for(agent, f"{PHONE}.agentStatus === 'ringing'")
+    callback, offer = await offered(agent, customer, frames)
 
     # Well within the offer's time: the softphone is told, not timed out.
     await press(customer, "Cancel callback")
