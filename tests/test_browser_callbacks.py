@@ -80,12 +80,14 @@ async def console_errors() -> AsyncIterator[ConsoleErrors]:
 async def open_customer(
     chromium: BrowserContext, helpline: RunningHelpline, errors: ConsoleErrors
 ) -> tuple[Page, Frames]:
-    """The demo page with its widget's session open."""
+    """The demo page with its widget, which holds no socket until it has a
+    use for one."""
     frames = Frames()
     page = errors.watch(await chromium.new_page())
     page.on("websocket", frames.watch)
     await page.goto(f"{helpline.url}/demo")
-    await wait_for(page, f"{WIDGET}?.client?.connection === 'open'")
+    await wait_for(page, f"{WIDGET}?.ui !== undefined")
+    assert frames.received == []
     return page, frames
 
 

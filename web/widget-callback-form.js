@@ -79,7 +79,7 @@ export class CallbackForm extends EventTarget {
     this.ui = findParts(form);
     this.request = request;
     this.topic = topic;
-    this.offer = null; // welcome.callbacks, or null when callbacks are off
+    this.offer = undefined; // welcome.callbacks; null when callbacks are off
     this.open = false;
     this.error = '';
     this.sending = null; // the id of the request waiting for its answer

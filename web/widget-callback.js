@@ -2,8 +2,8 @@
 // its own in the dock (widget-callback-form.js) and the pending-callback
 // card (widget-callback-card.js), on the widget's session.
 //
-// The session's `welcome` says whether callbacks are on (the form and its
-// button show only then) and a new session attaches to the callback this
+// The session's `welcome` says whether callbacks are on (the button shows
+// until a session says they are off; pressing it opens the session) and a new session attaches to the callback this
 // page follows. `callback.status` goes to the card, and closes the form
 // whose request it answers; refusals go to the form. The ring in the tab
 // when an agent calls back is a call, and so stays with the widget.
@@ -19,9 +19,11 @@ export class WidgetCallbacks extends EventTarget {
    * @param {object} options
    * @param {(type: string, fields: object) => string} options.request sends
    *   a request on the widget's session and returns its id
+   * @param {() => Promise<void>} options.open opens the widget's session
+   *   (its `welcome` says whether callbacks are on)
    * @param {string|null} options.topic the page's topic
    */
-  constructor(ui, { request, topic }) {
+  constructor(ui, { request, open, topic }) {
     super();
     this.ui = ui;
     this.form = new CallbackForm(ui.callbackForm, { request, topic });
@@ -29,7 +31,11 @@ export class WidgetCallbacks extends EventTarget {
     const changed = () => this.dispatchEvent(new Event('change'));
     this.form.addEventListener('change', changed);
     this.card.addEventListener('change', changed);
-    ui.askCallback.addEventListener('click', () => this.form.show());
+    ui.askCallback.addEventListener('click', async () => {
+      await open();
+      this.form.show();
+      changed();
+    });
   }
 
   /** True while this page follows a callback that is not over. */
@@ -59,7 +65,8 @@ export class WidgetCallbacks extends EventTarget {
     ui.search.hidden = form.open;
     ui.found.hidden = form.open;
     ui.results.hidden = form.open;
-    ui.askCallback.hidden = !form.offer || form.open || card.pending;
+    // Until a session says otherwise (`offer` null), callbacks are offered.
+    ui.askCallback.hidden = form.offer === null || form.open || card.pending;
   }
 
   // A resumed session still follows its callback; a new one attaches.

@@ -204,7 +204,9 @@ export class HelplineWidget {
     this._bindKeyboard();
     host.addEventListener('pointerdown', () => this.ringer.unlock());
     this._render();
-    this._openIdleSession();
+    // A page holds a socket only while it has a use for one: a call, the
+    // callback form, or a callback it follows (stored before a reload).
+    if (this.callbacks.pending) this._openIdleSession();
   }
 
   /** Starts a call: microphone, session, then `call.place`. */
@@ -380,6 +382,7 @@ export class HelplineWidget {
   _mountCallbacks() {
     this.callbacks = new WidgetCallbacks(this.ui, {
       request: (type, fields) => this.client.request(type, fields),
+      open: () => this._openIdleSession(),
       topic: this.topic,
     });
     this.callbacks.addEventListener('change', () => this._render());
