@@ -315,9 +315,16 @@ class CallbackService:
 
     async def _customer_answers(self, session: Session, message: Message) -> None:
         call = await self.routing.get_call(message["call_id"])
-        if call is None or call.customer != session.id:
+        if (
+            call is None
+            or call.customer != session.id
+            or not call.fields.get("callback")
+        ):
+            # A customer answers only a callback that rings its page.
             raise ProtocolError(
-                "unknown-call", "no such call for this session", message.get("id")
+                "not-allowed",
+                "a customer answers only a callback ringing in the page",
+                message.get("id"),
             )
         if call.state != CallState.DIALLING:
             raise ProtocolError(
