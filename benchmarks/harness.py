@@ -307,6 +307,8 @@ class Helpline:
             # Each IVR walk books a callback: the daily limits at their most.
             "HELPLINE_CALLBACKS_PER_NUMBER": "100",
             "HELPLINE_CALLBACKS_PER_DAY": "1000000",
+            # Every page of a benchmark comes from 127.0.0.1.
+            "HELPLINE_CALLBACKS_PER_ADDRESS": "10000",
         }
         env |= env_changes or {}
         if self.redis is not None:

@@ -13,8 +13,9 @@ page's answer once the prompt of the menu or form on screen is done: 1 at
 the welcome menu (billing), 2 at billing-next (a callback), and the
 callback form sent with a US number and the first window, until
 ``call.state`` ``ended`` with reason ``callback-requested``. One walk is
-thirteen IVR events in the call's log: the start, seven prompts finished,
-two digits, the form, the request kept and the end. The walks cycle
+fourteen IVR events in the call's log: the start, eight prompts finished
+(the last tells the caller when to expect the call), two digits, the
+form, the request kept and the end. The walks cycle
 through a hundred numbers, so Helpline runs with the callback limits at
 their most (``harness.Helpline``).
 
@@ -71,7 +72,7 @@ from ivr.interpreter import CallEnded
 KEYS: Final = {"welcome": "1", "billing-next": "2"}
 CALLBACK_NODE: Final = "billing-callback"
 ENTRY_MENU: Final = "northwind-main"
-EVENTS_PER_WALK: Final = 13
+EVENTS_PER_WALK: Final = 14
 #: The last entry of a call's IVR log once the call has ended.
 ENDED: Final = json.dumps(encode_event(CallEnded()))
 SETTLE_POLL_S: Final = 0.02

@@ -129,7 +129,12 @@ async def heard(server: Helpline, calls: set[str], since: str) -> Heard:
         if digits == sip_calls.keyed(number) and len(number) == 10:
             out.whole += 1
             out.numbers[number] += 1
-            out.callbacks += kept.get(call_id) == f"+1{number}"
+            # A request for a number already waiting joins that callback
+            # (one stream entry); the IVR logs "kept" either way.
+            joined = any(e.get("k") == "kept" for e in events)
+            out.callbacks += (
+                kept.get(call_id, f"+1{number}") == f"+1{number}" and joined
+            )
         elif len(out.strays) < 5:
             out.strays.append(f"{call_id}: {len(digits)} digits")
     return out

@@ -337,6 +337,9 @@ async def metrics(request: web.Request) -> web.Response:
         for status in ("available", "away", "ringing", "busy"):
             node.metrics.agents.labels(status).set(counts["agents"].get(status, 0))
         await _sip_metrics(node)
+        due, upcoming = await node.callbacks.waiting_counts()
+        node.metrics.callbacks.labels("due").set(due)
+        node.metrics.callbacks.labels("upcoming").set(upcoming)
         node.metrics.redis_up.set(1)
     except Exception:
         logger.warning("metrics could not read Redis", exc_info=True)

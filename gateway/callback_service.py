@@ -28,6 +28,7 @@ from gateway.callbacks import (
     Request,
     number_hint,
 )
+from gateway.store import STORE_DOWN
 from ivr.hours import Calendar
 from ivr.menu import HoursState
 from ivr.numbers import NumberError, check_callback_number
@@ -50,6 +51,7 @@ _UNREACHED_EVENTS: Final = {
     "busy": CallEvent.LINE_BUSY,
     "failed": CallEvent.DIAL_FAILED,
 }
+UNAVAILABLE: Final = "Callbacks cannot be taken right now; please try again in a moment"
 _DEFAULT_CONSENT: Final = (
     "By asking for a callback you agree that we call this number about your "
     "request, and keep it until the callback is done."
@@ -127,20 +129,28 @@ class CallbackService:
         except NumberError as exc:
             raise ProtocolError("invalid-number", str(exc), ref) from None
         window, date = message.get("window", ""), message.get("date", "")
-        due = await self.due(window, date, ref)
-        kept = await self.desk.keep(
-            Request(
-                number=number,
-                window=window,
-                date=date,
-                due_at=due,
-                topic=message.get("topic", ""),
-                consent=message["consent"],
-                session=session.id,
-                source="form",
-            ),
-            address=session.address,
-        )
+        try:
+            due = await self.due(window, date, ref)
+            kept = await self.desk.keep(
+                Request(
+                    number=number,
+                    window=window,
+                    date=date,
+                    due_at=due,
+                    topic=message.get("topic", ""),
+                    consent=message["consent"],
+                    session=session.id,
+                    source="form",
+                ),
+                address=session.address,
+            )
+        except STORE_DOWN:
+            # Asking again is safe: a request that did get in merges.
+            logger.warning(
+                "callback request not kept: Redis unreachable",
+                extra={"call_id": "", "session_id": session.id},
+            )
+            raise ProtocolError("unavailable", UNAVAILABLE, ref) from None
         await self.answer_kept(session.id, kept, ref)
 
     async def due(self, window: str, date: str, ref: str | None = None) -> float:
@@ -200,6 +210,11 @@ class CallbackService:
                 "This callback can no longer be cancelled",
                 message.get("id"),
             )
+        # An agent it was offered to is free again (the desk settled it):
+        # its softphone drops the offer when told.
+        offered_to = (await self.desk.get(callback)).get("agent", "")
+        if offered_to:
+            await self.board.send_agent_state(offered_to)
         await self.tell_customer(callback, session.id)
         await self.tell_agents()
 
@@ -300,9 +315,16 @@ class CallbackService:
 
     async def _customer_answers(self, session: Session, message: Message) -> None:
         call = await self.routing.get_call(message["call_id"])
-        if call is None or call.customer != session.id:
+        if (
+            call is None
+            or call.customer != session.id
+            or not call.fields.get("callback")
+        ):
+            # A customer answers only a callback that rings its page.
             raise ProtocolError(
-                "unknown-call", "no such call for this session", message.get("id")
+                "not-allowed",
+                "a customer answers only a callback ringing in the page",
+                message.get("id"),
             )
         if call.state != CallState.DIALLING:
             raise ProtocolError(

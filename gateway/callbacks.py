@@ -41,7 +41,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from redis.asyncio import Redis
-from redis.exceptions import ResponseError
+from redis.exceptions import NoScriptError, ResponseError
 
 from gateway.routing import SETTLE_AGENT, TAKES
 from signaling.bus import text, text_fields
@@ -67,6 +67,8 @@ DESK_GROUP: Final = "desk"
 DIALS_GROUP: Final = "workers"
 #: A skipped callback is not offered to the same agent again for this long.
 SKIP_HOLD_S: Final = 60.0
+#: Pending entries read (and taken over) in one command.
+PENDING_PAGE: Final = 1000
 #: How many callbacks an agent's list shows in each part.
 LIST_LIMIT: Final = 50
 
@@ -183,15 +185,28 @@ def number_hint(number: str) -> str:
 
 
 # KEYS: number counter, day counter, address counter, stream, open index,
-# waiting index, the new callback's hash.
+# waiting index, the new callback's hash, the request's merge mark.
 # ARGV: per-number, per-day, per-address limits, counter TTL, address TTL,
 # stream length, digest, new id, token, now, due_at, then field pairs.
+#
+# The client retries a command whose connection broke, and the first try
+# may have run (Redis died after writing it, before answering): a request
+# whose callback exists, or whose merge mark does, is answered as it was
+# the first time and counts nothing again.
 _KEEP: Final = """
-local n_key, day_key, addr_key, stream, open, waiting, new_key = unpack(KEYS)
+local n_key, day_key, addr_key, stream, open, waiting, new_key, mark =
+      unpack(KEYS)
 local per_number, per_day, per_addr = tonumber(ARGV[1]), tonumber(ARGV[2]),
       tonumber(ARGV[3])
 local ttl, addr_ttl, maxlen = tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6]
 local digest, id, token, now, due = ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11]
+local prefix = string.sub(new_key, 1, #new_key - #id - #'callback:')
+if redis.call('EXISTS', new_key) == 1 then return {'kept', id, token} end
+local merged_into = redis.call('GET', mark)
+if merged_into then
+  local into_key = prefix .. 'callback:' .. merged_into
+  return {'merged', merged_into, redis.call('HGET', into_key, 'token') or ''}
+end
 if tonumber(redis.call('GET', n_key) or '0') >= per_number then
   return {'number-limit'}
 end
@@ -214,7 +229,6 @@ for _, key in ipairs(counters) do
 end
 local fields = {}
 for i = 12, #ARGV, 2 do fields[ARGV[i]] = ARGV[i + 1] end
-local prefix = string.sub(new_key, 1, #new_key - #id - #'callback:')
 local open_id = redis.call('HGET', open, digest)
 if open_id then
   local open_key = prefix .. 'callback:' .. open_id
@@ -232,6 +246,8 @@ if open_id then
     if (fields['session'] or '') ~= '' then
       redis.call('HSET', open_key, 'session', fields['session'])
     end
+    -- Kept as long as an address counter: far longer than any retry.
+    redis.call('SET', mark, open_id, 'EX', addr_ttl)
     return {'merged', open_id, redis.call('HGET', open_key, 'token') or ''}
   end
 end
@@ -374,6 +390,10 @@ local id, agent, now, call_id, deadline, maxlen, customer, number =
       unpack(ARGV, 1, 8)
 local state = redis.call('HGET', cb, 'state')
 if not state then return {'unknown-callback'} end
+-- This very claim, retried after Redis died before answering it.
+if state == 'dialling' and redis.call('HGET', cb, 'call') == call_id then
+  return {'ok', redis.call('HGET', cb, 'attempts')}
+end
 local status = redis.call('HGET', agent_key, 'status') or 'offline'
 if state == 'offered' then
   if redis.call('HGET', cb, 'agent') ~= agent then return {'callback-taken'} end
@@ -417,6 +437,25 @@ return 1
 """
 
 
+class _Script:
+    """A Lua script that outlives a Redis restart.
+
+    redis-py loads a script again when the server answers NOSCRIPT, once.
+    If Redis restarts just after that load, the call that follows is
+    retried on the new server, which answers NOSCRIPT again; nothing ran,
+    so loading it once more is safe.
+    """
+
+    def __init__(self, redis: Redis, source: str) -> None:
+        self._script = redis.register_script(source)
+
+    async def __call__(self, keys: list[str], args: list[Any]) -> Any:
+        try:
+            return await self._script(keys=keys, args=args)
+        except NoScriptError:
+            return await self._script(keys=keys, args=args)
+
+
 class CallbackDesk:
     """Keeps, schedules and hands out callbacks; see the module's doc."""
 
@@ -434,12 +473,12 @@ class CallbackDesk:
         self.policy = policy
         self.clock = clock
         self.prefix = key("x")[:-1]
-        self._keep = redis.register_script(_KEEP)
-        self._move = redis.register_script(_MOVE)
-        self._offer = redis.register_script(_OFFER)
-        self._skip = redis.register_script(_SKIP)
-        self._claim = redis.register_script(_CLAIM)
-        self._attach = redis.register_script(_ATTACH)
+        self._keep = _Script(redis, _KEEP)
+        self._move = _Script(redis, _MOVE)
+        self._offer = _Script(redis, _OFFER)
+        self._skip = _Script(redis, _SKIP)
+        self._claim = _Script(redis, _CLAIM)
+        self._attach = _Script(redis, _ATTACH)
         self._groups_made = False
 
     # Keys
@@ -490,6 +529,7 @@ class CallbackDesk:
             self.key("callbacks", "open"),
             self.waiting,
             self.record_key(callback),
+            self.key("callbacks", "merged", callback),
         ]
         fields = {
             "number": request.number,
@@ -867,26 +907,44 @@ class CallbackDesk:
         return [name for name, up in zip(names, alive, strict=True) if not up]
 
     async def pending_of(self, stream: str, group: str, consumer: str) -> list[str]:
-        rows: Any = await self.redis.xpending_range(
-            stream, group, min="-", max="+", count=1000, consumername=consumer
-        )
-        return [text(row["message_id"]) for row in rows]
+        """Every entry pending for `consumer`, read a page at a time: a
+        consumer is deleted once these are taken over, and deleting it
+        drops whatever it still holds."""
+        found: list[str] = []
+        start = "-"
+        while True:
+            rows: Any = await self.redis.xpending_range(
+                stream,
+                group,
+                min=start,
+                max="+",
+                count=PENDING_PAGE,
+                consumername=consumer,
+            )
+            found += [text(row["message_id"]) for row in rows]
+            if len(rows) < PENDING_PAGE:
+                return found
+            start = "(" + found[-1]
 
     async def reclaim(self, consumer: str) -> int:
         """Take over the pending requests of desks whose node died, and
-        delete those consumers."""
+        delete those consumers. Never this node's own: if its heartbeat
+        lapsed, it is still here, running this."""
         await self.ensure_groups()
         moved = 0
         for dead in await self.dead_consumers(self.stream, DESK_GROUP):
+            if dead == consumer:
+                continue
             pending = await self.pending_of(self.stream, DESK_GROUP, dead)
-            if pending:
+            for first in range(0, len(pending), PENDING_PAGE):
+                page = pending[first : first + PENDING_PAGE]
                 claimed: Any = await self.redis.xclaim(
-                    self.stream, DESK_GROUP, consumer, 0, list[Any](pending)
+                    self.stream, DESK_GROUP, consumer, 0, list[Any](page)
                 )
                 for entry_id, raw in claimed:
                     if raw:
                         await self._restore(text(entry_id), text_fields(raw))
-                moved += len(pending)
+            moved += len(pending)
             await self.redis.xgroup_delconsumer(self.stream, DESK_GROUP, dead)
             logger.info(
                 "took over %d pending callback requests of a dead node",
@@ -949,6 +1007,15 @@ class CallbackDesk:
         return lost
 
     # What agents see
+
+    async def waiting_counts(self) -> tuple[int, int]:
+        """How many waiting callbacks are due now, and how many later."""
+        now = self.clock()
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.zcount(self.waiting, "-inf", now)
+            pipe.zcount(self.waiting, f"({now}", "+inf")
+            due, later = await pipe.execute()
+        return int(due), int(later)
 
     async def listing(self, limit: int = LIST_LIMIT) -> dict[str, list[dict[str, Any]]]:
         """Due and upcoming callbacks, for agents' softphones."""

@@ -67,6 +67,12 @@ class Metrics:
             ["worker"],
             registry=r,
         )
+        self.callbacks = Gauge(
+            "helpline_callbacks_waiting",
+            "Callbacks waiting to be called back: due now, or upcoming",
+            ["when"],
+            registry=r,
+        )
         self.redis_up = Gauge(
             "helpline_redis_up", "1 when Redis answered the last check", registry=r
         )

@@ -78,6 +78,9 @@ _SOCKET_NAME: Final = "redis.sock"
 # sun_path holds 108 bytes with the final NUL; keep a margin.
 _MAX_SOCKET_PATH: Final = 100
 _RETRY_ERRORS: Final = (redis.ConnectionError, redis.TimeoutError)
+#: What a command raises once its retries gave up on a Redis that is down
+#: or restarting (about fifteen seconds): a request can say "try again".
+STORE_DOWN: Final = _RETRY_ERRORS
 
 Mode = Literal["embedded", "external"]
 
@@ -328,8 +331,9 @@ def _wait_ready(
     )
 
 
-def connect(url: str) -> Redis:
-    """An asyncio client for ``url``: RESP2, str replies, retries."""
+def connect(url: str, socket_timeout_s: float = SOCKET_TIMEOUT_S) -> Redis:
+    """An asyncio client for ``url``: RESP2, str replies, retries. (Tests
+    give a shorter socket timeout to make a stalled Redis quick to see.)"""
     retry = Retry(ExponentialWithJitterBackoff(cap=2.0, base=0.05), RETRIES)
     # A burst (thousands of sockets closing at once) waits for a free
     # connection instead of failing with "Too many connections".
@@ -341,7 +345,7 @@ def connect(url: str) -> Redis:
         decode_responses=True,
         retry=retry,
         retry_on_error=list(_RETRY_ERRORS),
-        socket_timeout=SOCKET_TIMEOUT_S,
+        socket_timeout=socket_timeout_s,
         socket_connect_timeout=CONNECT_TIMEOUT_S,
         health_check_interval=30,
     )

@@ -165,6 +165,7 @@ class Bus:
         self._conn_counter = 0
         self._listener: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
+        self._missed = False  # events may have been published while away
         self._stopping = False
 
     def key(self, *parts: str) -> str:
@@ -198,13 +199,34 @@ class Bus:
         sub = self.redis.pubsub(ignore_subscribe_messages=True)
         try:
             await sub.subscribe(channel)
+            # redis-py reconnects and subscribes again by itself after a
+            # Redis restart; this says so.
+            if sub.connection is not None:
+                sub.connection.register_connect_callback(self._reconnected)
+            self._missed = self._subscribed.is_set()
             self._subscribed.set()
             while not self._stopping:
                 message = await sub.get_message(timeout=LISTEN_POLL_S)
+                if self._missed:
+                    self._missed = False
+                    await self._catch_up()
                 if message is not None:
                     await self._on_published(message["data"])
         finally:
+            if sub.connection is not None:
+                sub.connection.deregister_connect_callback(self._reconnected)
             await sub.aclose()
+
+    def _reconnected(self, connection: object) -> None:
+        self._missed = True
+
+    async def _catch_up(self) -> None:
+        """After the listener lost Redis (a restart): what was published
+        meanwhile reached nobody, but it is in the outboxes; without this a
+        socket would get it only with its next event, which shows the gap."""
+        for conn in list(self.local.values()):
+            async with conn.lock:
+                await self._pull(conn)
 
     async def _on_published(self, data: str) -> None:
         session_id, _, payload = data.partition("\n")

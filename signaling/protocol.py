@@ -145,7 +145,6 @@ REQUESTS: Final[dict[str, Any]] = {
         {
             "number": _string(32),
             "window": _string(32),
-            "date": _string(10, pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"),
             "decline": {"type": "boolean"},
         },
     ),

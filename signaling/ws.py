@@ -23,11 +23,13 @@ from typing import Final, Protocol
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from gateway.logs import bind
+from gateway.store import STORE_DOWN
 from signaling.bus import Bus, Connection, SessionExpired
 from signaling.protocol import VERSION, Message, ProtocolError, encode, parse_request
 
 logger = logging.getLogger(__name__)
 
+UNAVAILABLE: Final = "the server cannot reach its data right now; try again in a moment"
 MESSAGES_PER_SECOND: Final = 50.0
 MESSAGE_BURST: Final = 100.0
 
@@ -169,11 +171,13 @@ class _Socket:
 
     async def on_text(self, text: str) -> None:
         wait = self.bucket.take()
+        ref: str | None = None
         try:
             if wait:
                 raise ProtocolError("rate-limited", "too many requests; slow down")
             started = time.perf_counter()
             message = parse_request(text)
+            ref = message.get("id")
             with bind(session_id=self.session_id, call_id=message.get("call_id")):
                 await self.dispatch(message)
             self.endpoint.on_request(message["type"], time.perf_counter() - started)
@@ -181,6 +185,9 @@ class _Socket:
             await self.reply_error(exc, retry_after_s=wait or None)
         except _SocketClosed:
             pass
+        except STORE_DOWN:
+            logger.warning("request failed: Redis unreachable", extra=self.log_extra)
+            await self.reply_error(ProtocolError("unavailable", UNAVAILABLE, ref))
         except Exception:
             logger.exception("request failed", extra=self.log_extra)
             await self.reply_error(

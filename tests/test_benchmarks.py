@@ -121,12 +121,12 @@ def check_walks(results: list[dict[str, Any]]) -> None:
         # welcome -> billing answers (two FAQ prompts) -> billing-next ->
         # callback form -> goodbye: the page's requests and the call's log.
         assert run["requests"] == {
-            "ivr.prompt_done": 7 * walks,
+            "ivr.prompt_done": 8 * walks,
             "ivr.digit": 2 * walks,
             "ivr.callback": walks,
         }
         assert run["events"] == EVENTS_PER_WALK * walks
-        assert run["request_to_event"]["count"] == 7 * walks
+        assert run["request_to_event"]["count"] == 8 * walks
         assert run["helpline_cpu_ms_per_walk"] > 0
         assert run["redis_commands_per_event"] > 0
         # Only the session's grace timer outlives a walk: the IVR takes its

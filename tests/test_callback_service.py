@@ -9,6 +9,8 @@ import asyncio
 import datetime as dt
 from typing import Any
 
+import aiohttp
+
 from gateway.callbacks import CallbackDesk
 from tests.cases import case_sdp
 from tests.fixtures.app import ClientFactory, NodeFactory, RunningHelpline, WsClient
@@ -206,6 +208,10 @@ async def test_what_a_page_gets_wrong_is_refused_with_a_reason(
     flood = await refused(page, {**base, "number": "+12125550144"})
     assert flood["code"] == "rate-limited"
     assert len((await desk_of(node).listing())["due"]) == 2
+    async with aiohttp.ClientSession() as http:
+        async with http.get(node.url + "/metrics") as response:
+            scraped = await response.text()
+    assert 'helpline_callbacks_waiting{when="due"} 2.0' in scraped
 
 
 async def test_two_agents_claiming_at_once_take_it_once(

@@ -175,7 +175,14 @@ async def test_info_digits_walk_the_menu_to_a_callback(
     await digits_heard(redis_url, call_id, list("112125550134#1"), within=5)
     with redis.Redis.from_url(redis_url, protocol=2) as client:
         kept = [fields(f) for _, f in client.xrange("helpline:callbacks")]
+        callback = fields(client.hgetall(f"helpline:callback:{kept[0]['callback']}"))
     assert [k["number"] for k in kept] == ["+12125550134"]
+    # Waiting for an agent, with the caller's journey; no page to ring.
+    assert (callback["state"], callback["session"]) == ("waiting", "")
+    assert json.loads(callback["journey"])["offers"] == ["faq", "callback"]
+    # The caller was told when to expect the call before the goodbye.
+    confirmations = [e for e in ivr_log(redis_url, call_id) if e["k"] == "kept"]
+    assert [e["w"] for e in confirmations] == ["as soon as possible"]
     assert record(redis_url, call_id)["state"] == "ended"
     assert worker.stop() == 0
 

@@ -41,6 +41,16 @@ export function asSentence(text) {
   return /[.!?…]$/.test(capital) ? capital : `${capital}.`;
 }
 
+/**
+ * `on(type, handler)` for one client: calls `handler` as a method of
+ * `owner` with each server message of `type`.
+ */
+export function messageListener(client, owner) {
+  return (type, handler) => {
+    client.addEventListener(type, (event) => handler.call(owner, event.detail));
+  };
+}
+
 /** An error event from the server, thrown or passed on as an Error. */
 export class SignalingError extends Error {
   constructor(event) {

@@ -6,15 +6,21 @@
 // re-offers to put the call on hold. A call that went through the IVR rings
 // with its journey, shown beside the caller (see journey.js). A call can be
 // handed to a colleague, at once or after a consult (softphone-transfer.js).
-// `window.softphone` is the instance.
+// Callbacks due are listed, offered and claimed in softphone-callbacks.js;
+// a claimed callback's call shows here as any call, `dialling` first, and
+// the customer (or the media worker that dialled the phone) makes the offer
+// once it is answered. `window.softphone` is the instance.
 
 import {
   CallMedia,
   HelplineClient,
   asSentence,
+  messageListener,
   signalingUrl,
 } from './client.js';
 import { findJourneyParts, renderJourney } from './journey.js';
+import { Callbacks, bindCallbackUi, findCallbackUi } from './softphone-callbacks.js';
+import { Ringer } from './ringer.js';
 import { Transfers, bindTransferUi, findTransferUi } from './softphone-transfer.js';
 
 const STORAGE_KEY = 'helpline.agent';
@@ -44,56 +50,17 @@ const END_REASONS = {
   completed: 'The customer was transferred to you.',
   'call-left': 'The customer’s call ended, and the consult with it.',
   'media-failed': 'The call’s audio could not connect, so it was ended.',
+  'no-answer': 'The customer did not answer; the callback will be tried again.',
+  busy: 'The line was busy; the callback will be tried again.',
+  'dial-failed': 'The number could not be dialled; the callback will be tried again.',
+  'callback-declined': 'The customer declined the call; the callback is cancelled.',
   error: 'The call ended because of a technical problem.',
 };
 
-/** A ring made with WebAudio: two short bursts of a 440 + 480 Hz tone. */
-class Ringer {
-  constructor() {
-    this.context = null;
-    this.timer = null;
-  }
-
-  /** Browsers allow sound only after a gesture; call this from one. */
-  unlock() {
-    this.context ??= new AudioContext();
-    this.context.resume().catch(() => {});
-  }
-
-  start() {
-    if (this.timer) return;
-    this._burst();
-    this.timer = setInterval(() => this._burst(), 3000);
-  }
-
-  stop() {
-    clearInterval(this.timer);
-    this.timer = null;
-  }
-
-  _burst() {
-    if (!this.context) return;
-    const now = this.context.currentTime;
-    this._tone(now, 0.4);
-    this._tone(now + 0.6, 0.4);
-  }
-
-  _tone(at, seconds) {
-    const gain = this.context.createGain();
-    gain.gain.setValueAtTime(0, at);
-    gain.gain.linearRampToValueAtTime(0.15, at + 0.02);
-    gain.gain.setValueAtTime(0.15, at + seconds - 0.05);
-    gain.gain.linearRampToValueAtTime(0, at + seconds);
-    gain.connect(this.context.destination);
-    for (const frequency of [440, 480]) {
-      const oscillator = this.context.createOscillator();
-      oscillator.frequency.value = frequency;
-      oscillator.connect(gain);
-      oscillator.start(at);
-      oscillator.stop(at + seconds);
-    }
-  }
-}
+const VIA_WORDS = {
+  tab: 'via the customer’s browser tab',
+  trunk: 'via the phone line',
+};
 
 function formatDuration(ms) {
   const total = Math.max(0, Math.floor(ms / 1000));
@@ -124,6 +91,7 @@ export class Softphone {
     this._timer = null;
     this._requeuePending = false; // until the agent's status that follows
     this.transfers = new Transfers(this, ui.transfers);
+    this.callbacks = new Callbacks(this, ui.callbacks);
   }
 
   /** The call's state while there is a call, else the agent's status. */
@@ -217,7 +185,8 @@ export class Softphone {
   }
 
   hangup() {
-    if (!['ringing', 'answered', 'held', 'consulting'].includes(this.call?.state)) return;
+    const ends = ['ringing', 'dialling', 'answered', 'held', 'consulting'];
+    if (!ends.includes(this.call?.state)) return;
     this.client.request('call.hangup', { call_id: this.call.id });
   }
 
@@ -241,6 +210,7 @@ export class Softphone {
       const welcome = await this.client.connect();
       this.agentStatus = welcome.agent?.status ?? 'away';
       this.note = '';
+      this.callbacks.refresh();
     } catch (error) {
       this._connectFailed(error);
       return;
@@ -254,9 +224,7 @@ export class Softphone {
       role: 'agent',
       token: this.token,
     });
-    const on = (type, handler) => {
-      client.addEventListener(type, (event) => handler.call(this, event.detail));
-    };
+    const on = messageListener(client, this);
     on('agent.state', this._onAgentState);
     on('call.state', this._onCallState);
     on('call.dtmf', this._onDigits);
@@ -265,6 +233,7 @@ export class Softphone {
     on('connection', this._onConnection);
     on('session-lost', this._onSessionLost);
     this.transfers.bind(client);
+    this.callbacks.bind(client);
     return client;
   }
 
@@ -284,6 +253,7 @@ export class Softphone {
     this.client?.close();
     this.client = null;
     this.call = null;
+    this.callbacks.close();
     this.token = null;
     this.user = null;
     this.agentStatus = 'signed-out';
@@ -298,6 +268,7 @@ export class Softphone {
       return;
     }
     this._afterRequeue(event.status);
+    this.callbacks.onAgentState(event.status);
     this.agentStatus = event.status;
     this.render();
   }
@@ -316,6 +287,10 @@ export class Softphone {
     if (this.transfers.onCallState(event)) return;
     if (event.state === 'ringing') {
       this._ringing(event);
+      return;
+    }
+    if (event.state === 'dialling') {
+      this._dialling(event);
       return;
     }
     if (event.call_id !== this.call?.id) return;
@@ -369,10 +344,23 @@ export class Softphone {
     this.render();
   }
 
+  // A callback this agent claimed: its call rings the customer. The media
+  // is ready now, to answer the offer that comes once the customer answers.
+  _dialling(event) {
+    this.callbacks.claimed();
+    this._endMedia();
+    this.call = this._callFrom(event);
+    this.note = '';
+    this.media = this._newMedia(event.call_id);
+    this.render();
+  }
+
   _callFrom(event) {
     return {
       id: event.call_id,
       state: event.state,
+      callback: event.callback ?? null,
+      via: event.via ?? null,
       consult: event.consult ?? null,
       caller: event.caller ?? {},
       journey: event.journey ?? null,
@@ -420,6 +408,7 @@ export class Softphone {
   }
 
   _onError(event) {
+    if (this.callbacks.handleError(event)) return;
     this._say(asSentence(event.message || `The helpline refused that (${event.code})`));
     if (event.code === 'unknown-call' || event.code === 'bad-state') {
       // The call moved on without us; drop its media if it never started.
@@ -445,6 +434,9 @@ export class Softphone {
 
   _callTexts() {
     const call = this.call;
+    if (!call && this.callbacks.offer) {
+      return ['No call', this.note || 'A callback is due: claim it, or skip it.'];
+    }
     if (!call) {
       const waiting = this.agentStatus === 'available' ? 'Waiting for a call.' : '';
       return ['No call', this.note || waiting || 'Go available to take calls.'];
@@ -452,8 +444,10 @@ export class Softphone {
     const transferring = this.transfers.texts(call);
     if (transferring) return [transferring[0], this.note || transferring[1]];
     const name = call.caller.name;
+    const who = call.caller.number || name || 'the customer';
     const texts = {
       ringing: ['Incoming call', `${name || 'A customer'} is calling.`],
+      dialling: [`Calling back ${who}`, `Calling back… ${VIA_WORDS[call.via] ?? ''}`],
       answered: [name ? `On a call with ${name}` : 'On a call', this._audioText()],
       held: [`${name || 'The customer'} is on hold`, 'The customer cannot hear you.'],
       ended: ['Call ended', END_REASONS[call.reason] ?? END_REASONS.error],
@@ -520,9 +514,12 @@ export class Softphone {
     ui.callerTopic.textContent = call?.caller.topic || '—';
     ui.callerPage.textContent = call?.caller.page || '—';
     ui.digits.textContent = call?.digits || '—';
+    ui.callerNumber.textContent = call?.caller.number || '—';
+    for (const element of ui.callbackOnly) element.hidden = !call?.callback;
     renderJourney(ui.journey, call?.journey ?? null);
     this._renderTimer();
     this._renderButtons();
+    this.callbacks.render();
     ui.signOut.disabled = Boolean(call && call.state !== 'ended');
     const ringing = call?.state === 'ringing';
     document.title = ringing ? 'Ringing · Helpline' : 'Softphone · Helpline';
@@ -547,7 +544,7 @@ export class Softphone {
     ui.hold.setAttribute('aria-pressed', String(state === 'held'));
     ui.hold.textContent = state === 'held' ? 'Resume' : 'Hold';
     if (this.call?.consult) ui.hold.hidden = true;
-    ui.hangup.hidden = !talking && state !== 'consulting';
+    ui.hangup.hidden = !talking && !['consulting', 'dialling'].includes(state);
     this.transfers.render(this.call);
   }
 }
@@ -575,6 +572,8 @@ function findUi() {
     callerTopic: $('caller-topic'),
     callerPage: $('caller-page'),
     digits: $('digits'),
+    callerNumber: $('caller-number'),
+    callbackOnly: document.querySelectorAll('.callback-only'),
     answer: $('answer'),
     decline: $('decline'),
     mute: $('mute'),
@@ -583,6 +582,7 @@ function findUi() {
     audio: $('remote-audio'),
     journey: findJourneyParts(document),
     transfers: findTransferUi(document),
+    callbacks: findCallbackUi(document),
   };
 }
 
@@ -608,6 +608,7 @@ function bindUi(phone, ui) {
   ui.hold.addEventListener('click', () => phone.setHold(phone.call?.state !== 'held'));
   document.addEventListener('pointerdown', () => phone.ringer.unlock(), { once: true });
   bindTransferUi(phone.transfers, ui.transfers);
+  bindCallbackUi(phone.callbacks, ui.callbacks);
 }
 
 const ui = findUi();

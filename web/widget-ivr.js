@@ -10,6 +10,7 @@
 // under it once the IVR has moved on.
 
 import { asSentence } from './client.js';
+import { countriesInWords, windowBounds } from './widget-callback-words.js';
 import { textElement } from './widget-faq.js';
 import { PromptVoice } from './widget-voice.js';
 
@@ -41,20 +42,6 @@ const TEMPLATE = `
 
 function keyWord(digits) {
   return [...digits].map((key) => KEY_WORDS[key] ?? key).join(' ');
-}
-
-/** The countries a callback may go to, in words, from region codes. */
-function countriesInWords(countries) {
-  if (!countries?.length) return '';
-  let names = countries;
-  try {
-    const regions = new Intl.DisplayNames(['en'], { type: 'region' });
-    names = countries.map((code) => regions.of(code) ?? code);
-    names = new Intl.ListFormat('en', { type: 'conjunction' }).format(names);
-  } catch {
-    names = countries.join(', ');
-  }
-  return `Countries we call: ${names}. Please include the area code.`;
 }
 
 export class IvrView extends EventTarget {
@@ -182,7 +169,7 @@ export class IvrView extends EventTarget {
   /** What the widget's status line says while the call is in the IVR. */
   statusText() {
     if (this.outcome?.kind === 'callback') {
-      const when = this.outcome.window ? ` between ${windowWords(this.outcome.window)}` : '';
+      const when = this.outcome.window ? ` between ${windowBounds(this.outcome.window)}` : '';
       return ['Callback booked.', `We will call you back${when}.`];
     }
     if (this.outcome?.kind === 'tollfree') {
@@ -416,12 +403,6 @@ export class IvrView extends EventTarget {
   _changed() {
     this.dispatchEvent(new Event('change'));
   }
-}
-
-/** "09:00-12:00" as "09:00 and 12:00", to follow "between". */
-function windowWords(window) {
-  const [from, to] = String(window).split('-');
-  return to ? `${from} and ${to}` : String(window);
 }
 
 const HANDLERS = {

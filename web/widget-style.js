@@ -6,6 +6,7 @@ const BASE = `
   .hl {
     position: fixed; right: 20px; bottom: 20px; z-index: 2147483000;
     display: flex; flex-direction: column; align-items: flex-end; gap: 12px;
+    max-height: calc(100vh - 40px);
     font: 15px/1.4 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
     color: #1c2430;
   }
@@ -70,7 +71,7 @@ const DOCK = `
   .snippet { display: block; font-weight: 400; color: #4b5565; font-size: 14px; }
   .answer-text { margin: 6px 0; white-space: pre-line; }
   .listen { padding: 4px 10px; font-size: 14px; }
-  .dock .launcher { align-self: flex-end; }
+  .dock-actions { display: flex; justify-content: flex-end; align-items: center; gap: 8px; }
 `;
 
 // The IVR inside a call: prompt, answer cards, menu, callback form.
@@ -122,4 +123,35 @@ const IVR = `
   .outcome.refused { background: #fdf1e6; }
 `;
 
-export const STYLE = BASE + DOCK + IVR;
+// Callbacks: the form of its own in the dock, the pending card, and the
+// Answer and Decline buttons of an agent calling back in the tab.
+const CALLBACKS = `
+  .ask-callback { border-radius: 999px; padding: 11px 16px; font-weight: 600; }
+  .own-callback h3 { font-size: 15px; margin: 0; }
+  .dock .callback input[type="radio"] { width: auto; margin: 0 4px 0 0; }
+  .callback select {
+    font: inherit; padding: 6px 8px; border: 1px solid #c5ccd6; border-radius: 8px;
+    background: #fff;
+  }
+  .consent { margin: 0; color: #4b5565; font-size: 13px; }
+  .consent:empty { display: none; }
+  .callback-card {
+    width: 300px; box-sizing: border-box; background: #fff; border-radius: 14px;
+    padding: 12px 16px; box-shadow: 0 10px 30px rgba(16, 24, 40, .22);
+    border: 1px solid #e3e7ee; border-left: 4px solid #1f8a4c; flex-shrink: 0;
+  }
+  .callback-card[data-state="failed"], .callback-card[data-state="cancelled"] {
+    border-left-color: #8a94a6;
+  }
+  .callback-card h3 { font-size: 15px; margin: 0; }
+  .callback-card p { margin: 6px 0 0; }
+  .callback-card p:empty { display: none; }
+  .cb-title { font-weight: 600; }
+  .cb-detail { color: #4b5565; font-size: 14px; }
+  .callback-card .dismiss { border: 0; padding: 2px 8px; font-size: 18px; line-height: 1; }
+  .cancel-callback { margin-top: 8px; padding: 4px 12px; font-size: 14px; }
+  .incoming .answer { background: #1f8a4c; border-color: #1f8a4c; color: #fff; }
+  .incoming .answer:hover { background: #187040; }
+`;
+
+export const STYLE = BASE + DOCK + IVR + CALLBACKS;

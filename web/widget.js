@@ -11,16 +11,25 @@
 // form), and reaches the first free agent over WebRTC when the customer
 // asks for one, or straight away when there is no menu. When the agent
 // transfers the call, the widget says so and offers again to the new agent.
-// `window.helplineWidget` is the instance.
+//
+// When the helpline takes callbacks, a "Call me back" form sits beside
+// "Call us", and a kept callback shows on a card of its own
+// (widget-callback.js). So the widget opens its session when it
+// loads, and keeps it between calls: the page that follows a callback is
+// rung in the tab when an agent calls back, and answering it goes on as
+// any answered call. `window.helplineWidget` is the instance.
 
 import {
   CallMedia,
   HelplineClient,
   IVR_EVENTS,
   IvrChannel,
+  messageListener,
   openMicrophone,
   signalingUrl,
 } from './static/client.js';
+import { Ringer } from './static/ringer.js';
+import { WidgetCallbacks } from './static/widget-callback.js';
 import { FaqSearch } from './static/widget-faq.js';
 import { IvrView } from './static/widget-ivr.js';
 import { STYLE } from './static/widget-style.js';
@@ -41,6 +50,9 @@ const END_REASONS = {
   'line-hangup': 'Our toll-free line ended the call.',
   'bridge-lost': 'The call was lost because of a technical problem on our side.',
   'media-failed': 'The call’s audio could not connect, so it was ended.',
+  'no-answer': 'You did not answer our call.',
+  'callback-declined': 'You declined our call, so your callback is cancelled.',
+  'agent-lost': 'The agent’s connection was lost.',
 };
 
 const PHONE_ICON = `<svg viewBox="0 0 24 24" aria-hidden="true" focusable="false">
@@ -67,10 +79,16 @@ const TEMPLATE = `
                 aria-controls="hl-keypad">Keypad</button>
         <button type="button" class="hangup">Hang up</button>
       </div>
+      <div class="controls incoming" hidden>
+        <button type="button" class="answer">Answer</button>
+        <button type="button" class="decline-ring">Decline</button>
+      </div>
       <div class="keypad" id="hl-keypad" role="group" aria-label="Keypad" hidden></div>
       <button type="button" class="again" hidden>Call again</button>
       <audio class="remote" autoplay></audio>
     </section>
+    <section class="callback-card" role="region" aria-labelledby="hl-cbc-title"
+             hidden></section>
     <div class="dock">
       <div role="search">
         <label for="hl-search">Questions? Search our answers</label>
@@ -79,13 +97,27 @@ const TEMPLATE = `
       </div>
       <p class="found" aria-live="polite"></p>
       <ul class="results" aria-label="Answers found"></ul>
-      <button type="button" class="launcher">${PHONE_ICON}<span>Call us</span></button>
+      <form class="callback own-callback" aria-labelledby="hl-cb-title" novalidate
+            hidden></form>
+      <div class="dock-actions">
+        <button type="button" class="ask-callback" hidden>Call me back</button>
+        <button type="button" class="launcher">${PHONE_ICON}<span>Call us</span></button>
+      </div>
     </div>
     <audio class="voice-audio" preload="auto"></audio>
   </div>
 `;
 
-const ACTIVE_STATES = ['connecting', 'ivr', 'queued', 'ringing', 'answered', 'held'];
+// `dialling`: an agent calls the customer back, and the tab rings.
+const ACTIVE_STATES = [
+  'connecting',
+  'ivr',
+  'queued',
+  'ringing',
+  'dialling',
+  'answered',
+  'held',
+];
 const TALKING_STATES = ['answered', 'held'];
 // Keys go to the IVR while the call is in it, to the agent once answered.
 const KEYPAD_STATES = ['ivr', ...TALKING_STATES];
@@ -140,7 +172,10 @@ export class HelplineWidget {
     this.client = null;
     this.media = null;
     this.microphone = null;
+    this.ringer = new Ringer();
+    this._session = null; // resolves once the session is open
     this._hangupWanted = false;
+    this._answering = false;
   }
 
   /** The call id, named as in the protocol. */
@@ -163,10 +198,15 @@ export class HelplineWidget {
       origin: HELPLINE_ORIGIN,
       onListen: (path) => this.ivr.voice.replay(path),
     });
+    this._mountCallbacks();
     this._buildKeypad();
     this._bindButtons();
     this._bindKeyboard();
+    host.addEventListener('pointerdown', () => this.ringer.unlock());
     this._render();
+    // A page holds a socket only while it has a use for one: a call, the
+    // callback form, or a callback it follows (stored before a reload).
+    if (this.callbacks.pending) this._openIdleSession();
   }
 
   /** Starts a call: microphone, session, then `call.place`. */
@@ -176,7 +216,7 @@ export class HelplineWidget {
     this._setState('connecting');
     try {
       this.microphone = await openMicrophone();
-      await this._openSession();
+      await this._ensureSession();
       this.client.request('call.place', { caller: this._caller() });
     } catch (error) {
       this._failed(error);
@@ -210,6 +250,26 @@ export class HelplineWidget {
     }
   }
 
+  /** Answers an agent calling back in this tab; the page then offers its
+   * audio as for any answered call. */
+  async answerCallback() {
+    if (this.state !== 'dialling' || this._answering) return;
+    this._answering = true;
+    this.ringer.stop();
+    this._render('Connecting…');
+    try {
+      this.microphone ??= await openMicrophone();
+    } catch (error) {
+      console.warn('helpline: no microphone to answer with:', error);
+      this._answering = false;
+      this._render('Please allow the microphone to answer.');
+      return;
+    }
+    if (this.state === 'dialling') {
+      this.client.request('call.accept', { call_id: this.callId });
+    }
+  }
+
   toggleMute() {
     if (!this.media) return;
     this.muted = !this.muted;
@@ -237,6 +297,13 @@ export class HelplineWidget {
       hangup: part('.hangup'),
       keypad: part('.keypad'),
       again: part('.again'),
+      incoming: part('.incoming'),
+      answer: part('.answer'),
+      declineRing: part('.decline-ring'),
+      card: part('.callback-card'),
+      search: part('[role="search"]'),
+      callbackForm: part('.own-callback'),
+      askCallback: part('.ask-callback'),
       audio: part('.remote'),
       ivr: part('.ivr'),
       voice: part('.voice-audio'),
@@ -282,6 +349,8 @@ export class HelplineWidget {
     ui.launcher.addEventListener('click', () => this.call());
     ui.again.addEventListener('click', () => this.call());
     ui.hangup.addEventListener('click', () => this.hangup());
+    ui.answer.addEventListener('click', () => this.answerCallback());
+    ui.declineRing.addEventListener('click', () => this.hangup());
     ui.mute.addEventListener('click', () => this.toggleMute());
     ui.keys.addEventListener('click', () => {
       ui.keypad.hidden = !ui.keypad.hidden;
@@ -305,25 +374,63 @@ export class HelplineWidget {
       muted: false,
       remoteMuted: false,
       _hangupWanted: false,
+      _answering: false,
       _panelClosed: false,
     });
   }
 
+  _mountCallbacks() {
+    this.callbacks = new WidgetCallbacks(this.ui, {
+      request: (type, fields) => this.client.request(type, fields),
+      open: () => this._openIdleSession(),
+      topic: this.topic,
+    });
+    this.callbacks.addEventListener('change', () => this._render());
+  }
+
+  // Without a session the widget cannot know whether callbacks are on, nor
+  // follow one; a call still opens it when this fails.
+  async _openIdleSession() {
+    try {
+      await this._ensureSession();
+    } catch (error) {
+      console.warn('helpline: the helpline is not reachable now:', error);
+    }
+  }
+
+  /** The widget's session, opened once and kept between calls. */
+  _ensureSession() {
+    this._session ??= this._openSession().catch((error) => {
+      this._session = null;
+      throw error;
+    });
+    return this._session;
+  }
+
   async _openSession() {
-    this.client = new HelplineClient({
+    const client = new HelplineClient({
       url: signalingUrl(HELPLINE_ORIGIN),
       role: 'customer',
       name: clip(this.name, CALLER_LIMITS.name),
     });
-    this.client.addEventListener('call.state', (e) => this._onCallState(e.detail));
-    this.client.addEventListener('error', (e) => this._onError(e.detail));
-    this.client.addEventListener('connection', (e) => this._onConnection(e.detail));
-    this.client.addEventListener('session-lost', () => this._ended('customer-lost'));
-    this.client.addEventListener('call.mute', (e) => this._onRemoteMute(e.detail));
-    for (const type of IVR_EVENTS) {
-      this.client.addEventListener(type, (e) => this.ivr.handle(e.detail));
-    }
-    await this.client.connect();
+    this.client = client;
+    const on = messageListener(client, this);
+    on('call.state', this._onCallState);
+    on('error', this._onError);
+    on('connection', this._onConnection);
+    on('session-lost', this._onSessionLost);
+    on('call.mute', this._onRemoteMute);
+    for (const type of IVR_EVENTS) on(type, (event) => this.ivr.handle(event));
+    this.callbacks.bind(client);
+    await client.connect();
+  }
+
+  // A call in progress is lost with the session; a callback followed is
+  // attached again on a new one.
+  _onSessionLost() {
+    this._session = null;
+    if (ACTIVE_STATES.includes(this.state)) this._ended('customer-lost');
+    if (this.callbacks.pending) this._openIdleSession();
   }
 
   _caller() {
@@ -334,6 +441,10 @@ export class HelplineWidget {
   }
 
   _onCallState(event) {
+    if (event.state === 'dialling') {
+      this._ringBack(event);
+      return;
+    }
     if (this.callId && event.call_id !== this.callId) return;
     this.callId = event.call_id;
     if (this._hangupWanted) {
@@ -377,6 +488,17 @@ export class HelplineWidget {
     this._setState(event.state);
   }
 
+  // An agent calls back: the tab rings, unless the widget is on a call
+  // (the server rings only a page with no other call).
+  _ringBack(event) {
+    if (ACTIVE_STATES.includes(this.state) && event.call_id !== this.callId) return;
+    this._reset();
+    this.callId = event.call_id;
+    this.agentName = event.agent?.name ?? null;
+    this.ringer.start();
+    this._setState('dialling');
+  }
+
   // The call enters the IVR at the start, and again when it waited in the
   // queue longer than the menu allows (on to the overflow node).
   _enterIvr() {
@@ -397,6 +519,7 @@ export class HelplineWidget {
   }
 
   _onError(event) {
+    if (this.callbacks.handleError(event)) return;
     // Errors about one request leave the call as it is, except a refused call.
     if (this.ivr.handleError(event)) return;
     if (this.state === 'connecting' && !this.callId) {
@@ -438,17 +561,18 @@ export class HelplineWidget {
     this.remoteMuted = false;
   }
 
+  // The session stays open: it follows a callback, and takes the next call.
   _release() {
     this.ivr.leave();
     this._stopMedia();
     this.microphone?.getTracks().forEach((track) => track.stop());
     this.microphone = null;
-    this.client?.close();
   }
 
   _setState(state) {
     const hadFocus = this.root.activeElement !== null;
     this.state = state;
+    if (state !== 'dialling') this.ringer.stop();
     this._render();
     if (hadFocus) this._keepFocus();
   }
@@ -458,8 +582,9 @@ export class HelplineWidget {
   _keepFocus() {
     const active = this.root.activeElement;
     if (active?.checkVisibility()) return;
-    const { hangup, again, launcher } = this.ui;
-    [hangup, again, launcher].find((button) => button.checkVisibility())?.focus();
+    const { answer, hangup, again, launcher } = this.ui;
+    const next = [answer, hangup, again, launcher];
+    next.find((button) => button.checkVisibility())?.focus();
   }
 
   _statusText() {
@@ -473,6 +598,11 @@ export class HelplineWidget {
       case 'ringing':
         if (this.transferring) return ['Transferring you…', 'Please stay on the line.'];
         return ['Calling an agent…', 'Someone will pick up in a moment.'];
+      case 'dialling':
+        return [
+          `${this.agentName ?? 'An agent'} is calling you back.`,
+          'Answer to talk now, or decline if you no longer need the call.',
+        ];
       case 'answered':
         if (this.ivr.throughToLine) {
           return ['On the line with our toll-free number.', this._audioText()];
@@ -524,7 +654,10 @@ export class HelplineWidget {
     ui.close.hidden = active;
     ui.status.textContent = status;
     ui.detail.textContent = note ?? detail;
-    ui.controls.hidden = !active;
+    const ringing = this.state === 'dialling';
+    ui.controls.hidden = !active || ringing;
+    ui.incoming.hidden = !ringing;
+    ui.answer.disabled = this._answering;
     ui.mute.disabled = !talking;
     ui.keys.disabled = !KEYPAD_STATES.includes(this.state);
     ui.mute.setAttribute('aria-pressed', String(this.muted));
@@ -533,6 +666,7 @@ export class HelplineWidget {
     ui.keys.setAttribute('aria-expanded', String(!ui.keypad.hidden));
     ui.again.hidden = active;
     this.ivr.render(this.state);
+    this.callbacks.render(active);
   }
 }
 
