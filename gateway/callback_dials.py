@@ -45,6 +45,9 @@ logger = logging.getLogger(__name__)
 TAKE_BLOCK_MS: Final = 1000
 #: After a failed read (Redis away), the next one waits this long.
 RETRY_S: Final = 1.0
+#: A full worker looks again this often, besides whenever a leg ends (a
+#: toll-free leg that failed frees a call without ending a leg).
+RECHECK_S: Final = 1.0
 BUSY_CODES: Final = frozenset({486, 600, 603})
 NO_ANSWER_CODES: Final = frozenset({408, 480})
 
@@ -129,7 +132,8 @@ class CallbackDials:
         while not self._stopping:
             while not self.worker.has_free_call():
                 self.freed.clear()
-                await self.freed.wait()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.freed.wait(), RECHECK_S)
             try:
                 dial = await self.desk.take_dial(consumer, TAKE_BLOCK_MS)
             except Exception:
