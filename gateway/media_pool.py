@@ -38,6 +38,8 @@ STABLE_S: Final = 30.0
 STOP_WAIT_S: Final = 15.0
 DEMO_TRUNK_PORT_OFFSET: Final = 90  # the demo trunk listens on sip port + 90
 DEMO_TOLLFREE_USER: Final = "+18005550100"
+#: Where the demo sends callback numbers (through its SIPp trunk).
+DEMO_TRUNK_DOMAIN: Final = "trunk.example.net"
 
 
 def _run(settings: Settings, url: str, index: int) -> None:
@@ -175,4 +177,11 @@ class MediaPool:
                 cwd=settings.data_dir,
             )
         uri = f"sip:{DEMO_TOLLFREE_USER}@{host}:{port}"
-        return replace(settings, tollfree_uri=uri)
+        # The same SIPp is the trunk for callbacks: numbers go to a
+        # fictional termination domain through it as the outbound proxy.
+        return replace(
+            settings,
+            tollfree_uri=uri,
+            trunk_proxy=settings.trunk_proxy or f"sip:{host}:{port};lr",
+            trunk_domain=settings.trunk_domain or DEMO_TRUNK_DOMAIN,
+        )
