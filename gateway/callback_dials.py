@@ -34,6 +34,7 @@ from gateway.callbacks import Dial
 from gateway.sip_owner import SipError, SipEvent
 from gateway.sip_target import SipTargetError
 from ivr.numbers import NumberError, check_callback_number
+from signaling.bus import cancel_task
 
 if TYPE_CHECKING:
     from gateway.media_worker import Leg, MediaWorker
@@ -111,10 +112,9 @@ class CallbackDials:
         """Stop reading; a dial still ringing is given back as failed (the
         attempt counts, the callback waits again)."""
         self._stopping = True
+        self.freed.set()
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_task(self._task)
             self._task = None
         for out in list(self.by_leg.values()):
             if not out.answered and not out.leg.hung_up:
@@ -127,13 +127,13 @@ class CallbackDials:
 
     async def _take_forever(self) -> None:
         consumer = self.worker.node.bus.node_id
-        # TODO(py312): Python 3.11's wait_for, inside redis-py, may swallow
-        # a cancel that comes with a reply; the flag ends the loop then.
         while not self._stopping:
-            while not self.worker.has_free_call():
+            while not self.worker.has_free_call() and not self._stopping:
                 self.freed.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.freed.wait(), RECHECK_S)
+            if self._stopping:
+                break
             try:
                 dial = await self.desk.take_dial(consumer, TAKE_BLOCK_MS)
             except Exception:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import faulthandler
 import functools
 import json
 import logging
@@ -36,6 +37,7 @@ import signal
 import socket
 import struct
 import time
+import traceback
 import wave
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -56,7 +58,7 @@ from gateway.store import Store
 from gateway.switchboard import BRIDGE_ROLE
 from gateway.webrtc import limit_host_addresses, offer_loopback_too
 from ivr.dtmf import EventAssembler, parse_info
-from signaling.bus import Connection, Session
+from signaling.bus import Connection, Session, cancel_task
 from signaling.calls import CallEvent
 from signaling.protocol import Message, ProtocolError
 
@@ -193,9 +195,7 @@ class MediaWorker:
 
     async def stop(self) -> None:
         if self._beat is not None:
-            self._beat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._beat
+            await cancel_task(self._beat)
         await self.dials.stop()
         for leg in list(self.legs.values()):
             await self.end_session(leg, "customer")
@@ -1166,8 +1166,27 @@ async def run_worker(
         await worker.start()
         await worker.stopped.wait()
     finally:
+        watchdog = asyncio.create_task(_stop_watchdog(worker.id))
         await worker.stop()
         await store.close()
+        watchdog.cancel()
+
+
+async def _stop_watchdog(worker_id: str, after_s: float = 8.0) -> None:
+    """Log where a stop that takes too long is waiting: every task's stack
+    and the owner thread's (a supervisor kills a worker that never stops)."""
+    await asyncio.sleep(after_s)
+    for task in asyncio.all_tasks():
+        if task is not asyncio.current_task():
+            stack = "".join(traceback.format_stack(task.get_stack()[-1]))
+            logger.error(
+                "worker %s still stopping; task %s waits at\n%s",
+                worker_id,
+                task.get_name(),
+                stack,
+                extra={"call_id": "-"},
+            )
+    faulthandler.dump_traceback(all_threads=True)
 
 
 def main(argv: list[str] | None = None) -> int:
