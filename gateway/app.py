@@ -27,6 +27,7 @@ from gateway.accounts import Accounts
 from gateway.callback_service import CallbackService
 from gateway.callbacks import CallbackDesk, CallbackLimits, CallbackPolicy
 from gateway.config import Settings
+from gateway.events import EventLog
 from gateway.faq import FaqStore
 from gateway.ice_servers import public_ice_servers, session_ice_fields
 from gateway.ivr_calls import IvrCalls, Sources
@@ -77,6 +78,12 @@ class Node:
         self.routing = Routing(store.redis, ring_timeout_s=settings.ring_timeout_s)
         self.switchboard = Switchboard(self.bus, self.routing, grace_s=settings.grace_s)
         self.switchboard.observe_state = self._count_state
+        self.events = EventLog(
+            store.redis,
+            self.routing.key,
+            retention_days=settings.events_retention_days,
+            buffer=settings.events_buffer,
+        )
         self.menus = MenuStore(store)
         self.hours = HoursStore(store)
         self.faq = FaqStore(store, in_use=self.menus.using_faq)

@@ -18,6 +18,7 @@ the top and one table per area; docs/helpline.example.toml lists them all::
     [callbacks]  per_number, per_day, per_address, max_attempts, retry_s,
                  offer_s, ring_s, wrap_up_s, live_first, windows, consent
     [routing]    ring_timeout_s, announce_s
+    [events]     retention_days, buffer, service_level_s
     [signaling]  grace_s, customer_sessions_per_minute, max_frame_bytes
 
 ``data_dir`` defaults to ``./data`` under the working directory, so a
@@ -112,6 +113,9 @@ class Settings:
     )
     ring_timeout_s: int = 15
     announce_s: int = 30
+    events_retention_days: int = 90
+    events_buffer: int = 10_000
+    service_level_s: int = 20
     grace_s: int = 30
     customer_sessions_per_minute: int = 20
     max_frame_bytes: int = 65536
@@ -644,6 +648,18 @@ SPECS: tuple[Spec, ...] = (
          whole_number(0, 600),
          "Seconds between the announcements of a phone caller's place in "
          "the queue, 0 to 600; 0: none."),
+    Spec("events_retention_days", "events.retention_days",
+         "HELPLINE_EVENTS_RETENTION_DAYS", 90, whole_number(1, 3650),
+         "Days the event log keeps every step of every journey (reports and "
+         "exports reach this far back), 1 to 3650."),
+    Spec("events_buffer", "events.buffer", "HELPLINE_EVENTS_BUFFER", 10_000,
+         whole_number(0, 1_000_000),
+         "Events a node keeps in memory while Redis is down, written when it "
+         "is back; past that the oldest are dropped and counted."),
+    Spec("service_level_s", "events.service_level_s",
+         "HELPLINE_SERVICE_LEVEL_S", 20, whole_number(1, 3600),
+         "The service level's threshold: calls answered within this many "
+         "seconds count as answered in time (reports and /metrics)."),
     Spec("grace_s", "signaling.grace_s", "HELPLINE_GRACE", 30,
          whole_number(0, 3600),
          "Seconds a session outlives its dropped WebSocket, awaiting a resume."),

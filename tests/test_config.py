@@ -132,6 +132,11 @@ consent = "We may call you back on this number."
 ring_timeout_s = 20
 announce_s = 45
 
+[events]
+retention_days = 30
+buffer = 500
+service_level_s = 30
+
 [signaling]
 grace_s = 0
 customer_sessions_per_minute = 5
@@ -161,6 +166,8 @@ def test_every_key_of_the_file(tmp_path: Path) -> None:
     assert settings.log_digits is True
     assert settings.ring_timeout_s == 20 and settings.grace_s == 0
     assert settings.announce_s == 45
+    assert settings.events_retention_days == 30
+    assert (settings.events_buffer, settings.service_level_s) == (500, 30)
     assert settings.customer_sessions_per_minute == 5
     assert settings.max_frame_bytes == 2048
     assert settings.tts_voice == "fr"
