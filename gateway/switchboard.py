@@ -36,6 +36,7 @@ from signaling.protocol import IVR_REQUESTS, RELAYED, Message, ProtocolError, en
 
 if TYPE_CHECKING:
     from gateway.callback_service import CallbackService
+    from gateway.floor import Floor
     from gateway.transfers import Transfers
 
 logger = logging.getLogger(__name__)
@@ -69,6 +70,8 @@ class Switchboard:
         self.transfers: Transfers | None = None
         #: Callbacks: requests, offers, claims (``gateway.callback_service``).
         self.callbacks: CallbackService | None = None
+        #: The live floor operators watch (``gateway.floor``).
+        self.floor: Floor | None = None
         self._handlers: dict[str, Handler] = {
             "agent.status": self._agent_status,
             "call.place": self._place,
@@ -93,6 +96,12 @@ class Switchboard:
     def kick(self) -> None:
         """Ask the sweep to route waiting calls now."""
         self._kick.set()
+        self.floor_changed()
+
+    def floor_changed(self) -> None:
+        """Calls, agents or callbacks changed: the floor is pushed soon."""
+        if self.floor is not None:
+            self.floor.changed()
 
     # Sessions
 
@@ -135,6 +144,8 @@ class Switchboard:
         calls = await self.bus.calls(session_id)
         await self.bus.delete(session_id)
         logger.info("session expired", extra={"session_id": session_id})
+        if self.floor is not None:
+            await self.floor.session_ended(session_id)
         if fields.get("role") == "agent":
             await self._agent_lost(fields.get("user", ""), session_id)
         elif fields.get("role") == BRIDGE_ROLE:
@@ -159,6 +170,8 @@ class Switchboard:
 
     async def handle(self, conn: Connection, message: Message) -> None:
         kind = message["type"]
+        if self.floor is not None and await self.floor.handle(conn, message):
+            return
         if self.callbacks is not None and await self.callbacks.handle(conn, message):
             return
         if self.transfers is not None and await self.transfers.handle(conn, message):
@@ -206,7 +219,9 @@ class Switchboard:
         if self.ivr is not None and menu is not None:
             await self._place_in_ivr(self.ivr, session, caller, menu)
             return
-        call_id, position = await self.routing.create_call(session.id, caller)
+        call_id, position = await self.routing.create_call(
+            session.id, caller, channel=_channel(session)
+        )
         await self.bus.add_call(session.id, call_id)
         # Told before it joins the queue, so "queued" always comes first.
         handle_s, agents = await self.routing.wait_inputs()
@@ -233,9 +248,7 @@ class Switchboard:
         self, ivr: IvrCalls, session: Session, caller: dict[str, str], menu: Any
     ) -> None:
         fields = await ivr.call_fields(menu)
-        # A media worker's session stands for a phone caller (pages cannot
-        # choose their session's address).
-        fields["channel"] = "phone" if session.address.startswith("sip:") else "web"
+        fields["channel"] = _channel(session)
         call_id, _ = await self.routing.create_call(
             session.id, caller, CallState.IVR, **fields
         )
@@ -435,6 +448,7 @@ class Switchboard:
         state = row.next_state
         logger.info("call %s -> %s", call.state, state, extra={"call_id": call.id})
         self.observe_state(state)
+        self.floor_changed()
         event: Message = {"type": "call.state", "call_id": call.id, "state": state}
         if row.end_reason:
             event["reason"] = row.end_reason
@@ -487,6 +501,7 @@ class Switchboard:
             return
         event: Message = {"type": "agent.state", "status": agent.status, **_work(agent)}
         await self.bus.deliver(agent.session, event)
+        self.floor_changed()
 
     async def _send_positions(self) -> None:
         """Tell each waiting customer whose place changed where they are."""
@@ -582,6 +597,12 @@ class Switchboard:
         self._last_beat = now
         await self.bus.beat()
         await self.bus.reap_dead_nodes(time.time() + self.grace_s)
+
+
+def _channel(session: Session) -> str:
+    """A media worker's session stands for a phone caller (pages cannot
+    choose their session's address)."""
+    return "phone" if session.address.startswith("sip:") else "web"
 
 
 def _on_call(work: str) -> bool:
