@@ -27,7 +27,7 @@ pytestmark = pytest.mark.browser
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 OPERATOR = {"username": "olga", "password": "a long operator secret", "name": "Olga"}
 FLOOR = "window.operatorConsole.tabs.floor"
-WAIT_CLOCK = "#floor-waiting tbody td.timer"
+WAIT_CLOCK = "#floor-waiting tbody td.since"
 
 
 async def screenshot(page: Page, name: str) -> None:

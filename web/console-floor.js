@@ -44,7 +44,7 @@ export function clock(seconds) {
 /** A cell whose text the tab's clock keeps up to date (since `at`). */
 function timer(at) {
   if (typeof at !== 'number') return h('td', { text: '—' });
-  return h('td', { class: 'timer', dataset: { since: String(at) } });
+  return h('td', { class: 'since', dataset: { since: String(at) } });
 }
 
 export class FloorTab {
@@ -160,7 +160,7 @@ export class FloorTab {
   /** The clocks, once a second, from the server's time now. */
   tick() {
     const now = Date.now() / 1000 + this.skewS;
-    for (const cell of this.$('panel-floor').querySelectorAll('td.timer')) {
+    for (const cell of this.$('panel-floor').querySelectorAll('td.since')) {
       cell.textContent = clock(now - Number(cell.dataset.since));
     }
   }
