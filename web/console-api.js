@@ -41,6 +41,12 @@ export class Api {
     return response.text();
   }
 
+  /** A file to save (an export): the answer as a Blob. */
+  async getBlob(path) {
+    const response = await this._fetch('GET', path, {});
+    return response.blob();
+  }
+
   post(path, json) {
     return this.request('POST', path, { json });
   }

@@ -1,6 +1,7 @@
 // The operator console: sign in as an operator, then edit the FAQ, build,
-// check and publish the IVR menus, try a menu in the simulator, and set the
-// opening hours. Every tab talks to the REST API (see /openapi.json).
+// check and publish the IVR menus, try a menu in the simulator, set the
+// opening hours, and read a period's report. Every tab talks to the REST
+// API (see /openapi.json).
 //
 // The operator's token lives in sessionStorage, so a reload keeps the
 // operator signed in. The tab shown is kept in the address (#menus), so a
@@ -10,10 +11,11 @@ import { Api, signIn, signOut, whoAmI } from './console-api.js';
 import { FaqTab } from './console-faq.js';
 import { HoursTab } from './console-hours.js';
 import { MenusTab } from './console-menus.js';
+import { ReportsTab } from './console-reports.js';
 import { SimulatorTab } from './console-sim.js';
 
 const STORAGE_KEY = 'helpline.operator';
-const TABS = ['faq', 'menus', 'simulator', 'hours'];
+const TABS = ['faq', 'menus', 'simulator', 'hours', 'reports'];
 
 function loadSaved() {
   try {
@@ -37,6 +39,7 @@ class OperatorConsole {
       menus: new MenusTab(this),
       simulator: new SimulatorTab(this),
       hours: new HoursTab(this),
+      reports: new ReportsTab(this),
     };
   }
 
