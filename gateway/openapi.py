@@ -141,9 +141,9 @@ _PATHS: dict[str, Any] = {
 
 
 def document(version: str) -> dict[str, Any]:
-    from gateway import api_faq, api_menus
+    from gateway import api_faq, api_menus, api_reports
 
-    paths = _PATHS | api_faq.PATHS | api_menus.PATHS
+    paths = _PATHS | api_faq.PATHS | api_menus.PATHS | api_reports.PATHS
     schemas = {"Error": _ERROR, "User": _USER} | api_faq.SCHEMAS | api_menus.SCHEMAS
     return {
         "openapi": "3.1.0",
