@@ -626,12 +626,12 @@ async def test_sign_in_keyboard_and_sign_out(
     await page.keyboard.press("ArrowRight")
     await expect(page.get_by_role("tab", name="Menus")).to_be_focused()
     await page.keyboard.press("End")
-    await expect(page.get_by_role("tab", name="Hours")).to_have_attribute(
+    await expect(page.get_by_role("tab", name="Reports")).to_have_attribute(
         "aria-selected", "true"
     )
-    await expect(page.get_by_role("tabpanel", name="Hours")).to_be_visible()
+    await expect(page.get_by_role("tabpanel", name="Reports")).to_be_visible()
     await page.reload()
-    await expect(page.get_by_role("tabpanel", name="Hours")).to_be_visible(
+    await expect(page.get_by_role("tabpanel", name="Reports")).to_be_visible(
         timeout=WAIT_MS
     )
 

@@ -19,6 +19,7 @@ export class ApiError extends Error {
     super(asSentence(error.message || `The helpline answered ${status}`));
     this.status = status;
     this.code = error.code ?? 'http-error';
+    this.field = error.field ?? ''; // the one field a refusal is about
     this.problems = body?.problems ?? error.problems ?? [];
     this.failures = body?.failures ?? error.failures ?? body?.report?.failures ?? [];
   }

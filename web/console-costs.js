@@ -96,19 +96,12 @@ export class CostsForm {
     await this.onSaved?.();
   }
 
-  // The API places a fault with `problems` ({path, sentence}); an error
-  // with only a message is placed at the tier it names, if any.
+  // The API names the field it refused (`tiers.agent`); `problems`, if
+  // any, place several.
   _refused(status, error) {
-    let problems = error.problems.map((p) => ({
-      ...p,
-      path: String(p.path ?? '').replaceAll('/', '.'),
-    }));
-    if (!problems.length) {
-      const named = [...TIERS]
-        .sort((a, b) => b.id.length - a.id.length)
-        .find((tier) => error.message.toLowerCase().includes(tier.id));
-      if (named) problems = [{ path: `tiers.${named.id}`, sentence: error.message }];
-    }
+    const problems = error.problems.length
+      ? error.problems
+      : [{ path: error.field, sentence: error.message }].filter((p) => p.path);
     const left = showProblems(this.form, problems);
     if (problems.length && !left.length) {
       say(status, 'Not saved: see the costs marked.');

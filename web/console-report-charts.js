@@ -121,7 +121,7 @@ export function tiersChart(series, labels) {
       options: {
         ...COMMON,
         scales: {
-          x: { stacked: true },
+          x: { stacked: true, ticks: { maxRotation: 0, autoSkipPadding: 12 } },
           y: { stacked: true, beginAtZero: true, ticks: { precision: 0 } },
         },
       },
@@ -161,6 +161,7 @@ export function costChart(series, labels, money) {
       options: {
         ...COMMON,
         scales: {
+          x: { ticks: { maxRotation: 0, autoSkipPadding: 12 } },
           y: { beginAtZero: true, ticks: { callback: (value) => money(value) } },
         },
         plugins: {

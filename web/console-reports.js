@@ -275,7 +275,7 @@ export class ReportsTab {
     const format = new Intl.DateTimeFormat(
       undefined,
       bucket === 'hour'
-        ? { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' }
+        ? { month: 'short', day: 'numeric', hour: 'numeric' }
         : { month: 'short', day: 'numeric' },
     );
     return series.map((b) => format.format(new Date(b.start)));
