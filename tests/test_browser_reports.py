@@ -17,6 +17,7 @@ import io
 import json
 import time
 from collections.abc import AsyncIterator, Iterable
+from datetime import datetime
 from pathlib import Path
 
 import aiohttp
@@ -45,6 +46,13 @@ from tests.test_ladder import (
 pytestmark = pytest.mark.browser
 
 HOUR = 3600.0
+DAY = 24 * HOUR
+
+
+def local_input(at: float) -> str:
+    """`at` as a datetime-local field takes it (the browser runs in this
+    machine's time zone)."""
+    return datetime.fromtimestamp(at).strftime("%Y-%m-%dT%H:%M")
 
 
 def known_journeys(now: float) -> tuple[list[Event], list[Event]]:
@@ -60,7 +68,7 @@ def known_journeys(now: float) -> tuple[list[Event], list[Event]]:
     day += agent_call(at + 1200, "agent-0", 5) + agent_call(at + 1500, "agent-1", 30)
     day += abandoned(at + 1800, "gone-0", 40)
     day += tollfree(at + 2400, "line-0")
-    older = self_service(now - 3 * 24 * HOUR, "visit-old")
+    older = self_service(now - 3 * DAY, "visit-old")
     return sorted(day, key=lambda e: e[0]), older
 
 
@@ -150,6 +158,21 @@ async def test_reports_tab_shows_the_known_figures(
     await expect(figure(page, "interactions")).to_have_text("10", timeout=WAIT_MS)
     await expect_row(page, "reports-tiers", "Self-service", "4", "$1.00")
     assert await series.count() in (7, 8)
+
+    # Dates of the operator's choosing: only the visit of 3 days ago.
+    await page.get_by_label("Period", exact=True).select_option("custom")
+    now = time.time()
+    await page.get_by_label("From", exact=True).fill(local_input(now - 4 * DAY))
+    await page.get_by_label("To", exact=True).fill(local_input(now - 2 * DAY))
+    await expect(figure(page, "interactions")).to_have_text("1", timeout=WAIT_MS)
+    await expect(page.locator("#reports-nodes")).to_contain_text("No call walked")
+
+    # A period that ends before it starts: the API's refusal, nothing drawn anew.
+    await page.get_by_label("From", exact=True).fill(local_input(now - DAY))
+    await expect(page.locator("#reports-status")).to_have_text(
+        "From must be before to.", timeout=WAIT_MS
+    )
+    await expect(figure(page, "interactions")).to_have_text("1")
 
 
 def cost_field(page: Page, tier: str) -> Locator:

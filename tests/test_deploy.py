@@ -10,10 +10,13 @@ those read, and the dashboard's queries against a real node's ``/metrics``.
 
 from __future__ import annotations
 
+import fnmatch
+import hashlib
 import json
 import re
 import shutil
 import subprocess
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -214,3 +217,30 @@ async def test_dashboard_asks_only_for_exported_series(
     assert "helpline_ws_request_seconds_bucket" in used
     assert "helpline_queue_length" in used
     assert "helpline_service_level_ratio" in used
+
+
+# Vendored browser code
+
+
+CHART_DIR = REPO / "web" / "vendor" / "chart"
+
+
+@pytest.mark.parametrize("redis_url", ["server"], indirect=True)
+async def test_chart_js_is_served_as_vendored(helpline: RunningHelpline) -> None:
+    """The file the console loads is the one its README names by sha512, and
+    a wheel ships it (package data)."""
+    readme = (CHART_DIR / "README.md").read_text()
+    named = re.search(r"its sha512 \| `([0-9a-f]{128})`", readme)
+    assert named is not None
+    vendored = (CHART_DIR / "chart.umd.min.js").read_bytes()
+    assert hashlib.sha512(vendored).hexdigest() == named.group(1)
+
+    async with aiohttp.ClientSession() as http:
+        url = helpline.url + "/static/vendor/chart/chart.umd.min.js"
+        async with http.get(url) as response:
+            assert response.status == 200
+            assert await response.read() == vendored
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())
+    shipped = project["tool"]["setuptools"]["package-data"]["web"]
+    assert any(fnmatch.fnmatch("vendor/chart/chart.umd.min.js", p) for p in shipped)
