@@ -134,6 +134,7 @@ class Reports:
         *,
         service_level_s: int | None = None,
         bucket: str = "",
+        interactions: int = 0,
     ) -> dict[str, Any]:
         zone = await self._zone()
         books = Books(
@@ -148,7 +149,10 @@ class Reports:
             period.start - LEAD_IN_S, min(period.end + TAIL_S, time.time() + 1)
         ):
             books.add(at, event)
-        body = books.report(await self.costs())
+        costs = await self.costs()
+        body = books.report(costs)
+        if interactions:
+            body["recent"] = books.interactions(costs, interactions)
         return {
             "from": _iso(period.start, zone),
             "to": _iso(period.end, zone),
@@ -220,8 +224,9 @@ async def get_report(request: web.Request) -> web.Response:
             400, "invalid-bucket", f"at most {MAX_BUCKETS} hours: choose bucket=day"
         )
     sl = _whole(query, "sl", 0, 1, 3600)
+    recent = _whole(query, "recent", 0, 0, 1000)
     report = await request.app[REPORTS].report(
-        period, service_level_s=sl, bucket=bucket
+        period, service_level_s=sl, bucket=bucket, interactions=recent
     )
     return web.json_response(report)
 
@@ -393,6 +398,13 @@ PATHS: Final[dict[str, Any]] = {
                     "in": "query",
                     "schema": {"enum": ["hour", "day"]},
                     "description": "The series' step (hour up to 2 days)",
+                },
+                {
+                    "name": "recent",
+                    "in": "query",
+                    "schema": {"type": "integer", "minimum": 0, "maximum": 1000},
+                    "description": "Also list this many interactions, newest "
+                    "first, each with its tier and cost (field recent)",
                 },
             ],
             "responses": {"200": _answer("The report"), **_ERRORS},

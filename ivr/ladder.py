@@ -135,6 +135,9 @@ class _Interaction:
     tier: Tier | None = None
     abandoned: bool = False
     calls: dict[str, _Call] = field(default_factory=dict)
+    channel: str = ""
+    last: float = 0.0
+    tollfree_reason: str = ""
 
     def reach(self, tier: Tier) -> None:
         if self.tier is None or _RANK[tier] > _RANK[self.tier]:
@@ -195,6 +198,11 @@ class Books:
         interaction = self._open[key]
         if interaction is None:
             return
+        interaction.last = at
+        if not interaction.channel:
+            interaction.channel = event.get("channel", "")
+        if kind == "tollfree":
+            interaction.tollfree_reason = event.get("reason", "")
         if kind in _REACHES and not (kind == "answered" and not event.get("agent")):
             interaction.reach(_REACHES[kind])
         if kind == "callback.requested":
@@ -300,6 +308,37 @@ class Books:
             ],
             "series": self._series(counted, price),
         }
+
+    def interactions(self, costs: Costs, limit: int = 200) -> list[dict[str, Any]]:
+        """The period's interactions, newest first: each one's tier and cost."""
+        keyed = [
+            (key, i)
+            for key, i in self._open.items()
+            if i is not None and i.tier is not None
+        ]
+        keyed.sort(key=lambda pair: pair[1].started, reverse=True)
+        rows = []
+        for key, interaction in keyed[:limit]:
+            tier = interaction.tier
+            assert tier is not None
+            rows.append(
+                {
+                    "id": key,
+                    "started": datetime.fromtimestamp(
+                        interaction.started, self.zone
+                    ).isoformat(),
+                    "duration_s": round(interaction.last - interaction.started, 1),
+                    # Only a page's FAQ views have no call.
+                    "channel": interaction.channel
+                    or ("" if interaction.calls else "web"),
+                    "tier": tier.value,
+                    "cost": _money(costs.tiers[tier]),
+                    "abandoned": interaction.abandoned,
+                    "calls": list(interaction.calls),
+                    "tollfree_reason": interaction.tollfree_reason,
+                }
+            )
+        return rows
 
     def _series(
         self, counted: list[_Interaction], price: Mapping[Tier, float]

@@ -86,6 +86,14 @@ async def test_a_known_day_reports_the_hand_computed_figures(
     assert len(report["series"]) == 8
     assert sum(sum(b["tiers"].values()) for b in report["series"]) == 18
 
+    status, listed = await api.call("GET", f"/api/reports?{period()}&recent=3")
+    newest = listed["recent"]
+    assert [r["id"] for r in newest] == ["visit-both", "cb-1", "cb-0"]
+    assert (newest[0]["tier"], newest[0]["cost"]) == ("agent", 6.0)
+    assert newest[0]["calls"] == ["web-call"] and newest[0]["channel"] == ""
+    assert (newest[1]["tier"], newest[1]["abandoned"]) == ("callback", False)
+    assert "recent" not in report
+
     # A 60 s threshold: everything answered in time.
     status, report = await api.call("GET", f"/api/reports?{period()}&sl=60")
     assert report["service_level"] == 1.0 and report["service_level_s"] == 60
