@@ -136,6 +136,18 @@ async def test_reports_tab_shows_the_known_figures(
     await expect_row(page, "reports-nodes", "main · agent", "3", "0", "3")
     await expect_row(page, "reports-nodes", "main · billing", "2", "2", "0")
     await expect_row(page, "reports-reasons", "Chosen in the menu", "1")
+    newest = page.locator("#reports-recent tbody tr")
+    await expect(newest).to_have_count(9)
+    await expect(newest.first.locator("th")).to_have_text("line-0")
+    for call, tier, cost, note in (
+        ("line-0", "Toll-free", "$25.00", "Chosen in the menu"),
+        ("gone-0", "IVR self-help", "$0.75", "Abandoned in the queue"),
+        ("visit-2", "Self-service", "$0.25", ""),
+    ):
+        cells = row(page, "reports-recent", call).locator("td")
+        await expect(cells.nth(2)).to_have_text(tier)
+        await expect(cells.nth(3)).to_have_text(cost)
+        await expect(cells.nth(4)).to_have_text(note)
 
     # Each chart's numbers are in a table too; the hour buckets add up.
     # 24 hours from a time within an hour: 25 hour buckets, or 24 on the hour.

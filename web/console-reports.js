@@ -25,6 +25,11 @@ const RANGES = { '24h': DAY_MS, '7d': 7 * DAY_MS, '30d': 30 * DAY_MS };
 // A custom period up to this long is drawn hour by hour, longer ones by day.
 const HOURLY_UP_TO_MS = 3 * DAY_MS;
 
+// How many of the period's newest interactions are listed.
+const RECENT = 20;
+
+const CHANNELS = { web: 'Web', phone: 'Phone' };
+
 const REASONS = {
   menu: 'Chosen in the menu',
   closed: 'Outside opening hours',
@@ -53,7 +58,7 @@ function tableCard(caption, head, rows, id, empty = '') {
       h('p', { class: 'muted', text: empty }),
     );
   }
-  return h('section', { class: 'card' }, table(caption, head, rows, { id }));
+  return h('section', { class: 'card', id }, table(caption, head, rows));
 }
 
 /** A compact time for file names: 20250105T1430. */
@@ -130,7 +135,7 @@ export class ReportsTab {
     }
     const asked = ++this.asked;
     const sl = this.$('reports-sl').value.trim() || '20';
-    const query = this._query(period, { sl, bucket: period.bucket });
+    const query = this._query(period, { sl, bucket: period.bucket, recent: RECENT });
     let report;
     try {
       report = await this.api.get(`/api/reports?${query}`);
@@ -168,6 +173,7 @@ export class ReportsTab {
       this._tiersTable(report),
       this._nodesTable(report.nodes ?? []),
       this._reasonsTable(report.tollfree ?? {}),
+      this._recentTable(report.recent ?? []),
     );
   }
 
@@ -268,6 +274,29 @@ export class ReportsTab {
       rows,
       'reports-reasons',
       'No call went to the toll-free line in this period.',
+    );
+  }
+
+  _recentTable(recent) {
+    const when = new Intl.DateTimeFormat(undefined, {
+      dateStyle: 'short',
+      timeStyle: 'short',
+    });
+    const tierName = Object.fromEntries(TIERS.map((tier) => [tier.id, tier.name]));
+    const rows = recent.map((i) => [
+      i.id,
+      when.format(new Date(i.started)),
+      CHANNELS[i.channel] ?? '—',
+      tierName[i.tier] ?? i.tier,
+      this.money(i.cost),
+      i.abandoned ? 'Abandoned in the queue' : (REASONS[i.tollfree_reason] ?? ''),
+    ]);
+    return tableCard(
+      `The newest ${RECENT} interactions`,
+      ['Interaction', 'Started', 'Channel', 'Tier', 'Cost', 'Note'],
+      rows,
+      'reports-recent',
+      'No interaction in this period.',
     );
   }
 
