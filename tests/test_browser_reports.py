@@ -161,9 +161,18 @@ async def test_reports_tab_shows_the_known_figures(
     await screenshot(page, "reports")
 
     # A wider threshold counts the 30 s answer in time: 2 of 3.
-    await page.get_by_label("Service level: answered within (seconds)").fill("30")
-    await page.get_by_label("Service level: answered within (seconds)").press("Enter")
+    threshold = page.get_by_label("Service level: answered within (seconds)")
+    await threshold.fill("30")
+    await threshold.press("Enter")
     await expect(figure(page, "service-level")).to_have_text("66.7%", timeout=WAIT_MS)
+    await threshold.fill("0")
+    await threshold.press("Enter")
+    await expect(page.locator('[data-path="sl"] .field-error')).to_have_text(
+        "Sl is a whole number from 1 to 3600.", timeout=WAIT_MS
+    )
+    await threshold.fill("30")
+    await threshold.press("Enter")
+    await expect(page.locator('[data-path="sl"] .field-error')).to_have_count(0)
 
     # Seven days take in the visit of 3 days ago, by day.
     await page.get_by_label("Period", exact=True).select_option("7d")

@@ -141,7 +141,12 @@ export class ReportsTab {
       report = await this.api.get(`/api/reports?${query}`);
     } catch (error) {
       if (asked !== this.asked) return;
-      sayError(status, error, showProblems(this.form, error.problems));
+      // A threshold the API refuses is shown at its field.
+      const problems =
+        error.code === 'invalid-sl' ? [{ path: 'sl', sentence: error.message }] : [];
+      const left = showProblems(this.form, problems);
+      const placed = problems.length && !left.length;
+      say(status, placed ? 'See the field marked.' : error.message);
       return;
     }
     if (asked !== this.asked) return; // a newer period was asked for meanwhile
