@@ -88,6 +88,7 @@ export class ReportsTab {
 
   reset() {
     this.report = null;
+    this.shown = null;
     this.costs.reset();
     this._dropCharts();
     this.$('reports-figures').replaceChildren();
@@ -151,6 +152,7 @@ export class ReportsTab {
     }
     if (asked !== this.asked) return; // a newer period was asked for meanwhile
     say(status, '');
+    this.shown = period;
     this.render(report, period.bucket);
   }
 
@@ -330,10 +332,10 @@ export class ReportsTab {
     this.charts = [];
   }
 
-  /** Downloads the period's events as `format` (csv or jsonl). */
+  /** Downloads the events of the period shown as `format` (csv or jsonl). */
   async export(format) {
     const status = this.$('reports-status');
-    const period = this.period();
+    const period = this.shown ?? this.period();
     if (!period) {
       say(status, 'Choose both ends of the period.');
       return;
