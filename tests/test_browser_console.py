@@ -631,12 +631,12 @@ async def test_sign_in_keyboard_and_sign_out(
     )
     await expect(page.get_by_role("tabpanel", name="Floor")).to_be_visible()
     await page.keyboard.press("ArrowLeft")
-    await expect(page.get_by_role("tab", name="Hours")).to_have_attribute(
+    await expect(page.get_by_role("tab", name="Reports")).to_have_attribute(
         "aria-selected", "true"
     )
-    await expect(page.get_by_role("tabpanel", name="Hours")).to_be_visible()
+    await expect(page.get_by_role("tabpanel", name="Reports")).to_be_visible()
     await page.reload()
-    await expect(page.get_by_role("tabpanel", name="Hours")).to_be_visible(
+    await expect(page.get_by_role("tabpanel", name="Reports")).to_be_visible(
         timeout=WAIT_MS
     )
 

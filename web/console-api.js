@@ -19,6 +19,7 @@ export class ApiError extends Error {
     super(asSentence(error.message || `The helpline answered ${status}`));
     this.status = status;
     this.code = error.code ?? 'http-error';
+    this.field = error.field ?? ''; // the one field a refusal is about
     this.problems = body?.problems ?? error.problems ?? [];
     this.failures = body?.failures ?? error.failures ?? body?.report?.failures ?? [];
   }
@@ -39,6 +40,12 @@ export class Api {
   async getText(path) {
     const response = await this._fetch('GET', path, {});
     return response.text();
+  }
+
+  /** A file to save (an export): the answer as a Blob. */
+  async getBlob(path) {
+    const response = await this._fetch('GET', path, {});
+    return response.blob();
   }
 
   post(path, json) {
