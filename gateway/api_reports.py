@@ -85,6 +85,14 @@ def _instant(query: Mapping[str, str], name: str, default: float) -> float:
     return when.timestamp()
 
 
+#: What each whole-number parameter is, for its error message.
+_MEANING: Final = {
+    "sl": "The service level threshold (sl) in seconds",
+    "limit": "The export's limit",
+    "recent": "The number of recent interactions",
+}
+
+
 def _whole(
     query: Mapping[str, str], name: str, default: int, low: int, high: int
 ) -> int:
@@ -93,7 +101,9 @@ def _whole(
         return default
     if not raw.isdigit() or not low <= int(raw) <= high:
         raise ApiError(
-            400, f"invalid-{name}", f"{name} is a whole number from {low} to {high}"
+            400,
+            f"invalid-{name}",
+            f"{_MEANING[name]} is a whole number from {low} to {high}",
         )
     return int(raw)
 
@@ -251,10 +261,11 @@ async def export_events(request: web.Request) -> web.StreamResponse:
     await response.prepare(request)
     lines = _CsvLines() if fmt == "csv" else None
     batch = [lines.header()] if lines is not None else []
-    async for at, event in request.app[REPORTS].events.read(
+    async for entry_id, event in request.app[REPORTS].events.entries(
         period.start, period.end, limit
     ):
-        row = {"id": f"{int(at * 1000)}", "time": _iso(at, UTC), **event}
+        at = int(entry_id.partition("-")[0]) / 1000
+        row = {"id": entry_id, "time": _iso(at, UTC), **event}
         if lines is not None:
             batch.append(lines.line(row))
         else:
