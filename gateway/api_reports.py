@@ -38,6 +38,8 @@ EXPORT_DEFAULT: Final = 100_000
 EXPORT_MAX: Final = 1_000_000
 EXPORT_COLUMNS: Final = ("id", "time", *FIELDS)
 COSTS_KEY: Final = "costs"
+#: How long the last hour's and today's figures are reused (/metrics, floor).
+WINDOW_CACHE_S: Final = 5.0
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -124,6 +126,7 @@ class Reports:
         self.events = events
         self.zone = zone
         self.service_level_s = service_level_s
+        self._windows: dict[str, tuple[float, dict[str, Any]]] = {}
 
     async def costs(self) -> Costs:
         raw = await self.redis.get(self.costs_key)
@@ -137,6 +140,7 @@ class Reports:
 
     async def set_costs(self, costs: Costs) -> None:
         await self.redis.set(self.costs_key, json.dumps(costs.as_json()))
+        self._windows.clear()
 
     async def report(
         self,
@@ -171,6 +175,17 @@ class Reports:
             **body,
         }
 
+    async def window(self, name: str, now: float) -> dict[str, Any]:
+        """The report of the last hour (``1h``) or of today (``today``, the
+        calendar's day), folded at most once every WINDOW_CACHE_S."""
+        cached = self._windows.get(name)
+        if cached is not None and now - cached[0] < WINDOW_CACHE_S:
+            return cached[1]
+        start = now - 3600 if name == "1h" else await self.midnight(now)
+        report = await self.report(Period(start, max(now, start + 0.001)), bucket="day")
+        self._windows[name] = (now, report)
+        return report
+
     async def midnight(self, now: float) -> float:
         """The start of today in the calendar's time zone."""
         zone = await self._zone()
@@ -196,18 +211,7 @@ def add_routes(app: web.Application) -> None:
     """Add this module's routes; app[NODE] is the web node."""
     from gateway.app import NODE
 
-    node = app[NODE]
-
-    async def zone() -> str:
-        return (await node.hours.calendar()).time_zone
-
-    app[REPORTS] = Reports(
-        node.store.redis,
-        node.routing.key,
-        node.events,
-        zone,
-        node.settings.service_level_s,
-    )
+    app[REPORTS] = app[NODE].reports
     for method, path, handler in _ROUTES:
         app.router.add_route(method, path, _operator(handler))
 

@@ -61,7 +61,6 @@ PAGES: Final = {
 EMBEDDABLE: Final = frozenset({"/widget.js", "/api/ice", "/api/protocol.json"})
 EMBEDDABLE_PREFIXES: Final = ("/static/", "/api/faq/search", "/api/prompts/")
 MAX_LOGIN_BYTES: Final = 4096
-LADDER_CACHE_S: Final = 5.0
 
 STORE: Final = web.AppKey("store", Store)
 NODE: Final = web.AppKey["Node"]("node")
@@ -74,8 +73,6 @@ class Node:
         self.settings = settings
         self.store = store
         self.started = time.time()
-        #: When /metrics last folded the event log (see _ladder_metrics).
-        self.ladder_at = 0.0
         self.metrics = Metrics()
         self.accounts = Accounts(store)
         self.bus = Bus(store.redis)
@@ -89,6 +86,13 @@ class Node:
             buffer=settings.events_buffer,
         )
         self.menus = MenuStore(store)
+        self.reports = api_reports.Reports(
+            store.redis,
+            self.routing.key,
+            self.events,
+            self._time_zone,
+            settings.service_level_s,
+        )
         self.hours = HoursStore(store)
         self.faq = FaqStore(store, in_use=self.menus.using_faq)
         self.prompts = Prompts(settings.data_dir / "prompts", settings.tts_voice)
@@ -171,6 +175,9 @@ class Node:
             and int(beat.get("in_use") or 0) < int(beat.get("limit") or 0)
         ]
         return min(free)[1] if free else ""
+
+    async def _time_zone(self) -> str:
+        return (await self.hours.calendar()).time_zone
 
     def _ivr_sources(self) -> Sources:
         countries = self.settings.callback_countries
@@ -352,7 +359,7 @@ async def metrics(request: web.Request) -> web.Response:
         due, upcoming = await node.callbacks.waiting_counts()
         node.metrics.callbacks.labels("due").set(due)
         node.metrics.callbacks.labels("upcoming").set(upcoming)
-        await _ladder_metrics(node, request.app[api_reports.REPORTS])
+        await _ladder_metrics(node)
         node.metrics.redis_up.set(1)
     except Exception:
         logger.warning("metrics could not read Redis", exc_info=True)
@@ -362,18 +369,11 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
-async def _ladder_metrics(node: Node, reports: api_reports.Reports) -> None:
-    """The last hour's and today's figures; one fold per window at most
-    every LADDER_CACHE_S, however often Prometheus scrapes."""
-    now = time.time()
-    if now - node.ladder_at < LADDER_CACHE_S:
-        return
-    node.ladder_at = now
-    metrics = node.metrics
-    midnight = await reports.midnight(now)
-    for window, start in (("1h", now - 3600), ("today", midnight)):
-        period = api_reports.Period(start, now)
-        report = await reports.report(period, bucket="day")
+async def _ladder_metrics(node: Node) -> None:
+    """The last hour's and today's contact-center figures."""
+    metrics, now = node.metrics, time.time()
+    for window in ("1h", "today"):
+        report = await node.reports.window(window, now)
         metrics.service_level.labels(window).set(_number(report["service_level"]))
         metrics.asa.labels(window).set(_number(report["asa_s"]))
         metrics.abandonment.labels(window).set(_number(report["abandonment_rate"]))
