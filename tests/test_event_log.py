@@ -26,6 +26,7 @@ from tests.test_signaling import agent, customer
 VISIT = "visit-ABCdef0123456789"
 
 Entry = dict[str, str]
+Event = dict[str, Any]
 
 # The ladder in small: answers, the callback offer, then a menu that goes
 # to the line or to a queue that overflows there. Outside hours the caller
@@ -95,19 +96,42 @@ async def place(client: WsClient, state: str = "ivr", visit: str = VISIT) -> str
     return call_id
 
 
-async def to_the_choice(client: WsClient, call_id: str) -> None:
-    """Through the answers and the callback offer (declined) to the menu
-    that offers the line."""
-    form = await walk(client, of_type("ivr.callback_form"))
-    await client.send(
-        {
-            "type": "ivr.callback",
-            "call_id": call_id,
-            "node": form["node"],
-            "decline": True,
-        }
-    )
-    await walk(client, menu_at("choice"))
+async def ringing(
+    node: RunningHelpline, clients: ClientFactory, name: str
+) -> tuple[WsClient, WsClient, str]:
+    """An agent `name` rung for a customer's call (no menu): agent,
+    customer, call."""
+    rung = await agent(node, clients, name)
+    ada = await customer(node, clients)
+    call_id = await place(ada, "queued")
+    await rung.call_state("ringing")
+    return rung, ada, call_id
+
+
+async def to_the_line(
+    node: RunningHelpline,
+    clients: ClientFactory,
+    digits: str,
+    calendar: Calendar | None = None,
+) -> tuple[Event, list[Entry]]:
+    """A web caller on the LADDER menu who takes the answers, declines the
+    callback and presses `digits` at the choice, until the call is over:
+    the page's ``ivr.tollfree``, and the call's events."""
+    await publish(node, LADDER)
+    if calendar is not None:
+        await node.node.hours.set_calendar(calendar)
+    ada = await customer(node, clients)
+    call_id = await place(ada)
+    form = await walk(ada, of_type("ivr.callback_form"))
+    decline = {"type": "ivr.callback", "node": form["node"], "decline": True}
+    await ada.send({**decline, "call_id": call_id})
+    await walk(ada, menu_at("choice"))
+    choose = {"type": "ivr.choose", "node": "choice", "digits": digits}
+    await ada.send({**choose, "call_id": call_id})
+    tollfree = await walk(ada, of_type("ivr.tollfree"), within=20)
+    ended = await ada.call_state("ended")
+    assert ended["reason"] == "tollfree"
+    return tollfree, await logged(node, call_id)
 
 
 async def test_a_web_caller_walks_the_menu_to_an_agent_who_answers(
@@ -191,10 +215,7 @@ async def test_a_caller_who_hangs_up_in_the_queue_abandoned_it(
 async def test_a_caller_who_hangs_up_while_ringing_abandoned_the_queue(
     helpline: RunningHelpline, ws_clients: ClientFactory
 ) -> None:
-    bill = await agent(helpline, ws_clients, "Bill")
-    ada = await customer(helpline, ws_clients)
-    call_id = await place(ada, "queued")
-    await bill.call_state("ringing")
+    bill, ada, call_id = await ringing(helpline, ws_clients, "Bill")
     await ada.send({"type": "call.hangup", "call_id": call_id})
     await bill.call_state("ended")
     assert kinds(await logged(helpline, call_id)) == ["queued", "abandoned", "ended"]
@@ -280,19 +301,8 @@ async def test_a_callback_request_and_its_outcome_carry_the_requesting_call(
 async def test_the_menu_sends_a_web_caller_to_the_toll_free_line(
     helpline: RunningHelpline, ws_clients: ClientFactory
 ) -> None:
-    await publish(helpline, LADDER)
-    ada = await customer(helpline, ws_clients)
-    call_id = await place(ada)
-    await to_the_choice(ada, call_id)
-    await ada.send(
-        {"type": "ivr.choose", "call_id": call_id, "node": "choice", "digits": "0"}
-    )
-    tollfree = await walk(ada, of_type("ivr.tollfree"))
+    tollfree, events = await to_the_line(helpline, ws_clients, "0")
     assert not tollfree.get("bridged")  # no line configured: shown the number
-    ended = await ada.call_state("ended")
-    assert ended["reason"] == "tollfree"
-
-    events = await logged(helpline, call_id)
     assert kinds(events)[-2:] == ["tollfree", "ended"]
     assert events[-2]["reason"] == "menu" and events[-2]["visit"] == VISIT
     assert events[-1]["detail"] == "tollfree"
@@ -303,17 +313,7 @@ async def test_the_menu_sends_a_web_caller_to_the_toll_free_line(
 async def test_a_queue_that_waits_too_long_overflows_to_the_line(
     helpline: RunningHelpline, ws_clients: ClientFactory
 ) -> None:
-    await publish(helpline, LADDER)
-    ada = await customer(helpline, ws_clients)
-    call_id = await place(ada)
-    await to_the_choice(ada, call_id)
-    await ada.send(
-        {"type": "ivr.choose", "call_id": call_id, "node": "choice", "digits": "1"}
-    )
-    await walk(ada, of_type("ivr.tollfree"), within=20)  # after 10 s in the queue
-    await ada.call_state("ended")
-
-    events = await logged(helpline, call_id)
+    _, events = await to_the_line(helpline, ws_clients, "1")  # 10 s in the queue
     assert kinds(events)[-5:] == ["ivr.node", "queued", "ivr.node", "tollfree", "ended"]
     assert (events[-5]["node"], events[-3]["node"]) == ("wait", "line")
     assert events[-2]["reason"] == "overflow"
@@ -324,18 +324,8 @@ async def test_a_queue_that_waits_too_long_overflows_to_the_line(
 async def test_outside_hours_the_menu_sends_the_caller_to_the_line(
     helpline: RunningHelpline, ws_clients: ClientFactory
 ) -> None:
-    await publish(helpline, LADDER)
-    await helpline.node.hours.set_calendar(Calendar("UTC", {}))  # never open
-    ada = await customer(helpline, ws_clients)
-    call_id = await place(ada)
-    await to_the_choice(ada, call_id)
-    await ada.send(
-        {"type": "ivr.choose", "call_id": call_id, "node": "choice", "digits": "0"}
-    )
-    await walk(ada, of_type("ivr.tollfree"))
-    await ada.call_state("ended")
-
-    events = await logged(helpline, call_id)
+    never_open = Calendar("UTC", {})
+    _, events = await to_the_line(helpline, ws_clients, "0", never_open)
     assert [e["node"] for e in events[:2]] == ["hours", "closed-answers"]
     assert [e["reason"] for e in events if e["kind"] == "tollfree"] == ["closed"]
 
@@ -354,10 +344,7 @@ def test_the_reason_is_the_latest_cause_on_the_path() -> None:
 async def test_a_blind_transfer_is_recorded_once_with_the_first_answer(
     helpline: RunningHelpline, ws_clients: ClientFactory
 ) -> None:
-    ann = await agent(helpline, ws_clients, "Ann")
-    ada = await customer(helpline, ws_clients)
-    call_id = await place(ada, "queued")
-    await ann.call_state("ringing")
+    ann, ada, call_id = await ringing(helpline, ws_clients, "Ann")
     await ann.send({"type": "call.accept", "call_id": call_id})
     await ada.call_state("answered")
     bob = await agent(helpline, ws_clients, "Bob")

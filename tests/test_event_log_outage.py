@@ -14,8 +14,7 @@ import pytest
 
 from tests.fixtures.app import ClientFactory, NodeFactory
 from tests.fixtures.redis import RedisServer
-from tests.test_event_log import VISIT, kinds, logged, place
-from tests.test_signaling import agent, customer
+from tests.test_event_log import VISIT, kinds, logged, ringing
 
 
 @pytest.fixture
@@ -37,10 +36,7 @@ async def test_events_recorded_while_redis_is_down_reach_the_stream(
     ws_clients: ClientFactory,
 ) -> None:
     helpline = await helpline_factory()
-    bill = await agent(helpline, ws_clients, "Bill")
-    ada = await customer(helpline, ws_clients)
-    call_id = await place(ada, "queued")
-    await bill.call_state("ringing")
+    bill, ada, call_id = await ringing(helpline, ws_clients, "Bill")
     await bill.send({"type": "call.accept", "call_id": call_id})
     await ada.call_state("answered")
 
