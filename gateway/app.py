@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import shutil
 import signal
@@ -22,7 +23,14 @@ from typing import Any, Final
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from gateway import __version__, api_faq, api_menus, api_visits, openapi
+from gateway import (
+    __version__,
+    api_faq,
+    api_menus,
+    api_reports,
+    api_visits,
+    openapi,
+)
 from gateway.accounts import Accounts
 from gateway.callback_service import CallbackService
 from gateway.callbacks import CallbackDesk, CallbackLimits, CallbackPolicy
@@ -62,6 +70,7 @@ EMBEDDABLE: Final = frozenset(
 )
 EMBEDDABLE_PREFIXES: Final = ("/static/", "/api/faq/search", "/api/prompts/")
 MAX_LOGIN_BYTES: Final = 4096
+LADDER_CACHE_S: Final = 5.0
 
 STORE: Final = web.AppKey("store", Store)
 NODE: Final = web.AppKey["Node"]("node")
@@ -74,6 +83,8 @@ class Node:
         self.settings = settings
         self.store = store
         self.started = time.time()
+        #: When /metrics last folded the event log (see _ladder_metrics).
+        self.ladder_at = 0.0
         self.metrics = Metrics()
         self.accounts = Accounts(store)
         self.bus = Bus(store.redis)
@@ -279,6 +290,7 @@ def create_app(settings: Settings, store: Store) -> web.Application:
     app.router.add_get("/api/me", me)
     api_faq.add_routes(app)
     api_menus.add_routes(app)
+    api_reports.add_routes(app)
     api_visits.add_routes(app)
     for path, name in PAGES.items():
         app.router.add_get(path, _page(name))
@@ -358,12 +370,40 @@ async def metrics(request: web.Request) -> web.Response:
         due, upcoming = await node.callbacks.waiting_counts()
         node.metrics.callbacks.labels("due").set(due)
         node.metrics.callbacks.labels("upcoming").set(upcoming)
+        await _ladder_metrics(node, request.app[api_reports.REPORTS])
         node.metrics.redis_up.set(1)
     except Exception:
         logger.warning("metrics could not read Redis", exc_info=True)
         node.metrics.redis_up.set(0)
+    node.metrics.events_dropped.set(node.events.dropped)
     body = generate_latest(node.metrics.registry)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def _ladder_metrics(node: Node, reports: api_reports.Reports) -> None:
+    """The last hour's and today's figures; one fold per window at most
+    every LADDER_CACHE_S, however often Prometheus scrapes."""
+    now = time.time()
+    if now - node.ladder_at < LADDER_CACHE_S:
+        return
+    node.ladder_at = now
+    metrics = node.metrics
+    midnight = await reports.midnight(now)
+    for window, start in (("1h", now - 3600), ("today", midnight)):
+        period = api_reports.Period(start, now)
+        report = await reports.report(period, bucket="day")
+        metrics.service_level.labels(window).set(_number(report["service_level"]))
+        metrics.asa.labels(window).set(_number(report["asa_s"]))
+        metrics.abandonment.labels(window).set(_number(report["abandonment_rate"]))
+        metrics.deflection.labels(window).set(_number(report["deflection_rate"]))
+        for tier, figures in report["tiers"].items():
+            metrics.interactions.labels(window, tier).set(figures["count"])
+        metrics.cost.labels(window).set(report["cost"])
+        metrics.savings.labels(window).set(report["savings"])
+
+
+def _number(value: float | None) -> float:
+    return math.nan if value is None else value
 
 
 async def _sip_metrics(node: Node) -> None:

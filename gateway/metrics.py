@@ -73,6 +73,56 @@ class Metrics:
             ["when"],
             registry=r,
         )
+        # The contact-center figures, from the event log at scrape time,
+        # for the last hour and for today (the calendar's time zone).
+        window = ["window"]
+        self.service_level = Gauge(
+            "helpline_service_level_ratio",
+            "Calls answered within the service level threshold / (answered + "
+            "abandoned after it); NaN with no calls",
+            window,
+            registry=r,
+        )
+        self.asa = Gauge(
+            "helpline_asa_seconds", "Average speed of answer", window, registry=r
+        )
+        self.abandonment = Gauge(
+            "helpline_abandonment_ratio",
+            "Calls abandoned in the queue or ringing / calls queued",
+            window,
+            registry=r,
+        )
+        self.deflection = Gauge(
+            "helpline_deflection_ratio",
+            "Interactions resolved by self-service or the IVR / all",
+            window,
+            registry=r,
+        )
+        self.interactions = Gauge(
+            "helpline_interactions",
+            "Interactions by the tier that served them",
+            ["window", "tier"],
+            registry=r,
+        )
+        self.cost = Gauge(
+            "helpline_cost_dollars",
+            "What the interactions cost at the operators' cost per tier",
+            window,
+            registry=r,
+        )
+        self.savings = Gauge(
+            "helpline_savings_dollars",
+            "What the interactions would have cost at the toll-free line, "
+            "less what they cost",
+            window,
+            registry=r,
+        )
+        self.events_dropped = Gauge(
+            "helpline_events_dropped",
+            "Event log entries this process dropped (its buffer was full "
+            "while Redis was down)",
+            registry=r,
+        )
         self.redis_up = Gauge(
             "helpline_redis_up", "1 when Redis answered the last check", registry=r
         )

@@ -141,9 +141,11 @@ _PATHS: dict[str, Any] = {
 
 
 def document(version: str) -> dict[str, Any]:
-    from gateway import api_faq, api_menus, api_visits
+    from gateway import api_faq, api_menus, api_reports, api_visits
 
-    paths = _PATHS | api_faq.PATHS | api_menus.PATHS | api_visits.PATHS
+    paths = (
+        _PATHS | api_faq.PATHS | api_menus.PATHS | api_reports.PATHS | api_visits.PATHS
+    )
     schemas = (
         {"Error": _ERROR, "User": _USER}
         | api_faq.SCHEMAS

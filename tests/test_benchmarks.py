@@ -223,3 +223,17 @@ def test_bridge_benchmark_quick_run(tmp_path: Path) -> None:
     levels = result["ramp"]["levels"]
     assert levels and levels[0]["calls"] == 4
     assert "| PCMU, passthrough |" in done.stdout and "ramp:" in done.stdout
+
+
+def test_reports_benchmark_quick_run(tmp_path: Path) -> None:
+    out = tmp_path / "reports.json"
+    done = quick_run("benchmarks.reports", out, timeout=90)
+
+    result = json.loads(out.read_text())
+    fold = result["in_process"]
+    assert fold["events"] >= 2000 and fold["fold_per_s"] > 0 and fold["ratio"] > 0
+    redis = result["redis"]
+    assert redis["read"] == fold["events"]
+    assert 0 < redis["interactions"] < redis["read"]
+    assert redis["record_per_s"] > 0 and redis["report_ratio"] > 0
+    assert "| fold (Books) |" in done.stdout
