@@ -23,7 +23,14 @@ from typing import Any, Final
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from gateway import __version__, api_faq, api_menus, api_reports, openapi
+from gateway import (
+    __version__,
+    api_faq,
+    api_menus,
+    api_reports,
+    api_visits,
+    openapi,
+)
 from gateway.accounts import Accounts
 from gateway.callback_service import CallbackService
 from gateway.callbacks import CallbackDesk, CallbackLimits, CallbackPolicy
@@ -58,7 +65,9 @@ PAGES: Final = {
     "/widget.js": "widget.js",
 }
 #: What the widget loads from a page of another site.
-EMBEDDABLE: Final = frozenset({"/widget.js", "/api/ice", "/api/protocol.json"})
+EMBEDDABLE: Final = frozenset(
+    {"/widget.js", "/api/ice", "/api/protocol.json", "/api/visits/events"}
+)
 EMBEDDABLE_PREFIXES: Final = ("/static/", "/api/faq/search", "/api/prompts/")
 MAX_LOGIN_BYTES: Final = 4096
 
@@ -125,6 +134,7 @@ class Node:
         self.switchboard.transfers = Transfers(
             self.switchboard, TransferStore(self.routing)
         )
+        self.switchboard.events = self.ivr.events = self.callbacks.events = self.events
         self.switchboard.callbacks = self.ivr.callback_service = CallbackService(
             self.switchboard,
             self.callbacks,
@@ -238,9 +248,16 @@ def tollfree_number(uri: str) -> str:
 
 @web.middleware
 async def embeddable(request: web.Request, handler: Any) -> web.StreamResponse:
-    """Let any site load the widget and what it fetches (CORS)."""
-    response: web.StreamResponse = await handler(request)
-    if request.path in EMBEDDABLE or request.path.startswith(EMBEDDABLE_PREFIXES):
+    """Let any site load the widget and what it fetches (CORS), errors too,
+    so the page can read them."""
+    shared = request.path in EMBEDDABLE or request.path.startswith(EMBEDDABLE_PREFIXES)
+    try:
+        response: web.StreamResponse = await handler(request)
+    except web.HTTPException as error:
+        if shared:
+            error.headers["Access-Control-Allow-Origin"] = "*"
+        raise
+    if shared:
         response.headers["Access-Control-Allow-Origin"] = "*"
     if request.path.startswith("/static/"):
         # Pages and modules change with upgrades: browsers ask each time
@@ -281,6 +298,7 @@ def create_app(settings: Settings, store: Store) -> web.Application:
     api_faq.add_routes(app)
     api_menus.add_routes(app)
     api_reports.add_routes(app)
+    api_visits.add_routes(app)
     for path, name in PAGES.items():
         app.router.add_get(path, _page(name))
     app.router.add_static("/static/", WEB_DIR, follow_symlinks=False)
