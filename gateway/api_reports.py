@@ -38,6 +38,8 @@ EXPORT_DEFAULT: Final = 100_000
 EXPORT_MAX: Final = 1_000_000
 EXPORT_COLUMNS: Final = ("id", "time", *FIELDS)
 COSTS_KEY: Final = "costs"
+#: How long the last hour's and today's figures are reused (/metrics, floor).
+WINDOW_CACHE_S: Final = 5.0
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -85,6 +87,14 @@ def _instant(query: Mapping[str, str], name: str, default: float) -> float:
     return when.timestamp()
 
 
+#: What each whole-number parameter is, for its error message.
+_MEANING: Final = {
+    "sl": "The service level threshold (sl) in seconds",
+    "limit": "The export's limit",
+    "recent": "The number of recent interactions",
+}
+
+
 def _whole(
     query: Mapping[str, str], name: str, default: int, low: int, high: int
 ) -> int:
@@ -93,7 +103,9 @@ def _whole(
         return default
     if not raw.isdigit() or not low <= int(raw) <= high:
         raise ApiError(
-            400, f"invalid-{name}", f"{name} is a whole number from {low} to {high}"
+            400,
+            f"invalid-{name}",
+            f"{_MEANING[name]} is a whole number from {low} to {high}",
         )
     return int(raw)
 
@@ -114,6 +126,7 @@ class Reports:
         self.events = events
         self.zone = zone
         self.service_level_s = service_level_s
+        self._windows: dict[str, tuple[float, dict[str, Any]]] = {}
 
     async def costs(self) -> Costs:
         raw = await self.redis.get(self.costs_key)
@@ -127,6 +140,7 @@ class Reports:
 
     async def set_costs(self, costs: Costs) -> None:
         await self.redis.set(self.costs_key, json.dumps(costs.as_json()))
+        self._windows.clear()
 
     async def report(
         self,
@@ -161,6 +175,17 @@ class Reports:
             **body,
         }
 
+    async def window(self, name: str, now: float) -> dict[str, Any]:
+        """The report of the last hour (``1h``) or of today (``today``, the
+        calendar's day), folded at most once every WINDOW_CACHE_S."""
+        cached = self._windows.get(name)
+        if cached is not None and now - cached[0] < WINDOW_CACHE_S:
+            return cached[1]
+        start = now - 3600 if name == "1h" else await self.midnight(now)
+        report = await self.report(Period(start, max(now, start + 0.001)), bucket="day")
+        self._windows[name] = (now, report)
+        return report
+
     async def midnight(self, now: float) -> float:
         """The start of today in the calendar's time zone."""
         zone = await self._zone()
@@ -186,18 +211,7 @@ def add_routes(app: web.Application) -> None:
     """Add this module's routes; app[NODE] is the web node."""
     from gateway.app import NODE
 
-    node = app[NODE]
-
-    async def zone() -> str:
-        return (await node.hours.calendar()).time_zone
-
-    app[REPORTS] = Reports(
-        node.store.redis,
-        node.routing.key,
-        node.events,
-        zone,
-        node.settings.service_level_s,
-    )
+    app[REPORTS] = app[NODE].reports
     for method, path, handler in _ROUTES:
         app.router.add_route(method, path, _operator(handler))
 
@@ -251,10 +265,11 @@ async def export_events(request: web.Request) -> web.StreamResponse:
     await response.prepare(request)
     lines = _CsvLines() if fmt == "csv" else None
     batch = [lines.header()] if lines is not None else []
-    async for at, event in request.app[REPORTS].events.read(
+    async for entry_id, event in request.app[REPORTS].events.entries(
         period.start, period.end, limit
     ):
-        row = {"id": f"{int(at * 1000)}", "time": _iso(at, UTC), **event}
+        at = int(entry_id.partition("-")[0]) / 1000
+        row = {"id": entry_id, "time": _iso(at, UTC), **event}
         if lines is not None:
             batch.append(lines.line(row))
         else:

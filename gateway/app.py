@@ -23,7 +23,14 @@ from typing import Any, Final
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from gateway import __version__, api_faq, api_menus, api_reports, openapi
+from gateway import (
+    __version__,
+    api_faq,
+    api_menus,
+    api_reports,
+    api_visits,
+    openapi,
+)
 from gateway.accounts import Accounts
 from gateway.callback_service import CallbackService
 from gateway.callbacks import CallbackDesk, CallbackLimits, CallbackPolicy
@@ -59,10 +66,11 @@ PAGES: Final = {
     "/widget.js": "widget.js",
 }
 #: What the widget loads from a page of another site.
-EMBEDDABLE: Final = frozenset({"/widget.js", "/api/ice", "/api/protocol.json"})
+EMBEDDABLE: Final = frozenset(
+    {"/widget.js", "/api/ice", "/api/protocol.json", "/api/visits/events"}
+)
 EMBEDDABLE_PREFIXES: Final = ("/static/", "/api/faq/search", "/api/prompts/")
 MAX_LOGIN_BYTES: Final = 4096
-LADDER_CACHE_S: Final = 5.0
 
 STORE: Final = web.AppKey("store", Store)
 NODE: Final = web.AppKey["Node"]("node")
@@ -75,8 +83,6 @@ class Node:
         self.settings = settings
         self.store = store
         self.started = time.time()
-        #: When /metrics last folded the event log (see _ladder_metrics).
-        self.ladder_at = 0.0
         self.metrics = Metrics()
         self.accounts = Accounts(store)
         self.bus = Bus(store.redis)
@@ -90,6 +96,13 @@ class Node:
             buffer=settings.events_buffer,
         )
         self.menus = MenuStore(store)
+        self.reports = api_reports.Reports(
+            store.redis,
+            self.routing.key,
+            self.events,
+            self._time_zone,
+            settings.service_level_s,
+        )
         self.hours = HoursStore(store)
         self.faq = FaqStore(store, in_use=self.menus.using_faq)
         self.prompts = Prompts(settings.data_dir / "prompts", settings.tts_voice)
@@ -122,6 +135,7 @@ class Node:
         self.switchboard.transfers = Transfers(
             self.switchboard, TransferStore(self.routing)
         )
+        self.switchboard.events = self.ivr.events = self.callbacks.events = self.events
         self.switchboard.callbacks = self.ivr.callback_service = CallbackService(
             self.switchboard,
             self.callbacks,
@@ -182,6 +196,9 @@ class Node:
         ]
         return min(free)[1] if free else ""
 
+    async def _time_zone(self) -> str:
+        return (await self.hours.calendar()).time_zone
+
     def _ivr_sources(self) -> Sources:
         countries = self.settings.callback_countries
         return Sources(
@@ -241,9 +258,16 @@ def tollfree_number(uri: str) -> str:
 
 @web.middleware
 async def embeddable(request: web.Request, handler: Any) -> web.StreamResponse:
-    """Let any site load the widget and what it fetches (CORS)."""
-    response: web.StreamResponse = await handler(request)
-    if request.path in EMBEDDABLE or request.path.startswith(EMBEDDABLE_PREFIXES):
+    """Let any site load the widget and what it fetches (CORS), errors too,
+    so the page can read them."""
+    shared = request.path in EMBEDDABLE or request.path.startswith(EMBEDDABLE_PREFIXES)
+    try:
+        response: web.StreamResponse = await handler(request)
+    except web.HTTPException as error:
+        if shared:
+            error.headers["Access-Control-Allow-Origin"] = "*"
+        raise
+    if shared:
         response.headers["Access-Control-Allow-Origin"] = "*"
     if request.path.startswith("/static/"):
         # Pages and modules change with upgrades: browsers ask each time
@@ -284,6 +308,7 @@ def create_app(settings: Settings, store: Store) -> web.Application:
     api_faq.add_routes(app)
     api_menus.add_routes(app)
     api_reports.add_routes(app)
+    api_visits.add_routes(app)
     for path, name in PAGES.items():
         app.router.add_get(path, _page(name))
     app.router.add_static("/static/", WEB_DIR, follow_symlinks=False)
@@ -362,7 +387,7 @@ async def metrics(request: web.Request) -> web.Response:
         due, upcoming = await node.callbacks.waiting_counts()
         node.metrics.callbacks.labels("due").set(due)
         node.metrics.callbacks.labels("upcoming").set(upcoming)
-        await _ladder_metrics(node, request.app[api_reports.REPORTS])
+        await _ladder_metrics(node)
         node.metrics.redis_up.set(1)
     except Exception:
         logger.warning("metrics could not read Redis", exc_info=True)
@@ -372,18 +397,11 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
-async def _ladder_metrics(node: Node, reports: api_reports.Reports) -> None:
-    """The last hour's and today's figures; one fold per window at most
-    every LADDER_CACHE_S, however often Prometheus scrapes."""
-    now = time.time()
-    if now - node.ladder_at < LADDER_CACHE_S:
-        return
-    node.ladder_at = now
-    metrics = node.metrics
-    midnight = await reports.midnight(now)
-    for window, start in (("1h", now - 3600), ("today", midnight)):
-        period = api_reports.Period(start, now)
-        report = await reports.report(period, bucket="day")
+async def _ladder_metrics(node: Node) -> None:
+    """The last hour's and today's contact-center figures."""
+    metrics, now = node.metrics, time.time()
+    for window in ("1h", "today"):
+        report = await node.reports.window(window, now)
         metrics.service_level.labels(window).set(_number(report["service_level"]))
         metrics.asa.labels(window).set(_number(report["asa_s"]))
         metrics.abandonment.labels(window).set(_number(report["abandonment_rate"]))

@@ -141,6 +141,8 @@ class CallbackService:
                     consent=message["consent"],
                     session=session.id,
                     source="form",
+                    visit=message.get("visit", ""),
+                    channel="web",
                 ),
                 address=session.address,
             )

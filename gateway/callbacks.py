@@ -43,6 +43,7 @@ from typing import Any, Final
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError, ResponseError
 
+from gateway.events import EventLog
 from gateway.routing import SETTLE_AGENT, TAKES
 from signaling.bus import text, text_fields
 from signaling.callbacks import (
@@ -71,6 +72,12 @@ SKIP_HOLD_S: Final = 60.0
 PENDING_PAGE: Final = 1000
 #: How many callbacks an agent's list shows in each part.
 LIST_LIMIT: Final = 50
+#: A final state as ``callback.done`` tells it.
+_DONE: Final = {
+    CallbackState.DONE: "reached",
+    CallbackState.FAILED: "failed",
+    CallbackState.CANCELLED: "cancelled",
+}
 
 
 class Verdict(enum.StrEnum):
@@ -139,6 +146,8 @@ class Request:
     menu: str = ""
     time_zone: str = ""
     source: str = "ivr"  # "ivr" (either form of the menu) or "form" (the widget's)
+    visit: str = ""  # the page visit that asked (the widget's id), if any
+    channel: str = ""  # "web" or "phone": where the request came from
 
 
 @dataclass(frozen=True)
@@ -481,6 +490,8 @@ class CallbackDesk:
         self._claim = _Script(redis, _CLAIM)
         self._attach = _Script(redis, _ATTACH)
         self._groups_made = False
+        #: Where requests and final outcomes are recorded (``gateway.events``).
+        self.events: EventLog | None = None
 
     # Keys
 
@@ -545,6 +556,8 @@ class CallbackDesk:
             "menu": request.menu,
             "time_zone": request.time_zone,
             "source": request.source,
+            "visit": request.visit,
+            "channel": request.channel,
             "max_attempts": str(self.policy.max_attempts),
         }
         args: list[str | int | float] = [
@@ -571,6 +584,15 @@ class CallbackDesk:
             verdict,
             extra={"call_id": request.call_id, "callback": answer[1]},
         )
+        if self.events is not None:
+            await self.events.record(
+                "callback.requested",
+                request.call_id,
+                detail="new" if verdict == Verdict.KEPT else "merged",
+                visit=request.visit,
+                channel=request.channel,
+                menu=request.menu,
+            )
         return Kept(verdict, answer[1], answer[2])
 
     async def get(self, callback: str) -> dict[str, str]:
@@ -645,6 +667,15 @@ class CallbackDesk:
                 "callback": callback,
             },
         )
+        if nxt in FINAL and self.events is not None:
+            await self.events.record(
+                "callback.done",
+                record.get("call_id", ""),
+                detail=_DONE[nxt],
+                visit=record.get("visit", ""),
+                channel=record.get("channel", ""),
+                menu=record.get("menu", ""),
+            )
         return nxt
 
     async def cancel(self, callback: str) -> CallbackState | None:

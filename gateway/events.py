@@ -130,6 +130,13 @@ class EventLog:
     ) -> AsyncIterator[tuple[float, dict[str, str]]]:
         """The events from `start_s` (included) to `end_s` (excluded), oldest
         first, as (time in seconds, fields)."""
+        async for entry_id, fields in self.entries(start_s, end_s, limit):
+            yield int(entry_id.partition("-")[0]) / 1000, fields
+
+    async def entries(
+        self, start_s: float, end_s: float, limit: int | None = None
+    ) -> AsyncIterator[tuple[str, dict[str, str]]]:
+        """As :meth:`read`, with each entry's stream id (``<ms>-<seq>``)."""
         low = str(int(start_s * 1000))
         high = str(int(end_s * 1000) - 1)  # the whole last millisecond
         count = 0
@@ -137,8 +144,7 @@ class EventLog:
             page = PAGE if limit is None else min(PAGE, limit - count)
             entries = await self.redis.xrange(self.stream, low, high, count=page) or []
             for raw_id, raw in entries:
-                entry_id = text(raw_id)
-                yield int(entry_id.partition("-")[0]) / 1000, text_fields(raw or {})
+                yield text(raw_id), text_fields(raw or {})
             count += len(entries)
             if len(entries) < page:
                 return

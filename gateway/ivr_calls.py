@@ -46,11 +46,13 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 from redis.asyncio import Redis
 
 import ivr.interpreter as interpreter_module
+from gateway.call_events import identity, tollfree_reason
 from gateway.callbacks import LIMIT_CODE, CallbackDesk, CallbackLimits, Request
 from gateway.routing import Call, Routing
 
 if TYPE_CHECKING:
     from gateway.callback_service import CallbackService
+    from gateway.events import EventLog
 from ivr.interpreter import (
     Action,
     AgentAnswered,
@@ -96,6 +98,8 @@ PROMPT_SLACK_S: Final = 3.0
 READING_WORDS_PER_S: Final = 3.0
 RINGING_RETRY_S: Final = 5.0
 TIMER: Final = "timer"
+#: Node kinds whose entering is an offer (``ivr.offer``).
+OFFERS: Final = frozenset({"faq", "callback"})
 #: Who answers a web call put through to the toll-free line, as its page
 #: shows it.
 TOLLFREE_NAME: Final = "Toll-free line"
@@ -192,6 +196,8 @@ class IvrCalls:
         )
         #: Confirmations, due times and pushes (``gateway.callback_service``).
         self.callback_service: CallbackService | None = None
+        #: Where the IVR's steps are recorded (``gateway.events``).
+        self.events: EventLog | None = None
         self._append = redis.register_script(_APPEND)
         self._menus: dict[str, Menu] = {}
         #: Per call: (log length, interpreter, timers) after this node's
@@ -254,8 +260,22 @@ class IvrCalls:
         interp = await self._interpreter(call_id)
         if interp is not None:
             await self.escalated(call_id, interp, how)
+        await self.record_tollfree(call_id)
         await self._disarm(call_id)
         await self.apply(call_id, CallEvent.TOLLFREE)
+
+    async def record_tollfree(self, call_id: str) -> None:
+        """The caller reached the toll-free line (or, on a page, was shown
+        its number): one ``tollfree`` event, with the reason ``escalated``
+        kept on the call's record."""
+        call = await self.routing.get_call(call_id)
+        if self.events is None or call is None:
+            return
+        escalation = json.loads(call.fields.get("escalation") or "{}")
+        reason = str(escalation.get("reason") or "menu")
+        await self.events.record(
+            "tollfree", call_id, reason=reason, **identity(call.fields)
+        )
 
     async def sent_to_line(self, call_id: str) -> bool:
         """An agent sends the caller to the toll-free line. Only a call
@@ -284,13 +304,15 @@ class IvrCalls:
         it (or `by` an agent), the offers made before, and how the line was
         reached."""
         journey = interp.journey
+        call = await self.routing.get_call(call_id)
         if not by:  # the line answered: who sent the caller there stays
-            call = await self.routing.get_call(call_id)
             earlier = json.loads(call.fields.get("escalation") or "{}") if call else {}
             by = str(earlier.get("by") or "menu")
+        hours = call_field(call, "hours") if call else ""
         record = {
             "node": interp.node_id,
             "by": by,
+            "reason": tollfree_reason(interp.menu, journey.nodes, hours or "open", by),
             "offers": list(journey.offers),
             "faq_answers": len(journey.faq_answers),
             "choices": [list(c) for c in journey.choices],
@@ -413,15 +435,33 @@ class IvrCalls:
             if event is None:
                 self._keep(call_id, length, interp, timers)
                 return
+            visited = len(interp.journey.nodes)
             actions = interp.handle(event)
             entry = json.dumps(encode_event(event))
             if await self._append(keys=[key], args=[length, entry, LOG_TTL_S]):
                 for action in actions:
                     _track(timers, action, length)
                 self._keep(call_id, length + 1, interp, timers)
+                await self._record_nodes(call, interp, visited)
                 await self._carry_out(call, interp, actions, length)
                 return
         raise RuntimeError(f"IVR of call {call_id} kept changing under an event")
+
+    async def _record_nodes(
+        self, call: Call, interp: Interpreter, visited: int
+    ) -> None:
+        """The nodes the call entered with its last event, and the offers
+        their entering made."""
+        if self.events is None:
+            return
+        base = identity(call.fields)
+        for node_id in interp.journey.nodes[visited:]:
+            await self.events.record("ivr.node", call.id, node=node_id, **base)
+            kind = interp.menu.node(node_id).kind
+            if kind in OFFERS:
+                await self.events.record(
+                    "ivr.offer", call.id, node=node_id, detail=kind, **base
+                )
 
     async def _state(
         self, call: Call, key: str
@@ -495,6 +535,14 @@ class _Outbox:
         if handler is not None:
             await handler(self, action)
 
+    @property
+    def identity(self) -> dict[str, str]:
+        return identity(self.call.fields)
+
+    async def record(self, kind: str, **fields: str) -> None:
+        if self.calls.events is not None:
+            await self.calls.events.record(kind, self.call.id, **fields)
+
     async def send(self, event: Message) -> None:
         await self.calls.bus.deliver(
             self.call.customer, {**event, "call_id": self.call.id}
@@ -524,6 +572,9 @@ class _Outbox:
                 return
             event["text"] = entry.answer
             event["faq"] = {"id": entry.id, "question": entry.question}
+            await self.record(
+                "faq.viewed", node=action.node, detail=entry.id, **self.identity
+            )
             key, seconds = await self.audio(
                 sources.prompts.for_faq(entry), entry.answer
             )
@@ -654,6 +705,8 @@ class _Outbox:
                 consent=getattr(node, "prompt", None) or "",
                 session=call.customer if web else "",
                 call_id=call.id,
+                visit=call_field(call, "visit"),
+                channel=call_field(call, "channel") or "web",
                 node=action.node,
                 menu=call.menu,
                 time_zone=call_field(call, "time_zone"),
@@ -707,6 +760,7 @@ class _Outbox:
                 return
         await self.send({**tollfree, "number": number})
         await self.calls.escalated(self.call.id, self.interp, "shown the number")
+        await self.calls.record_tollfree(self.call.id)
         await self.calls.apply(self.call.id, CallEvent.TOLLFREE)
 
     async def hang_up(self, action: Action) -> None:

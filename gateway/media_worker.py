@@ -881,6 +881,7 @@ class MediaWorker:
             call.connected = True
             await self.owner.link(call.trunk, call.port)
             self._count("tollfree:web-bridged")
+            await self.node.ivr.record_tollfree(call.call_id)
             logger.info(
                 "web caller put through to the toll-free line", extra=call.extra()
             )

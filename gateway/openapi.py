@@ -141,10 +141,17 @@ _PATHS: dict[str, Any] = {
 
 
 def document(version: str) -> dict[str, Any]:
-    from gateway import api_faq, api_menus, api_reports
+    from gateway import api_faq, api_menus, api_reports, api_visits
 
-    paths = _PATHS | api_faq.PATHS | api_menus.PATHS | api_reports.PATHS
-    schemas = {"Error": _ERROR, "User": _USER} | api_faq.SCHEMAS | api_menus.SCHEMAS
+    paths = (
+        _PATHS | api_faq.PATHS | api_menus.PATHS | api_reports.PATHS | api_visits.PATHS
+    )
+    schemas = (
+        {"Error": _ERROR, "User": _USER}
+        | api_faq.SCHEMAS
+        | api_menus.SCHEMAS
+        | api_visits.SCHEMAS
+    )
     return {
         "openapi": "3.1.0",
         "info": {

@@ -7,7 +7,8 @@ the call's state and agent: a node that lost a race re-reads and retries.
 
 Keys (under the store's prefix):
 
-- ``call:<id>`` hash: state, customer, agent, caller, queued_at, ...
+- ``call:<id>`` hash: state, customer, agent, caller, queued_at,
+  started_at, channel (``web``/``phone``), visit (the widget's), ...
 - ``call:<id>:declined`` sorted set: agent -> time until which it is not
   offered this call again
 - ``calls:live`` set of the calls not yet ended (the live floor reads it)
@@ -348,6 +349,7 @@ class Routing:
             "agent": "",
             "caller": json.dumps(caller),
             "queued_at": repr(now),
+            "started_at": repr(now),
             "updated": repr(now),
         }
         async with self.redis.pipeline(transaction=True) as pipe:

@@ -18,6 +18,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Final
 
+from gateway.call_events import identity, is_attempt, left_menu, row_events
+from gateway.events import EventLog
 from gateway.ivr_calls import IvrCalls
 from gateway.routing import Applied, Call, Routing, estimate_wait
 from signaling import ice, sdp
@@ -70,6 +72,8 @@ class Switchboard:
         self.transfers: Transfers | None = None
         #: Callbacks: requests, offers, claims (``gateway.callback_service``).
         self.callbacks: CallbackService | None = None
+        #: The event log every call's steps go to (``gateway.events``).
+        self.events: EventLog | None = None
         #: The live floor operators watch (``gateway.floor``).
         self.floor: Floor | None = None
         self._handlers: dict[str, Handler] = {
@@ -215,12 +219,18 @@ class Switchboard:
                 )
 
         caller = {"name": session.name, **message.get("caller", {})}
+        # A media worker's session stands for a phone caller (pages cannot
+        # choose their session's address).
+        phone = session.address.startswith("sip:")
+        fields = {"channel": "phone" if phone else "web"}
+        if message.get("visit") and not phone:
+            fields["visit"] = message["visit"]
         menu = await self.ivr.entry_menu() if self.ivr else None
         if self.ivr is not None and menu is not None:
-            await self._place_in_ivr(self.ivr, session, caller, menu)
+            await self._place_in_ivr(self.ivr, session, caller, menu, fields)
             return
         call_id, position = await self.routing.create_call(
-            session.id, caller, channel=_channel(session)
+            session.id, caller, CallState.QUEUED, **fields
         )
         await self.bus.add_call(session.id, call_id)
         # Told before it joins the queue, so "queued" always comes first.
@@ -236,6 +246,8 @@ class Switchboard:
             },
         )
         await self.routing.enqueue(call_id)
+        if self.events is not None:
+            await self.events.record("queued", call_id, **identity(fields))
         await self._send_positions()
         self.kick()
 
@@ -245,10 +257,14 @@ class Switchboard:
         self.kick()
 
     async def _place_in_ivr(
-        self, ivr: IvrCalls, session: Session, caller: dict[str, str], menu: Any
+        self,
+        ivr: IvrCalls,
+        session: Session,
+        caller: dict[str, str],
+        menu: Any,
+        fields: dict[str, str],
     ) -> None:
-        fields = await ivr.call_fields(menu)
-        fields["channel"] = _channel(session)
+        fields = {**fields, **await ivr.call_fields(menu)}
         call_id, _ = await self.routing.create_call(
             session.id, caller, CallState.IVR, **fields
         )
@@ -448,6 +464,7 @@ class Switchboard:
         state = row.next_state
         logger.info("call %s -> %s", call.state, state, extra={"call_id": call.id})
         self.observe_state(state)
+        await self._record_row(applied)
         self.floor_changed()
         event: Message = {"type": "call.state", "call_id": call.id, "state": state}
         if row.end_reason:
@@ -481,6 +498,18 @@ class Switchboard:
             await self.transfers.after_call_row(applied)
         if self.callbacks is not None:
             await self.callbacks.after_call_row(applied)
+
+    async def _record_row(self, applied: Applied) -> None:
+        """The row's steps in the event log (``gateway.call_events``)."""
+        call = applied.before
+        if self.events is None or is_attempt(call):
+            return
+        node = ""
+        if self.ivr is not None and left_menu(applied):
+            journey = await self.ivr.journey(call.id)
+            node = journey.nodes[-1] if journey and journey.nodes else ""
+        for kind, fields in row_events(applied, time.time(), node):
+            await self.events.record(kind, call.id, **fields)
 
     async def _tell_agent(self, call: Call, event: Message, requeued: bool) -> None:
         agent = await self.routing.get_agent(call.agent)
@@ -567,6 +596,8 @@ class Switchboard:
     async def sweep(self) -> None:
         """Fire due timers, then ring agents for waiting calls."""
         await self._check_nodes()
+        if self.events is not None:
+            await self.events.flush()  # what waited for Redis to come back
         for timer in await self.routing.claim_due_timers():
             kind, _, target = timer.partition(":")
             if kind == "ring":
@@ -597,12 +628,6 @@ class Switchboard:
         self._last_beat = now
         await self.bus.beat()
         await self.bus.reap_dead_nodes(time.time() + self.grace_s)
-
-
-def _channel(session: Session) -> str:
-    """A media worker's session stands for a phone caller (pages cannot
-    choose their session's address)."""
-    return "phone" if session.address.startswith("sip:") else "web"
 
 
 def _on_call(work: str) -> bool:

@@ -15,6 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Final, TypeVar
 
+from gateway.call_events import identity
 from gateway.ivr_calls import TOLLFREE_NAME
 from gateway.routing import Agent, Applied, Call
 from gateway.switchboard import Switchboard, _check_relayed, _require_role
@@ -108,6 +109,7 @@ class Transfers:
             self.store.transfer(message["call_id"], conn.session.user, message["agent"])
         )
         call = applied.before
+        await self._record(call, "blind", conn.session.user)
         self.board.observe_state(CallState.RINGING)
         await self.bus.deliver(
             call.customer,
@@ -312,6 +314,17 @@ class Transfers:
             return  # ended by its own row, told already
         await self._tell_consult(consult, CallState.ENDED, consult.reason)
 
+    async def _record(self, call: Call, how: str, agent_id: str) -> None:
+        """``transferred``: `agent_id` handed the call on."""
+        if self.board.events is not None:
+            await self.board.events.record(
+                "transferred",
+                call.id,
+                detail=how,
+                agent=agent_id,
+                **identity(call.fields),
+            )
+
     # Telling every end
 
     async def _apply(self, consult_id: str, event: ConsultEvent) -> None:
@@ -337,6 +350,7 @@ class Transfers:
         if parent is None:
             return
         if parent.transition.retarget:
+            await self._record(parent.before, "consult", consult.from_agent)
             await self._handed_over(parent.before, consult)
         else:
             await self.board._announce(parent)

@@ -52,6 +52,10 @@ _CALL_ID = _string(40, pattern=r"^c-[0-9a-f]{8,32}$")
 _SESSION_ID = _string(40, pattern=r"^s-[0-9a-f]{8,32}$")
 _AGENT_ID = _string(40, pattern=r"^u-[0-9a-f]{8,32}$")
 _CALLBACK_ID = _string(40, pattern=r"^cb-[0-9a-f]{8,32}$")
+#: The widget's id of a page visit (``sessionStorage``), so a report joins
+#: the page's FAQ views and the calls placed from it.
+VISIT_PATTERN: Final = r"^[A-Za-z0-9_-]{16,64}$"
+_VISIT = _string(64, minLength=16, pattern=VISIT_PATTERN)
 _ON = {"type": "boolean"}
 _CALLER = {
     "type": "object",
@@ -116,7 +120,7 @@ REQUESTS: Final[dict[str, Any]] = {
     "ping": _request({}),
     "ice.servers": _request({}),
     "agent.status": _request({"status": {"enum": ["available", "away"]}}),
-    "call.place": _request({}, {"caller": _CALLER}),
+    "call.place": _request({}, {"caller": _CALLER, "visit": _VISIT}),
     "call.accept": _request({"call_id": _CALL_ID}),
     "call.decline": _request({"call_id": _CALL_ID}),
     "call.hangup": _request({"call_id": _CALL_ID}),
@@ -163,6 +167,7 @@ REQUESTS: Final[dict[str, Any]] = {
             "window": _string(32),
             "date": _string(10, pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"),
             "topic": _string(64),
+            "visit": _VISIT,
         },
     ),
     "callback.attach": _request(

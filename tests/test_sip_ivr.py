@@ -250,6 +250,31 @@ async def test_the_toll_free_line_comes_after_both_offers_with_audio_both_ways(
     assert escalation["node"] == "line"
     assert escalation["how"] == "bridged through the trunk"
     assert record(redis_url, call_id)["reason"] == "tollfree"
+    # The worker's steps are in the event log, as a phone caller's.
+    events = [
+        e
+        async for _, e in helpline.node.events.read(0, time.time() + 60)
+        if e.get("call") == call_id
+    ]
+    assert [(e["kind"], e.get("node") or e.get("detail")) for e in events] == [
+        ("ivr.node", "main"),
+        ("ivr.node", "hours"),
+        ("ivr.offer", "hours"),
+        ("faq.viewed", "hours"),
+        ("ivr.node", "offer"),
+        ("ivr.offer", "offer"),
+        ("ivr.node", "more"),
+        ("ivr.node", "line"),
+        ("tollfree", None),
+        ("ended", "tollfree"),
+    ]
+    assert [e["detail"] for e in events if e["kind"] == "ivr.offer"] == [
+        "faq",
+        "callback",
+    ]
+    assert events[3]["detail"] == "faq-short"
+    assert events[-2]["reason"] == "menu"
+    assert all(e["channel"] == "phone" and "visit" not in e for e in events)
     # Both legs ended together: the trunk got a BYE when the caller left.
     deadline = time.monotonic() + 5
     while "BYE sip:" not in trunk.messages():

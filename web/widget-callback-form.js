@@ -10,6 +10,7 @@
 
 import { asSentence } from './client.js';
 import { countriesInWords, windowInWords } from './widget-callback-words.js';
+import { visitId } from './widget-visit.js';
 
 const DAYS_AHEAD = 7;
 const MAX_TOPIC = 64;
@@ -157,7 +158,7 @@ export class CallbackForm extends EventTarget {
   }
 
   _fields(number) {
-    const fields = { number, consent: this.offer?.consent ?? '' };
+    const fields = { number, consent: this.offer?.consent ?? '', visit: visitId() };
     const data = new FormData(this.form);
     const window = data.get('window');
     if (window) {

@@ -2,6 +2,10 @@
 // customer types, the widget asks GET /api/faq/search (debounced, the older
 // request aborted) and lists the answers found, each one expandable, with a
 // button that plays its recorded or spoken answer when there is one.
+// Opening an answer is reported (POST /api/visits/events), once per answer
+// and page visit.
+
+import { reportFaqViewed } from './widget-visit.js';
 
 const DEBOUNCE_MS = 250;
 const MAX_QUERY = 200;
@@ -21,6 +25,7 @@ export class FaqSearch {
     this.query = '';
     this.results = [];
     this.state = 'idle';
+    this.viewed = new Set();
     this._timer = null;
     this._abort = null;
     parts.input.maxLength = MAX_QUERY;
@@ -92,8 +97,17 @@ export class FaqSearch {
     if (hit.snippet) summary.append(textElement('span', 'snippet', hit.snippet));
     details.append(summary, textElement('p', 'answer-text', hit.answer ?? ''));
     if (hit.audio) details.append(this._listenButton(hit));
+    details.addEventListener('toggle', () => {
+      if (details.open) this._viewed(hit.id);
+    });
     item.append(details);
     return item;
+  }
+
+  _viewed(faqId) {
+    if (typeof faqId !== 'string' || this.viewed.has(faqId)) return;
+    this.viewed.add(faqId);
+    reportFaqViewed(this.origin, faqId);
   }
 
   _listenButton(hit) {

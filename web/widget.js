@@ -33,6 +33,7 @@ import { WidgetCallbacks } from './static/widget-callback.js';
 import { FaqSearch } from './static/widget-faq.js';
 import { IvrView } from './static/widget-ivr.js';
 import { STYLE } from './static/widget-style.js';
+import { visitId } from './static/widget-visit.js';
 
 const HELPLINE_ORIGIN = import.meta.url;
 const CALLER_LIMITS = { name: 80, topic: 200, page: 500 };
@@ -217,7 +218,7 @@ export class HelplineWidget {
     try {
       this.microphone = await openMicrophone();
       await this._ensureSession();
-      this.client.request('call.place', { caller: this._caller() });
+      this.client.request('call.place', { caller: this._caller(), visit: visitId() });
     } catch (error) {
       this._failed(error);
     }
