@@ -10,6 +10,7 @@ configured one.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 import os
@@ -149,6 +150,7 @@ class Node:
             self.routing.key,
             callbacks_waiting=self.callbacks.waiting,
             workers=settings.sip_workers,
+            today=functools.partial(self.reports.window, "today"),
             clock=self.routing.clock,
         )
         self.endpoint = Endpoint(

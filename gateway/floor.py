@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -55,6 +55,8 @@ class FloorData:
     callbacks_due: int
     callbacks_upcoming: int
     workers: list[tuple[str, dict[str, str]]]  # worker id -> heartbeat
+    #: Today's report (``Reports.window``), or None when it is not known.
+    today: dict[str, Any] | None = None
 
 
 def snapshot(data: FloorData) -> Message:
@@ -81,7 +83,32 @@ def snapshot(data: FloorData) -> Message:
         ),
         "callbacks": {"due": data.callbacks_due, "upcoming": data.callbacks_upcoming},
         "workers": [_worker(worker_id, beat) for worker_id, beat in data.workers],
+        "today": _today(data.today),
     }
+
+
+#: What the floor shows of today's report (the Reports tab has the rest).
+_TODAY_FIGURES: Final = (
+    "interactions",
+    "currency",
+    "cost",
+    "baseline",
+    "savings",
+    "deflection_rate",
+    "abandonment_rate",
+    "asa_s",
+    "service_level",
+    "service_level_s",
+)
+
+
+def _today(report: dict[str, Any] | None) -> Message | None:
+    """Today so far: interactions per tier, deflection and money saved."""
+    if report is None:
+        return None
+    today: Message = {name: report[name] for name in _TODAY_FIGURES}
+    today["tiers"] = {tier: row["count"] for tier, row in report["tiers"].items()}
+    return today
 
 
 def _agent(agent_id: str, fields: dict[str, str]) -> Message:
@@ -145,6 +172,7 @@ class Floor:
         *,
         callbacks_waiting: str,
         workers: int,
+        today: Callable[[float], Awaitable[dict[str, Any]]] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.bus = bus
@@ -152,6 +180,7 @@ class Floor:
         self.key = key
         self.callbacks_waiting = callbacks_waiting
         self.workers = workers
+        self.today = today
         self.clock = clock
         self.watchers = key("floor", "watchers")
         self._wake = asyncio.Event()
@@ -273,6 +302,7 @@ class Floor:
         agents, calls = await self._hashes(agent_ids, call_ids)
         await self._forget_ended(calls, (text(c) for c in live))
         return FloorData(
+            today=await self._today(at),
             at=at,
             agents=agents,
             queue=queued,
@@ -284,6 +314,17 @@ class Floor:
                 for worker, beat in zip(worker_ids, beats, strict=True)
             ],
         )
+
+    async def _today(self, at: float) -> dict[str, Any] | None:
+        """Today's figures (folded at most every few seconds, shared with
+        /metrics); None, not a failed floor, when they cannot be read."""
+        if self.today is None:
+            return None
+        try:
+            return await self.today(at)
+        except Exception:
+            logger.warning("today's figures not read", exc_info=True)
+            return None
 
     async def _hashes(
         self, agent_ids: list[str], call_ids: list[str]

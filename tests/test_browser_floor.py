@@ -119,6 +119,13 @@ async def test_the_floor_follows_a_call_from_queue_to_agent_to_end(
     )
     await wait_for(console, f"{AGENT_STATUS} === 'available'")
     await expect(console.get_by_text("No call is in progress.")).to_be_visible()
+    # Today's figures are folded at most every 5 s and a node refreshes its
+    # operators every 5 s: the answered call shows within about 10 s.
+    today = console.locator("#floor-today")
+    await expect(today.locator('[data-tier="agent"]')).to_have_text("1", timeout=15_000)
+    await expect(console.locator("#floor-today-interactions")).to_have_text("1")
+    await expect(console.locator("#floor-today-deflection")).to_have_text("0.0%")
+    await expect(console.locator("#floor-today-savings")).to_have_text("$19.00")
 
     # Pushed, never fetched: no HTTP request, no second socket.
     assert [r.url for r in requests] == []

@@ -148,6 +148,33 @@ async def test_the_snapshot_shows_agents_calls_callbacks_and_workers(
     ]
 
 
+async def test_the_snapshot_has_todays_tiers_deflection_and_savings(
+    helpline: RunningHelpline, ws_clients: ClientFactory
+) -> None:
+    events = helpline.node.events
+    await events.record("faq.viewed", visit="v-today", detail="faq-a")
+    await events.record("ivr.node", "c-ivr", node="root", menu="main@1")
+    await events.record("ended", "c-ivr", detail="customer")
+    await events.record("ivr.node", "c-agent", node="root", menu="main@1")
+    await events.record("queued", "c-agent")
+    await events.record("answered", "c-agent", agent="u1", wait_ms=8000)
+
+    today = (await operator(helpline, ws_clients)).received[-1]["today"]
+    assert today["tiers"] == {
+        "self-service": 1,
+        "ivr": 1,
+        "callback": 0,
+        "agent": 1,
+        "tollfree": 0,
+    }
+    assert today["interactions"] == 3
+    # 0.25 + 0.75 + 6 against 3 x 25.
+    assert (today["cost"], today["baseline"], today["savings"]) == (7.0, 75.0, 68.0)
+    assert today["deflection_rate"] == round(2 / 3, 4)
+    assert (today["asa_s"], today["service_level"]) == (8.0, 1.0)
+    assert today["currency"] == "USD"
+
+
 # Pushes
 
 

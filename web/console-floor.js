@@ -12,6 +12,8 @@
 
 import { AGENT_STATUS_WORDS, HelplineClient, signalingUrl } from './client.js';
 import { h, say } from './console-dom.js';
+import { TIERS } from './console-report-charts.js';
+import { moneyFormat, percent } from './console-reports.js';
 
 const RETRY_FIRST_MS = 1000;
 const RETRY_MAX_MS = 10000;
@@ -154,7 +156,26 @@ export class FloorTab {
     this.$('floor-due').textContent = String(floor.callbacks.due);
     this.$('floor-upcoming').textContent = String(floor.callbacks.upcoming);
     this.$('floor-waiting-count').textContent = String(floor.waiting.length);
+    this._today(floor.today);
     this.tick();
+  }
+
+  /** Today so far: each tier's interactions, deflection, cost and savings. */
+  _today(today) {
+    this.$('floor-today').hidden = !today;
+    if (!today) return;
+    const money = moneyFormat(today.currency ?? 'USD');
+    this.$('floor-today-interactions').textContent = String(today.interactions);
+    this.$('floor-today-deflection').textContent = percent(today.deflection_rate);
+    this.$('floor-today-cost').textContent = money(today.cost);
+    this.$('floor-today-savings').textContent = money(today.savings);
+    this.$('floor-today-baseline').textContent = money(today.baseline);
+    this.$('floor-today-tiers').replaceChildren(
+      ...TIERS.flatMap((tier) => [
+        h('dt', { text: tier.name }),
+        h('dd', { 'data-tier': tier.id, text: String(today.tiers?.[tier.id] ?? 0) }),
+      ]),
+    );
   }
 
   /** The clocks, once a second, from the server's time now. */
