@@ -19,6 +19,7 @@ import time
 from collections.abc import AsyncIterator, Iterable
 from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import aiohttp
 import pytest
@@ -269,3 +270,34 @@ async def test_exports_hold_the_period_events(
 
     lines = (await export(page, "Export JSON lines", ".jsonl")).splitlines()
     assert [json.loads(line)["kind"] for line in lines] == [e["kind"] for _, e in day]
+
+
+async def test_times_are_the_calendars_and_the_page_fits_its_window(
+    helpline: RunningHelpline, operator: OperatorApi, chromium: BrowserContext
+) -> None:
+    # UTC+14 all year: an event 12 hours ago is on another calendar day
+    # there than in the browser's UTC whenever the UTC hour is 10 to 23.
+    kiritimati = {
+        "time_zone": "Pacific/Kiritimati",
+        "weekly": {"mon": [["09:00", "17:00"]]},
+        "holidays": [],
+    }
+    await operator.call("PUT", "/api/hours", kiritimati)
+    at = time.time() - 12 * HOUR
+    await write_events(helpline, self_service(at, "visit-far"))
+    there = datetime.fromtimestamp(at, ZoneInfo("Pacific/Kiritimati"))
+
+    page = await open_console(chromium, helpline, "Reports")
+    await expect(figure(page, "interactions")).to_have_text("1", timeout=WAIT_MS)
+    await expect(page.locator("#reports-summary")).to_contain_text(
+        "(Pacific/Kiritimati time)"
+    )
+    started = row(page, "reports-recent", "visit-far").locator("td").nth(0)
+    # en-US short date, as the calendar reads it: month/day/2-digit year.
+    await expect(started).to_contain_text(
+        f"{there.month}/{there.day}/{there.year % 100}"
+    )
+    wide = await page.evaluate(
+        "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    assert wide <= 0, f"the Reports tab scrolls sideways by {wide} px"

@@ -75,9 +75,10 @@ function chartFigure(caption, numbers, draw) {
     { class: 'card chart', 'aria-labelledby': captionId },
     h('figcaption', { id: captionId, text: caption }),
     h('div', { class: 'chart-box' }, canvas),
-    numbers,
+    // The numbers for screen readers, in a box: a hidden table alone would
+    // still lay out at its full width and widen the page.
+    h('div', { class: 'visually-hidden' }, numbers),
   );
-  numbers.classList.add('visually-hidden');
   const drawn = loadChartJs().then(
     (Chart) => draw(Chart, canvas),
     (error) => {

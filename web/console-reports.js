@@ -170,15 +170,14 @@ export class ReportsTab {
   render(report, bucket) {
     this.report = report;
     this.money = moneyFormat(report.currency ?? 'USD');
+    this.zone = report.time_zone;
     const from = new Date(report.from);
     const to = new Date(report.to);
-    const when = new Intl.DateTimeFormat(undefined, {
-      dateStyle: 'medium',
-      timeStyle: 'short',
-    });
+    const when = this._dates({ dateStyle: 'medium', timeStyle: 'short' });
+    const zone = this.zone ? ` (${this.zone.replaceAll('_', ' ')} time)` : '';
     this.$('reports-summary').textContent =
       `${report.interactions} interactions from ${when.format(from)} ` +
-      `to ${when.format(to)}.`;
+      `to ${when.format(to)}${zone}.`;
     this._figures(report);
     this._dropCharts();
     const labels = this._bucketLabels(report.series ?? [], bucket);
@@ -296,10 +295,7 @@ export class ReportsTab {
   }
 
   _recentTable(recent) {
-    const when = new Intl.DateTimeFormat(undefined, {
-      dateStyle: 'short',
-      timeStyle: 'short',
-    });
+    const when = this._dates({ dateStyle: 'short', timeStyle: 'short' });
     const tierName = Object.fromEntries(TIERS.map((tier) => [tier.id, tier.name]));
     const rows = recent.map((i) => [
       i.id,
@@ -319,13 +315,22 @@ export class ReportsTab {
   }
 
   _bucketLabels(series, bucket) {
-    const format = new Intl.DateTimeFormat(
-      undefined,
+    const format = this._dates(
       bucket === 'hour'
         ? { month: 'short', day: 'numeric', hour: 'numeric' }
         : { month: 'short', day: 'numeric' },
     );
     return series.map((b) => format.format(new Date(b.start)));
+  }
+
+  /** Dates as the report counts them: in the calendar's time zone (the
+   * API's `time_zone`), whatever the browser's is. */
+  _dates(options) {
+    try {
+      return new Intl.DateTimeFormat(undefined, { ...options, timeZone: this.zone });
+    } catch {
+      return new Intl.DateTimeFormat(undefined, options); // a zone it lacks
+    }
   }
 
   _dropCharts() {
