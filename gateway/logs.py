@@ -76,13 +76,14 @@ def bind(
 class ContextFilter(logging.Filter):
     """Put ``call_id``, ``session_id`` and ``leg`` on every record.
 
-    A value given through ``extra`` wins over the bound one.
+    A value given through ``extra`` wins over the bound one; an empty one
+    (a callback not yet on a call, say) reads as no id.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
         for name, var in _CONTEXT.items():
-            if not hasattr(record, name):
-                setattr(record, name, var.get())
+            if not getattr(record, name, ""):
+                setattr(record, name, var.get() or UNSET)
         return True
 
 

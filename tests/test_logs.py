@@ -57,6 +57,17 @@ def test_text_format_carries_the_bound_ids(stream: io.StringIO) -> None:
     assert first["rest"] == "call answered"
 
 
+def test_an_empty_call_id_reads_as_none(stream: io.StringIO) -> None:
+    setup_logging("INFO", "text", stream=stream)
+    log = logging.getLogger("gateway.callbacks")
+    with bind(session_id="s-3"):
+        log.info("kept", extra={"call_id": ""})
+    with bind(call_id="c-4"):
+        log.info("on a call", extra={"call_id": ""})  # the bound id stays
+    ids = [m["ids"] for m in map(TEXT_LINE.match, lines(stream)) if m]
+    assert ids == ["session=s-3", "call=c-4"]
+
+
 def test_text_never_shows_numbers_or_digits(stream: io.StringIO) -> None:
     setup_logging("DEBUG", "text", stream=stream)
     logging.getLogger("ivr").info(
