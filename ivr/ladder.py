@@ -186,11 +186,15 @@ class Books:
     def add(self, at: float, event: Mapping[str, str]) -> None:
         """One event of the log, at time `at` (seconds)."""
         kind = event.get("kind", "")
+        key = event.get("visit") or event.get("call")
         if kind == "callback.done":
             if self.start <= at < self.end:
                 self._callbacks[event.get("detail", "")] += 1
+            # The interaction lasted until its callback was done.
+            requester = self._open.get(key or "")
+            if requester is not None:
+                requester.last = at
             return
-        key = event.get("visit") or event.get("call")
         if not key:
             return
         if key not in self._open:

@@ -229,6 +229,17 @@ def test_a_call_no_tier_served_counts_at_the_cheapest_tier() -> None:
     assert report["abandonment_rate"] == 1.0
 
 
+def test_a_callbacks_interaction_lasts_until_it_is_done() -> None:
+    books = Books(START, END)
+    for at, event in [
+        *callback(START + 10, "asked"),
+        ev(START + 4000, "callback.done", "asked", detail="reached"),
+    ]:
+        books.add(at, event)
+    [asked] = books.interactions(Costs())
+    assert (asked["tier"], asked["duration_s"]) == ("callback", 3990.0)
+
+
 def test_rates_with_nothing_to_divide_are_null() -> None:
     report = fold([])
     assert report["interactions"] == 0
