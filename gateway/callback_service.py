@@ -248,7 +248,11 @@ class CallbackService:
             session.id,
             {
                 **state,
-                "caller": {"name": "Callback", "number": record.get("number", "")},
+                "caller": {
+                    "name": "Callback",
+                    "number": record.get("number", ""),
+                    "topic": record.get("topic", ""),
+                },
                 "via": "tab" if page else "trunk",
                 **_journey(record),
             },

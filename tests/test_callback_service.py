@@ -68,6 +68,7 @@ async def test_a_callback_from_the_page_is_offered_claimed_rung_and_recorded(
     await ada.send({"type": "callback.claim", "callback": kept["callback"]})
     dialling = await ada.call_state("dialling")
     assert dialling["via"] == "tab" and dialling["caller"]["number"] == NUMBER
+    assert dialling["caller"]["topic"] == "billing"  # the call card's topic
     rung = await page.call_state("dialling")
     assert rung["agent"] == {"name": "Ada"} and rung["callback"] == kept["callback"]
     call_id = rung["call_id"]
