@@ -10,6 +10,7 @@ configured one.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 import os
@@ -37,6 +38,7 @@ from gateway.callbacks import CallbackDesk, CallbackLimits, CallbackPolicy
 from gateway.config import Settings
 from gateway.events import EventLog
 from gateway.faq import FaqStore
+from gateway.floor import Floor
 from gateway.ice_servers import public_ice_servers, session_ice_fields
 from gateway.ivr_calls import IvrCalls, Sources
 from gateway.menus import HoursStore, MenuStore
@@ -143,6 +145,14 @@ class Node:
             windows=settings.callbacks_windows,
             consent=settings.callbacks_consent,
         )
+        self.floor = self.switchboard.floor = Floor(
+            self.bus,
+            self.routing.key,
+            callbacks_waiting=self.callbacks.waiting,
+            workers=settings.sip_workers,
+            today=functools.partial(self.reports.window, "today"),
+            clock=self.routing.clock,
+        )
         self.endpoint = Endpoint(
             self.bus,
             self.switchboard,
@@ -160,10 +170,12 @@ class Node:
     async def start(self) -> None:
         await self.bus.start()
         await self.switchboard.start()
+        await self.floor.start()
         logger.info("node %s started", self.bus.node_id)
 
     async def stop(self) -> None:
         await self.endpoint.close_all()
+        await self.floor.close()
         await self.switchboard.close()
         await self.bus.close()
 

@@ -468,6 +468,7 @@ class CallbackService:
 
     async def tell_agents(self) -> None:
         """The lists, to every agent online (a few dozen at most)."""
+        self.board.floor_changed()
         listing: Message = {"type": "callback.list", **await self.desk.listing()}
         online = await self.bus.redis.smembers(self.routing.key("agents", "online"))
         for agent_id in online:

@@ -348,7 +348,7 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', waiting, '-inf', now,
          and takes(agent_key, topic) then
         redis.call('ZREM', avail, agent)
         redis.call('HSET', agent_key, 'status', 'ringing', 'callback', id,
-                   'call', 'cb:' .. id)
+                   'call', 'cb:' .. id, 'since', now)
         redis.call('HSET', cb, 'state', 'offered', 'agent', agent,
                    'updated_at', now)
         redis.call('ZADD', timers, now + offer_s, 'cboffer:' .. id)
@@ -390,11 +390,11 @@ return 1
 
 # A claim: the callback becomes an attempt, a call that starts dialling.
 # KEYS: callback, waiting index, agent, available agents, timers, the new
-# call, the dials stream. ARGV: id, agent, now, call id, ring deadline,
-# maxlen, customer session ('' for the trunk), number, then the call's
-# field pairs.
+# call, the dials stream, the live calls. ARGV: id, agent, now, call id,
+# ring deadline, maxlen, customer session ('' for the trunk), number, then
+# the call's field pairs.
 _CLAIM: Final = """
-local cb, waiting, agent_key, avail, timers, call, dials = unpack(KEYS)
+local cb, waiting, agent_key, avail, timers, call, dials, live = unpack(KEYS)
 local id, agent, now, call_id, deadline, maxlen, customer, number =
       unpack(ARGV, 1, 8)
 local state = redis.call('HGET', cb, 'state')
@@ -427,7 +427,8 @@ redis.call('HSET', call, 'state', 'dialling', 'customer', customer,
            'agent', agent, 'callback', id, 'attempt', attempt,
            'queued_at', now, 'updated', now)
 redis.call('HSET', agent_key, 'status', 'busy', 'call', call_id,
-           'callback', '')
+           'callback', '', 'since', now)
+redis.call('SADD', live, call_id)
 redis.call('ZREM', avail, agent)
 redis.call('ZADD', timers, deadline, 'ring:' .. call_id)
 if customer == '' then
@@ -846,6 +847,7 @@ class CallbackDesk:
                     self.key("timers"),
                     self.key("call", call_id),
                     self.dials_stream,
+                    self.key("calls", "live"),
                 ],
                 args=args,
             )

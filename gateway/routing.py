@@ -11,8 +11,10 @@ Keys (under the store's prefix):
   started_at, channel (``web``/``phone``), visit (the widget's), ...
 - ``call:<id>:declined`` sorted set: agent -> time until which it is not
   offered this call again
+- ``calls:live`` set of the calls not yet ended (the live floor reads it)
 - ``queue`` sorted set: waiting call -> rank (lower is nearer the head)
-- ``agent:<id>`` hash: name, status, call, session, idle_since
+- ``agent:<id>`` hash: name, status, call, session, idle_since, since (when
+  the status last changed; every script that sets ``status`` sets it)
 - ``agents:available`` sorted set: agent -> idle since (longest idle first)
 - ``agents:online`` set of agents with a session
 - ``consult:<id>`` hash: the consult call of an attended transfer
@@ -50,17 +52,17 @@ local function settle_agent(agent_key, agent_id, call_id, how, now, avail)
     return
   end
   if how == 'ringing' or how == 'busy' then
-    redis.call('HSET', agent_key, 'status', how)
+    redis.call('HSET', agent_key, 'status', how, 'since', now)
   elseif how == 'available' or how == 'available-keep-idle' then
     local idle = now
     if how == 'available-keep-idle' then
       idle = redis.call('HGET', agent_key, 'idle_since') or now
     end
     redis.call('HSET', agent_key, 'status', 'available', 'call', '',
-               'idle_since', idle)
+               'idle_since', idle, 'since', now)
     redis.call('ZADD', avail, idle, agent_id)
   else
-    redis.call('HSET', agent_key, 'status', how, 'call', '')
+    redis.call('HSET', agent_key, 'status', how, 'call', '', 'since', now)
     redis.call('ZREM', avail, agent_id)
   end
 end
@@ -121,6 +123,7 @@ end
 if next_state ~= 'ringing' then redis.call('ZREM', timers, 'ring:' .. call_id) end
 if next_state == 'ended' then
   redis.call('ZREM', queue, call_id)
+  redis.call('SREM', prefix .. 'calls:live', call_id)
   redis.call('HSET', call, 'ended_at', now, 'reason', reason)
   redis.call('EXPIRE', call, 86400)
 end
@@ -163,7 +166,7 @@ for _, call_id in ipairs(redis.call('ZRANGE', queue, 0, 99)) do
         redis.call('HSET', call, 'state', 'ringing', 'agent', agent_id,
                    'updated', now)
         redis.call('HSET', prefix .. 'agent:' .. agent_id,
-                   'status', 'ringing', 'call', call_id)
+                   'status', 'ringing', 'call', call_id, 'since', now)
         redis.call('ZADD', timers, now + ring_timeout, 'ring:' .. call_id)
         table.insert(out, call_id)
         table.insert(out, agent_id)
@@ -181,6 +184,7 @@ local agent_key, avail = KEYS[1], KEYS[2]
 local agent_id, status, now = ARGV[1], ARGV[2], ARGV[3]
 local current = redis.call('HGET', agent_key, 'status') or 'offline'
 if current == 'ringing' or current == 'busy' then return current end
+if current ~= status then redis.call('HSET', agent_key, 'since', now) end
 if status == 'available' then
   local idle = redis.call('HGET', agent_key, 'idle_since') or now
   if current ~= 'available' then idle = now end
@@ -351,6 +355,7 @@ class Routing:
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.zcard(self.key("queue"))
             pipe.hset(self.key("call", call_id), mapping=mapping)
+            pipe.sadd(self.key("calls", "live"), call_id)
             waiting, *_ = await pipe.execute()
         position = int(waiting) + 1
         if state == CallState.QUEUED:
@@ -462,6 +467,7 @@ class Routing:
             pipe.hget(key, "session")
             pipe.hset(key, mapping={"name": name, "session": session_id})
             pipe.hsetnx(key, "status", "away")
+            pipe.hsetnx(key, "since", repr(self.clock()))
             pipe.sadd(self.key("agents", "online"), agent_id)
             previous, *_ = await pipe.execute()
         if await self.redis.hget(key, "status") == "offline":

@@ -38,6 +38,7 @@ from signaling.protocol import IVR_REQUESTS, RELAYED, Message, ProtocolError, en
 
 if TYPE_CHECKING:
     from gateway.callback_service import CallbackService
+    from gateway.floor import Floor
     from gateway.transfers import Transfers
 
 logger = logging.getLogger(__name__)
@@ -73,6 +74,8 @@ class Switchboard:
         self.callbacks: CallbackService | None = None
         #: The event log every call's steps go to (``gateway.events``).
         self.events: EventLog | None = None
+        #: The live floor operators watch (``gateway.floor``).
+        self.floor: Floor | None = None
         self._handlers: dict[str, Handler] = {
             "agent.status": self._agent_status,
             "call.place": self._place,
@@ -97,6 +100,12 @@ class Switchboard:
     def kick(self) -> None:
         """Ask the sweep to route waiting calls now."""
         self._kick.set()
+        self.floor_changed()
+
+    def floor_changed(self) -> None:
+        """Calls, agents or callbacks changed: the floor is pushed soon."""
+        if self.floor is not None:
+            self.floor.changed()
 
     # Sessions
 
@@ -139,6 +148,8 @@ class Switchboard:
         calls = await self.bus.calls(session_id)
         await self.bus.delete(session_id)
         logger.info("session expired", extra={"session_id": session_id})
+        if self.floor is not None:
+            await self.floor.session_ended(session_id)
         if fields.get("role") == "agent":
             await self._agent_lost(fields.get("user", ""), session_id)
         elif fields.get("role") == BRIDGE_ROLE:
@@ -163,6 +174,8 @@ class Switchboard:
 
     async def handle(self, conn: Connection, message: Message) -> None:
         kind = message["type"]
+        if self.floor is not None and await self.floor.handle(conn, message):
+            return
         if self.callbacks is not None and await self.callbacks.handle(conn, message):
             return
         if self.transfers is not None and await self.transfers.handle(conn, message):
@@ -452,6 +465,7 @@ class Switchboard:
         logger.info("call %s -> %s", call.state, state, extra={"call_id": call.id})
         self.observe_state(state)
         await self._record_row(applied)
+        self.floor_changed()
         event: Message = {"type": "call.state", "call_id": call.id, "state": state}
         if row.end_reason:
             event["reason"] = row.end_reason
@@ -516,6 +530,7 @@ class Switchboard:
             return
         event: Message = {"type": "agent.state", "status": agent.status, **_work(agent)}
         await self.bus.deliver(agent.session, event)
+        self.floor_changed()
 
     async def _send_positions(self) -> None:
         """Tell each waiting customer whose place changed where they are."""

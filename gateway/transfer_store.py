@@ -47,13 +47,14 @@ if status ~= 'available' then return status end
 redis.call('ZREM', avail, to_id)
 redis.call('HSET', call, 'state', next_state, 'updated', now)
 if mode == 'transfer' then
-  redis.call('HSET', to_key, 'status', 'ringing', 'call', call_id)
+  redis.call('HSET', to_key, 'status', 'ringing', 'call', call_id, 'since', now)
   settle_agent(from_key, from_id, call_id, from_after, now, avail)
   redis.call('HSET', call, 'agent', to_id, 'transfer_from', from_id)
   redis.call('ZADD', timers, deadline, 'ring:' .. call_id)
   redis.call('DEL', call .. ':early')
 else
-  redis.call('HSET', to_key, 'status', 'ringing', 'call', consult_id)
+  redis.call('HSET', to_key, 'status', 'ringing', 'call', consult_id,
+             'since', now)
   redis.call('HSET', consult_key, 'state', 'ringing', 'call', call_id,
              'from', from_id, 'agent', to_id, 'created', now, 'updated', now)
   redis.call('EXPIRE', consult_key, 86400)
@@ -84,7 +85,7 @@ if next_state == 'ended' then
   redis.call('HSET', consult_key, 'reason', reason, 'ended_at', now)
 end
 if retarget == '1' and redis.call('HGET', to_key, 'call') == consult_id then
-  redis.call('HSET', to_key, 'status', 'busy', 'call', call_id)
+  redis.call('HSET', to_key, 'status', 'busy', 'call', call_id, 'since', now)
 else
   settle_agent(to_key, to_id, consult_id, to_after, now, avail)
 end

@@ -132,7 +132,9 @@ class _Call:
 @dataclass(slots=True)
 class _Interaction:
     started: float
-    tier: Tier | None = None
+    # A call that no tier served (left in the queue of a line without a
+    # menu) still was an interaction: the cheapest tier's.
+    tier: Tier = Tier.SELF_SERVICE
     abandoned: bool = False
     calls: dict[str, _Call] = field(default_factory=dict)
     channel: str = ""
@@ -140,7 +142,7 @@ class _Interaction:
     tollfree_reason: str = ""
 
     def reach(self, tier: Tier) -> None:
-        if self.tier is None or _RANK[tier] > _RANK[self.tier]:
+        if _RANK[tier] > _RANK[self.tier]:
             self.tier = tier
 
 
@@ -248,7 +250,7 @@ class Books:
 
     def report(self, costs: Costs) -> dict[str, Any]:
         """The period's figures, as ``GET /api/reports`` answers them."""
-        counted = [i for i in self._open.values() if i is not None and i.tier]
+        counted = [i for i in self._open.values() if i is not None]
         per_tier = Counter(i.tier for i in counted)
         total = len(counted)
         price = costs.tiers
@@ -311,16 +313,11 @@ class Books:
 
     def interactions(self, costs: Costs, limit: int = 200) -> list[dict[str, Any]]:
         """The period's interactions, newest first: each one's tier and cost."""
-        keyed = [
-            (key, i)
-            for key, i in self._open.items()
-            if i is not None and i.tier is not None
-        ]
+        keyed = [(key, i) for key, i in self._open.items() if i is not None]
         keyed.sort(key=lambda pair: pair[1].started, reverse=True)
         rows = []
         for key, interaction in keyed[:limit]:
             tier = interaction.tier
-            assert tier is not None
             rows.append(
                 {
                     "id": key,
@@ -352,7 +349,7 @@ class Books:
             at = self._next_bucket(at)
         for interaction in counted:
             start = self._bucket_start(interaction.started)
-            if interaction.tier is not None and start in buckets:
+            if start in buckets:
                 buckets[start][interaction.tier] += 1
         series = []
         for start, tiers in buckets.items():

@@ -398,8 +398,14 @@ class Bus:
 
     # Delivery
 
-    async def deliver(self, session_id: str, event: Message) -> int:
-        """Number, keep and route one event; 0 if the session is gone."""
+    async def deliver(
+        self, session_id: str, event: Message, keep: int = OUTBOX_LENGTH
+    ) -> int:
+        """Number, keep and route one event; 0 if the session is gone.
+
+        The outbox keeps the last `keep` events: a session whose events
+        each replace the one before (an operator's ``floor``) keeps few.
+        """
         if not session_id:
             return 0
         base = self.key("session", session_id)
@@ -407,7 +413,7 @@ class Bus:
             keys=[base, base + ":outbox"],
             args=[
                 encode(event),
-                OUTBOX_LENGTH,
+                keep,
                 self.key("node", ""),
                 session_id,
                 SESSION_TTL_S,

@@ -19,6 +19,9 @@ VERSION: Final = 1
 MAX_FRAME_BYTES: Final = 65_536
 MAX_SDP_CHARS: Final = 32_768
 MAX_CANDIDATE_CHARS: Final = 1_024
+#: Who a session speaks for: a customer's page, an agent's softphone, an
+#: operator's console (which watches the live floor).
+ROLES: Final = ("customer", "agent", "operator")
 
 Message = dict[str, Any]
 
@@ -111,7 +114,7 @@ def _request(required: dict[str, Any], optional: dict[str, Any] | None = None) -
 #: The schema of every request a client may send, by ``type``.
 REQUESTS: Final[dict[str, Any]] = {
     "hello": _request(
-        {"v": {"type": "integer"}, "role": {"enum": ["customer", "agent"]}},
+        {"v": {"type": "integer"}, "role": {"enum": list(ROLES)}},
         {"token": _string(256), "name": _string(80), "resume": _RESUME},
     ),
     "ping": _request({}),
@@ -174,6 +177,7 @@ REQUESTS: Final[dict[str, Any]] = {
         {"callback": _CALLBACK_ID, "token": _string(64, minLength=16)}
     ),
     "callback.list": _request({}),
+    "floor.watch": _request({}),
     "callback.claim": _request({"callback": _CALLBACK_ID}),
     "callback.skip": _request({"callback": _CALLBACK_ID}),
     "callback.outcome": _request(
@@ -191,6 +195,10 @@ REQUESTS: Final[dict[str, Any]] = {
 CALLBACK_REQUESTS: Final = frozenset(
     name for name in REQUESTS if name.startswith("callback.")
 ) | {"call.unreached"}
+
+#: What an operator's session may send (besides hello, ping, ice.servers);
+#: it places and takes no calls (see gateway.floor).
+OPERATOR_REQUESTS: Final = frozenset({"floor.watch"})
 
 #: Requests the IVR of a call answers (see gateway.ivr_calls).
 IVR_REQUESTS: Final = frozenset(
@@ -242,7 +250,7 @@ EVENTS: Final[dict[str, Any]] = {
             "v": {"const": VERSION},
             "session_id": _SESSION_ID,
             "resume_token": {"type": "string"},
-            "role": {"enum": ["customer", "agent"]},
+            "role": {"enum": list(ROLES)},
             "resumed": {"type": "boolean"},
             "grace_s": {"type": "number"},
             "ice_servers": _ICE_SERVERS,
@@ -329,6 +337,16 @@ EVENTS: Final[dict[str, Any]] = {
         }
     ),
     "agent.list": _event({"agents": {"type": "array"}}),
+    "floor": _event(
+        {
+            "at": {"type": "number"},
+            "agents": {"type": "array"},
+            "waiting": {"type": "array"},
+            "in_progress": {"type": "array"},
+            "callbacks": {"type": "object"},
+            "workers": {"type": "array"},
+        }
+    ),
     "ivr.prompt": _event(
         {
             **_IN_CALL,

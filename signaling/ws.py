@@ -36,7 +36,7 @@ MESSAGE_BURST: Final = 100.0
 
 @dataclass(frozen=True, slots=True)
 class Identity:
-    """Who an agent token belongs to."""
+    """Who an agent's or an operator's token belongs to."""
 
     user_id: str
     name: str
@@ -230,11 +230,18 @@ class _Socket:
     async def open(self, message: Message) -> None:
         ref = message.get("id")
         role, user, name = message["role"], "", message.get("name", "")
-        if role == "agent":
+        if role in ("agent", "operator"):
             identity = await self.endpoint.authenticate(message.get("token", ""))
             if identity is None:
                 raise ProtocolError(
                     "unauthorized", "sign in again: the token is not valid", ref
+                )
+            if role == "operator" and identity.role != "operator":
+                raise ProtocolError(
+                    "forbidden",
+                    f"this token is an {identity.role}'s; "
+                    "only an operator's token opens an operator session",
+                    ref,
                 )
             user, name = identity.user_id, identity.name
         else:

@@ -626,6 +626,11 @@ async def test_sign_in_keyboard_and_sign_out(
     await page.keyboard.press("ArrowRight")
     await expect(page.get_by_role("tab", name="Menus")).to_be_focused()
     await page.keyboard.press("End")
+    await expect(page.get_by_role("tab", name="Floor")).to_have_attribute(
+        "aria-selected", "true"
+    )
+    await expect(page.get_by_role("tabpanel", name="Floor")).to_be_visible()
+    await page.keyboard.press("ArrowLeft")
     await expect(page.get_by_role("tab", name="Reports")).to_have_attribute(
         "aria-selected", "true"
     )

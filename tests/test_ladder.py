@@ -215,6 +215,20 @@ def test_events_without_an_interaction_or_with_odd_fields_are_harmless() -> None
     assert report["asa_s"] == 0.0
 
 
+def test_a_call_no_tier_served_counts_at_the_cheapest_tier() -> None:
+    # A line without a menu: the caller queued and left.
+    events = [
+        ev(START + 5, "queued", "lost"),
+        ev(START + 50, "abandoned", "lost", wait_ms=45_000),
+        ev(START + 50, "ended", "lost", detail="customer-hangup"),
+    ]
+    report = fold(events)
+    assert report["interactions"] == 1
+    assert report["tiers"]["self-service"] == {"count": 1, "cost": 0.25}
+    assert report["deflection_rate"] == 0.0  # abandoned: not deflected
+    assert report["abandonment_rate"] == 1.0
+
+
 def test_rates_with_nothing_to_divide_are_null() -> None:
     report = fold([])
     assert report["interactions"] == 0

@@ -88,6 +88,7 @@ VALID: list[dict[str, Any]] = [
     {"type": "callback.attach", "callback": CALLBACK, "token": "t" * 24},
     {"type": "callback.cancel", "callback": CALLBACK, "token": "t" * 24},
     {"type": "callback.list"},
+    {"type": "floor.watch", "id": "w1"},
     {"type": "callback.claim", "callback": CALLBACK},
     {"type": "callback.skip", "callback": CALLBACK},
     {"type": "callback.outcome", "callback": CALLBACK, "outcome": "resolved"},

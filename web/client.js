@@ -294,6 +294,15 @@ export class HelplineClient extends EventTarget {
   }
 }
 
+/** An agent's status (`agent.state`, `floor`) in words. */
+export const AGENT_STATUS_WORDS = Object.freeze({
+  available: 'Available',
+  away: 'Away',
+  ringing: 'Ringing',
+  busy: 'On a call',
+  offline: 'Offline',
+});
+
 /** One key of a phone keypad. */
 export const DTMF_DIGIT = /^[0-9*#]$/;
 

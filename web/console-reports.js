@@ -38,8 +38,19 @@ const REASONS = {
 };
 
 /** A rate (0 to 1, or null) as a percentage. */
-function percent(rate) {
+export function percent(rate) {
   return rate === null || rate === undefined ? '—' : `${(rate * 100).toFixed(1)}%`;
+}
+
+/** A function that writes an amount in `currency` (a code like USD). */
+export function moneyFormat(currency) {
+  let format;
+  try {
+    format = new Intl.NumberFormat(undefined, { style: 'currency', currency });
+  } catch {
+    return (amount) => `${Number(amount ?? 0).toFixed(2)} ${currency}`;
+  }
+  return (amount) => format.format(amount ?? 0);
 }
 
 /** The value of a datetime-local input for `date`, in local time. */
@@ -158,7 +169,7 @@ export class ReportsTab {
 
   render(report, bucket) {
     this.report = report;
-    this.money = this._moneyFormat(report.currency ?? 'USD');
+    this.money = moneyFormat(report.currency ?? 'USD');
     const from = new Date(report.from);
     const to = new Date(report.to);
     const when = new Intl.DateTimeFormat(undefined, {
@@ -315,16 +326,6 @@ export class ReportsTab {
         : { month: 'short', day: 'numeric' },
     );
     return series.map((b) => format.format(new Date(b.start)));
-  }
-
-  _moneyFormat(currency) {
-    let format;
-    try {
-      format = new Intl.NumberFormat(undefined, { style: 'currency', currency });
-    } catch {
-      return (amount) => `${Number(amount ?? 0).toFixed(2)} ${currency}`;
-    }
-    return (amount) => format.format(amount ?? 0);
   }
 
   _dropCharts() {

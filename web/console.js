@@ -1,7 +1,8 @@
 // The operator console: sign in as an operator, then edit the FAQ, build,
 // check and publish the IVR menus, try a menu in the simulator, set the
-// opening hours, and read a period's report. Every tab talks to the REST
-// API (see /openapi.json).
+// opening hours, read a period's report and watch the live floor. Every
+// tab but the floor talks to the REST API (see /openapi.json); the floor
+// is pushed on a signaling session (console-floor.js).
 //
 // The operator's token lives in sessionStorage, so a reload keeps the
 // operator signed in. The tab shown is kept in the address (#menus), so a
@@ -9,13 +10,14 @@
 
 import { Api, signIn, signOut, whoAmI } from './console-api.js';
 import { FaqTab } from './console-faq.js';
+import { FloorTab } from './console-floor.js';
 import { HoursTab } from './console-hours.js';
 import { MenusTab } from './console-menus.js';
 import { ReportsTab } from './console-reports.js';
 import { SimulatorTab } from './console-sim.js';
 
 const STORAGE_KEY = 'helpline.operator';
-const TABS = ['faq', 'menus', 'simulator', 'hours', 'reports'];
+const TABS = ['faq', 'menus', 'simulator', 'hours', 'reports', 'floor'];
 
 function loadSaved() {
   try {
@@ -40,6 +42,7 @@ class OperatorConsole {
       simulator: new SimulatorTab(this),
       hours: new HoursTab(this),
       reports: new ReportsTab(this),
+      floor: new FloorTab(this),
     };
   }
 

@@ -12,6 +12,7 @@
 // once it is answered. `window.softphone` is the instance.
 
 import {
+  AGENT_STATUS_WORDS,
   CallMedia,
   HelplineClient,
   asSentence,
@@ -25,14 +26,7 @@ import { Transfers, bindTransferUi, findTransferUi } from './softphone-transfer.
 
 const STORAGE_KEY = 'helpline.agent';
 
-const STATUS_WORDS = {
-  available: 'Available',
-  away: 'Away',
-  ringing: 'Ringing',
-  busy: 'On a call',
-  offline: 'Offline',
-  connecting: 'Connecting…',
-};
+const STATUS_WORDS = { ...AGENT_STATUS_WORDS, connecting: 'Connecting…' };
 
 const AUDIO_LOST = 'The audio connection was lost.';
 const RANG_OUT =
