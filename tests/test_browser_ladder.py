@@ -1,6 +1,6 @@
 """The ladder end to end: a few demo interactions in Chromium, then the
 same figures from the event log, the reports API, the console's Reports
-tab and ``/metrics``.
+and Floor tabs and ``/metrics``.
 
 On one Helpline with the demo menu published, and an agent signed in to
 the softphone, four customers each open the demo page in a tab of their
@@ -256,7 +256,8 @@ def check_report(
 async def check_console(
     chromium: BrowserContext, helpline: RunningHelpline, visits: dict[str, str]
 ) -> None:
-    """The Reports tab (last 24 hours) says the same."""
+    """The Reports tab (last 24 hours) says the same, and so does the Floor
+    tab for today."""
     page = await open_console(chromium, helpline, "Reports")
     await expect(figure(page, "interactions")).to_have_text("4", timeout=WAIT_MS)
     await expect(figure(page, "deflection")).to_have_text("50.0%")
@@ -267,6 +268,20 @@ async def check_console(
         cells = row(page, "reports-recent", visits[name]).locator("td")
         await expect(cells.nth(2)).to_have_text(shown)
         await expect(cells.nth(3)).to_have_text(f"${COSTS[tier]:.2f}")
+
+    # Live: the Floor tab's "today so far" (pushed; the node folds today at
+    # most every 5 s). The journeys took a minute, so today holds them all
+    # unless the test ran across midnight in the calendar's zone.
+    await page.get_by_role("tab", name="Floor").click()
+    today = page.locator("#floor-today")
+    await expect(today.locator('[data-tier="agent"]')).to_have_text(
+        "1", timeout=WAIT_MS
+    )
+    for tier in COSTS:
+        await expect(today.locator(f'[data-tier="{tier}"]')).to_have_text("1")
+    await expect(page.locator("#floor-today-interactions")).to_have_text("4")
+    await expect(page.locator("#floor-today-deflection")).to_have_text("50.0%")
+    await expect(page.locator("#floor-today-savings")).to_have_text("$89.00")
 
 
 def last_hour(figures: dict[str, float]) -> dict[str, float]:
