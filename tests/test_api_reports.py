@@ -243,6 +243,15 @@ async def test_bad_requests_say_what_is_wrong(
     assert status == 403
 
 
+def metric_figures(text: str) -> dict[str, float]:
+    """Helpline's samples of a /metrics scrape: name{labels} -> value."""
+    return {
+        line.rpartition(" ")[0]: float(line.rpartition(" ")[2])
+        for line in text.splitlines()
+        if line.startswith("helpline_")
+    }
+
+
 async def test_metrics_show_the_last_hours_figures(
     helpline: RunningHelpline, api: Api
 ) -> None:
@@ -255,12 +264,7 @@ async def test_metrics_show_the_last_hours_figures(
     await events.record("ivr.node", "m3", node="root", menu="main@1")
     await events.record("tollfree", "m3", reason="menu")
     async with api.http.get(helpline.url + "/metrics") as response:
-        text = await response.text()
-    figures = {
-        line.rpartition(" ")[0]: float(line.rpartition(" ")[2])
-        for line in text.splitlines()
-        if line.startswith("helpline_") and not line.startswith("#")
-    }
+        figures = metric_figures(await response.text())
     one_hour = 'window="1h"'
     assert figures[f'helpline_interactions{{tier="agent",{one_hour}}}'] == 2
     assert figures[f'helpline_interactions{{tier="tollfree",{one_hour}}}'] == 1

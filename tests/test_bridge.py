@@ -24,6 +24,7 @@ from av import AudioFrame
 
 from gateway.bridge import BrowserLeg
 from gateway.webrtc import Peer, ToneTrack
+from ivr.hours import Calendar
 from signaling.sdp import with_telephone_event
 from tests.fixtures.app import ClientFactory, NodeFactory, RunningHelpline, WsClient
 from tests.fixtures.sip import (
@@ -34,6 +35,7 @@ from tests.fixtures.sip import (
     free_udp_port,
     tone_share,
 )
+from tests.test_event_log import VISIT, kinds, logged, walk_to_the_line
 from tests.test_ivr_calls import Event, enter_ivr, menu_at, of_type, publish, walk
 from tests.test_signaling import agent
 from tests.test_sip_ivr import BUSY_TRUNK, publish_phone_menu, the_call, tollfree_at
@@ -371,10 +373,48 @@ async def test_a_web_caller_reaches_the_toll_free_line_with_audio_both_ways(
     assert escalation["offers"] == ["faq", "callback"]
     assert escalation["how"] == "put through"
     assert record["channel"] == "web"
+    # The line answered: one `tollfree` (the caller chose it in the menu),
+    # then the end of the call.
+    events = await logged(node, call_id)
+    assert kinds(events)[-3:] == ["ivr.node", "tollfree", "ended"]
+    line_node, reached, _ = events[-3:]
+    assert line_node["node"] == "line"
+    assert (reached["reason"], reached["channel"]) == ("menu", "web")
     assert worker.stop() == 0
     log = worker.log.read_text()
     assert "web caller put through to the toll-free line" in log
     assert "browser leg speaks pcmu (G.711 passed through)" in log
+
+
+async def test_outside_hours_the_web_caller_put_through_went_there_closed(
+    helpline_factory: NodeFactory,
+    ws_clients: ClientFactory,
+    sip_workers: Any,
+    rtp_peer: Any,
+    sipp: Any,
+    loopback_ice: None,
+) -> None:
+    line = await start_line(sipp, rtp_peer)
+    node = await helpline_factory(tollfree_uri=line.uri)
+    sip_workers(tollfree_uri=line.uri, **ON_LOOPBACK)
+    never_open = Calendar("UTC", {})
+    client, call_id, tollfree = await walk_to_the_line(
+        node, ws_clients, "0", never_open
+    )
+    assert tollfree["bridged"] is True
+    peer, _ = await offer_tone(client, call_id, 440.0)
+    try:
+        await line.media.wait_audio(packets=25)
+        await client.send({"type": "call.hangup", "call_id": call_id})
+        await client.call_state("ended")
+        assert await line.trunk.wait(10) == 0, line.trunk.messages()[-2000:]
+    finally:
+        await peer.close()
+
+    events = await logged(node, call_id)
+    assert [e["node"] for e in events[:2]] == ["hours", "closed-answers"]
+    reached = [e for e in events if e["kind"] == "tollfree"]
+    assert [(e["reason"], e["visit"]) for e in reached] == [("closed", VISIT)]
 
 
 async def test_a_busy_line_sends_the_web_caller_back_to_the_callback_offer(
@@ -402,6 +442,11 @@ async def test_a_busy_line_sends_the_web_caller_back_to_the_callback_offer(
         await walk(client, of_type("ivr.callback_form"), within=20)
         journey = await node.node.ivr.journey(call_id)
         assert journey is not None
+        # The line never answered: the caller did not reach it.
+        events = await logged(node, call_id)
+        assert "tollfree" not in kinds(events)
+        assert kinds(events)[-2:] == ["ivr.node", "ivr.offer"]
+        assert (events[-1]["node"], events[-1]["detail"]) == ("offer", "callback")
     finally:
         await peer.close()
 

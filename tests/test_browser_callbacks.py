@@ -144,6 +144,18 @@ async def ask_for_callback(customer: Page, number: str) -> None:
     await press(customer, "Request callback")
 
 
+async def ask_for_tomorrow(customer: Page) -> str:
+    """The widget's own form, a window on a day: tomorrow afternoon in the
+    line's time zone (UTC here). Returns tomorrow's date."""
+    await press(customer, "Call me back")
+    await customer.get_by_label("Phone number", exact=True).fill(GOOD_NUMBER)
+    await customer.get_by_label("Between 12:00 and 17:00").check()
+    tomorrow = (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).date().isoformat()
+    await customer.get_by_label("Day", exact=True).select_option(tomorrow)
+    await press(customer, "Request callback")
+    return tomorrow
+
+
 def callback_card(customer: Page) -> Any:
     return customer.get_by_role("region", name="Your callback")
 
@@ -282,13 +294,7 @@ async def test_a_callback_for_tomorrow_cancelled_in_the_widget_leaves_the_list(
         helpline, chromium, console_errors, away=True
     )
 
-    # A window on a day: tomorrow, in the line's time zone (UTC here).
-    await press(customer, "Call me back")
-    await customer.get_by_label("Phone number", exact=True).fill(GOOD_NUMBER)
-    await customer.get_by_label("Between 12:00 and 17:00").check()
-    tomorrow = (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).date().isoformat()
-    await customer.get_by_label("Day", exact=True).select_option(tomorrow)
-    await press(customer, "Request callback")
+    tomorrow = await ask_for_tomorrow(customer)
     callback = await kept_callback(frames)
     request = frames.sent_of("callback.request")[-1]
     assert (request["window"], request["date"]) == ("12:00-17:00", tomorrow)

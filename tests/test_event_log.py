@@ -108,15 +108,16 @@ async def ringing(
     return rung, ada, call_id
 
 
-async def to_the_line(
+async def walk_to_the_line(
     node: RunningHelpline,
     clients: ClientFactory,
     digits: str,
     calendar: Calendar | None = None,
-) -> tuple[Event, list[Entry]]:
-    """A web caller on the LADDER menu who takes the answers, declines the
-    callback and presses `digits` at the choice, until the call is over:
-    the page's ``ivr.tollfree``, and the call's events."""
+) -> tuple[WsClient, str, Event]:
+    """A web caller (visit VISIT) on the LADDER menu who takes the answers,
+    declines the callback and presses `digits` at the choice, until the IVR
+    sends it to the toll-free line: the caller, its call and the page's
+    ``ivr.tollfree``."""
     await publish(node, LADDER)
     if calendar is not None:
         await node.node.hours.set_calendar(calendar)
@@ -129,6 +130,19 @@ async def to_the_line(
     choose = {"type": "ivr.choose", "node": "choice", "digits": digits}
     await ada.send({**choose, "call_id": call_id})
     tollfree = await walk(ada, of_type("ivr.tollfree"), within=20)
+    return ada, call_id, tollfree
+
+
+async def to_the_line(
+    node: RunningHelpline,
+    clients: ClientFactory,
+    digits: str,
+    calendar: Calendar | None = None,
+) -> tuple[Event, list[Entry]]:
+    """As :func:`walk_to_the_line` (no line configured: the page is shown
+    its number), until the call is over: the page's ``ivr.tollfree``, and
+    the call's events."""
+    ada, call_id, tollfree = await walk_to_the_line(node, clients, digits, calendar)
     ended = await ada.call_state("ended")
     assert ended["reason"] == "tollfree"
     return tollfree, await logged(node, call_id)

@@ -11,6 +11,7 @@ from gateway.transfer_store import TransferStore
 from gateway.webrtc import Peer
 from tests.fixtures.app import ClientFactory, NodeFactory, RunningHelpline, WsClient
 from tests.fixtures.webrtc import PeerFactory, connect_and_hear
+from tests.test_event_log import kinds, logged
 from tests.test_signaling import agent, connect_call, customer, place
 
 
@@ -178,6 +179,14 @@ async def test_consult_then_complete_gives_the_customer_to_the_colleague(
     await bob.send({"type": "call.hangup", "call_id": call_id})
     assert (await ada.call_state("ended"))["reason"] == "agent-hangup"
 
+    # One interaction: Grace answered it, then handed it on after a consult
+    # (the consult call itself is no event of the customer's call).
+    events = await logged(helpline, call_id)
+    assert kinds(events) == ["queued", "answered", "transferred", "ended"]
+    assert events[1]["agent"] == agent_id(grace)
+    assert (events[2]["detail"], events[2]["agent"]) == ("consult", agent_id(grace))
+    assert not any(e.get("call") == consult_id for e in await logged(helpline))
+
 
 async def test_consult_cancel_gives_the_customer_back(
     helpline: RunningHelpline, ws_clients: ClientFactory, peers: PeerFactory
@@ -210,6 +219,8 @@ async def test_consult_cancel_gives_the_customer_back(
         await end.expect("agent.list")
         told = [e for e in end.received if state_of(consult_id, "ended")(e)]
         assert len(told) == 1, told
+    # Cancelled: the call was not handed on.
+    assert kinds(await logged(helpline, call_id)) == ["queued", "answered"]
 
 
 async def test_a_declined_consult_gives_the_customer_back(
