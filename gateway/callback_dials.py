@@ -30,7 +30,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
-from gateway.callbacks import Dial
+from gateway.callback_streams import Dial
 from gateway.sip_owner import SipError, SipEvent
 from gateway.sip_target import SipTargetError
 from ivr.numbers import NumberError, check_callback_number
@@ -65,7 +65,7 @@ def unreached_reason(code: int, gave_up: bool) -> str:
 
 
 class DialDesk(Protocol):
-    """What a worker uses of the callback desk (``CallbackDesk``)."""
+    """What a worker uses of the callback desk (``CallbackStreams``)."""
 
     async def take_dial(self, consumer: str, block_ms: int) -> Dial | None: ...
 

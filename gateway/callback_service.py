@@ -374,12 +374,12 @@ class CallbackService:
 
     async def sweep(self, node_id: str) -> None:
         desk = self.desk
-        await desk.read_new(node_id)
+        await desk.streams.read_new(node_id)
         now = self.clock()
         if now - self._last_reclaim >= RECLAIM_EVERY_S:
             self._last_reclaim = now
-            await desk.reclaim(node_id)
-            for dial in await desk.lost_dials():
+            await desk.streams.reclaim(node_id)
+            for dial in await desk.streams.lost_dials():
                 logger.warning(
                     "the media worker of a callback dial died",
                     extra={"call_id": dial.call_id, "callback": dial.callback},

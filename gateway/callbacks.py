@@ -19,7 +19,9 @@ writes a final state also acknowledges the request's entry in the stream's
 consumer group ``desk``: the entry stays pending from the moment a node's
 desk read it until its outcome is recorded. Claims and trunk dials are
 scripts too: two agents never take the same callback, and an attempt is
-counted exactly once.
+counted exactly once. The scripts' texts are in ``gateway.callback_scripts``;
+the consumer groups of the request and trunk-dial streams are read by
+``gateway.callback_streams`` (the desk's ``streams``).
 
 Keys that name a number hold its SHA-256 digest, so key names do not show
 phone numbers. (Phone numbers are few enough to be found from their digest
@@ -41,10 +43,10 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from redis.asyncio import Redis
-from redis.exceptions import NoScriptError, ResponseError
 
+from gateway.callback_scripts import CLAIM, KEEP, MOVE, OFFER, SKIP, Script
+from gateway.callback_streams import DESK_GROUP, CallbackStreams
 from gateway.events import EventLog
-from gateway.routing import SETTLE_AGENT, TAKES
 from signaling.bus import text, text_fields
 from signaling.callbacks import (
     FINAL,
@@ -64,12 +66,8 @@ COUNTER_TTL_S: Final = 2 * 86_400
 RECORD_TTL_S: Final = 30 * 86_400
 #: The code a refused request is reported with, whichever limit refused it.
 LIMIT_CODE: Final = "callback-limit"
-DESK_GROUP: Final = "desk"
-DIALS_GROUP: Final = "workers"
 #: A skipped callback is not offered to the same agent again for this long.
 SKIP_HOLD_S: Final = 60.0
-#: Pending entries read (and taken over) in one command.
-PENDING_PAGE: Final = 1000
 #: How many callbacks an agent's list shows in each part.
 LIST_LIMIT: Final = 50
 #: A final state as ``callback.done`` tells it.
@@ -157,17 +155,6 @@ class Kept:
     token: str = ""
 
 
-@dataclass(frozen=True)
-class Dial:
-    """One trunk dial for a media worker (an entry of ``callbacks:dials``)."""
-
-    entry: str
-    callback: str
-    call_id: str
-    attempt: int
-    number: str
-
-
 class ClaimError(Exception):
     """A claim that cannot go ahead; `code` is the protocol's error code."""
 
@@ -193,279 +180,6 @@ def number_hint(number: str) -> str:
     return "\u2022\u2022\u2022\u2022" + number[-2:]
 
 
-# KEYS: number counter, day counter, address counter, stream, open index,
-# waiting index, the new callback's hash, the request's merge mark.
-# ARGV: per-number, per-day, per-address limits, counter TTL, address TTL,
-# stream length, digest, new id, token, now, due_at, then field pairs.
-#
-# The client retries a command whose connection broke, and the first try
-# may have run (Redis died after writing it, before answering): a request
-# whose callback exists, or whose merge mark does, is answered as it was
-# the first time and counts nothing again.
-_KEEP: Final = """
-local n_key, day_key, addr_key, stream, open, waiting, new_key, mark =
-      unpack(KEYS)
-local per_number, per_day, per_addr = tonumber(ARGV[1]), tonumber(ARGV[2]),
-      tonumber(ARGV[3])
-local ttl, addr_ttl, maxlen = tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6]
-local digest, id, token, now, due = ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11]
-local prefix = string.sub(new_key, 1, #new_key - #id - #'callback:')
-if redis.call('EXISTS', new_key) == 1 then return {'kept', id, token} end
-local merged_into = redis.call('GET', mark)
-if merged_into then
-  local into_key = prefix .. 'callback:' .. merged_into
-  return {'merged', merged_into, redis.call('HGET', into_key, 'token') or ''}
-end
-if tonumber(redis.call('GET', n_key) or '0') >= per_number then
-  return {'number-limit'}
-end
-if tonumber(redis.call('GET', day_key) or '0') >= per_day then
-  return {'day-limit'}
-end
-if addr_key ~= n_key and
-   tonumber(redis.call('GET', addr_key) or '0') >= per_addr then
-  return {'address-limit'}
-end
-local counters = {n_key, day_key}
-if addr_key ~= n_key then table.insert(counters, addr_key) end
-for _, key in ipairs(counters) do
-  redis.call('INCR', key)
-  if key == addr_key then
-    redis.call('EXPIRE', key, addr_ttl)
-  else
-    redis.call('EXPIRE', key, ttl)
-  end
-end
-local fields = {}
-for i = 12, #ARGV, 2 do fields[ARGV[i]] = ARGV[i + 1] end
-local open_id = redis.call('HGET', open, digest)
-if open_id then
-  local open_key = prefix .. 'callback:' .. open_id
-  local state = redis.call('HGET', open_key, 'state')
-  if state == 'waiting' or state == 'offered' or state == 'dialling'
-     or state == 'connected' or state == 'wrap-up' then
-    redis.call('HINCRBY', open_key, 'requests', 1)
-    redis.call('HSET', open_key, 'updated_at', now)
-    if state == 'waiting' then
-      -- The latest request says when the customer wants the call.
-      redis.call('HSET', open_key, 'window', fields['window'] or '',
-                 'date', fields['date'] or '', 'due_at', due)
-      redis.call('ZADD', waiting, due, open_id)
-    end
-    if (fields['session'] or '') ~= '' then
-      redis.call('HSET', open_key, 'session', fields['session'])
-    end
-    -- Kept as long as an address counter: far longer than any retry.
-    redis.call('SET', mark, open_id, 'EX', addr_ttl)
-    return {'merged', open_id, redis.call('HGET', open_key, 'token') or ''}
-  end
-end
-local entry = redis.call('XADD', stream, 'MAXLEN', '~', maxlen, '*',
-                         'callback', id, unpack(ARGV, 12))
-redis.call('HSET', new_key, unpack(ARGV, 12))
-redis.call('HSET', new_key, 'state', 'waiting', 'attempts', 0, 'requests', 1,
-           'token', token, 'entry', entry, 'digest', digest, 'due_at', due,
-           'created_at', now, 'updated_at', now, 'agent', '', 'call', '')
-redis.call('ZADD', waiting, due, id)
-redis.call('HSET', open, digest, id)
-return {'kept', id, token}
-"""
-
-# A row of the machine. KEYS: the callback, waiting index, open index,
-# stream, timers. ARGV: want state, want call ('' for any), next state,
-# due ('' keeps it), final ('1'), group, now, id, prefix, record TTL once
-# final, field pairs.
-_MOVE: Final = (
-    SETTLE_AGENT
-    + """
-local cb, waiting, open, stream, timers = unpack(KEYS)
-local want, want_call, nxt, due, final, group, now, id, prefix, ttl =
-      unpack(ARGV, 1, 10)
-local state = redis.call('HGET', cb, 'state')
-if state ~= want then return 0 end
-if want_call ~= '' and redis.call('HGET', cb, 'call') ~= want_call then
-  return 0
-end
-if state == 'offered' then
-  local agent = redis.call('HGET', cb, 'agent') or ''
-  local agent_key = prefix .. 'agent:' .. agent
-  if redis.call('HGET', agent_key, 'callback') == id then
-    redis.call('HSET', agent_key, 'callback', '')
-    settle_agent(agent_key, agent, 'cb:' .. id, 'available-keep-idle', now,
-                 prefix .. 'agents:available')
-  end
-end
-redis.call('HSET', cb, 'state', nxt, 'updated_at', now)
-if #ARGV > 10 then redis.call('HSET', cb, unpack(ARGV, 11)) end
-if nxt == 'waiting' then
-  if due ~= '' then redis.call('HSET', cb, 'due_at', due) end
-  redis.call('HSET', cb, 'agent', '', 'call', '')
-  redis.call('ZADD', waiting, redis.call('HGET', cb, 'due_at'), id)
-else
-  redis.call('ZREM', waiting, id)
-end
-redis.call('ZREM', timers, 'cboffer:' .. id)
-if nxt ~= 'wrap-up' then redis.call('ZREM', timers, 'cbwrap:' .. id) end
-if final == '1' then
-  local entry = redis.call('HGET', cb, 'entry')
-  if entry then redis.call('XACK', stream, group, entry) end
-  local digest = redis.call('HGET', cb, 'digest') or ''
-  if redis.call('HGET', open, digest) == id then
-    redis.call('HDEL', open, digest)
-  end
-  redis.call('HSET', cb, 'ended_at', now)
-  redis.call('EXPIRE', cb, tonumber(ttl))
-end
-return 1
-"""
-)
-
-# Offer due callbacks to available agents, longest idle first.
-# KEYS: waiting index, available agents, timers, the live queue.
-# ARGV: prefix, now, offer seconds, live first ('1': only if no caller waits).
-_OFFER: Final = (
-    TAKES
-    + """
-local waiting, avail, timers, queue = unpack(KEYS)
-local prefix, now, offer_s, live_first = ARGV[1], tonumber(ARGV[2]),
-      tonumber(ARGV[3]), ARGV[4]
-if live_first == '1' and redis.call('ZCARD', queue) > 0 then return {} end
-local out = {}
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', waiting, '-inf', now,
-                               'LIMIT', 0, 50)) do
-  local agents = redis.call('ZRANGE', avail, 0, -1)
-  if #agents == 0 then break end
-  local cb = prefix .. 'callback:' .. id
-  local state = redis.call('HGET', cb, 'state')
-  if state == 'waiting' then
-    local topic = redis.call('HGET', cb, 'topic') or ''
-    local skipped = redis.call('HGET', cb, 'skipped_by') or ''
-    local skip_until = tonumber(redis.call('HGET', cb, 'skip_until') or '0')
-    for _, agent in ipairs(agents) do
-      local agent_key = prefix .. 'agent:' .. agent
-      if (agent ~= skipped or skip_until <= now)
-         and redis.call('HGET', agent_key, 'status') == 'available'
-         and takes(agent_key, topic) then
-        redis.call('ZREM', avail, agent)
-        redis.call('HSET', agent_key, 'status', 'ringing', 'callback', id,
-                   'call', 'cb:' .. id, 'since', now)
-        redis.call('HSET', cb, 'state', 'offered', 'agent', agent,
-                   'updated_at', now)
-        redis.call('ZADD', timers, now + offer_s, 'cboffer:' .. id)
-        table.insert(out, id)
-        table.insert(out, agent)
-        break
-      end
-    end
-  elseif state == nil or state == false then
-    redis.call('ZREM', waiting, id)
-  end
-end
-return out
-"""
-)
-
-# An offer given back (skip) or lapsed (timeout). KEYS: callback, agent,
-# available agents, timers. ARGV: id, agent, now, how the agent ends up,
-# hold-off seconds.
-_SKIP: Final = (
-    SETTLE_AGENT
-    + """
-local cb, agent_key, avail, timers = unpack(KEYS)
-local id, agent, now, how, hold = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-if redis.call('HGET', cb, 'state') ~= 'offered'
-   or redis.call('HGET', cb, 'agent') ~= agent then
-  return 0
-end
-redis.call('HSET', cb, 'state', 'waiting', 'agent', '', 'updated_at', now,
-           'skipped_by', agent, 'skip_until', tonumber(now) + tonumber(hold))
-redis.call('ZREM', timers, 'cboffer:' .. id)
-if redis.call('HGET', agent_key, 'callback') == id then
-  redis.call('HSET', agent_key, 'callback', '')
-  settle_agent(agent_key, agent, 'cb:' .. id, how, now, avail)
-end
-return 1
-"""
-)
-
-# A claim: the callback becomes an attempt, a call that starts dialling.
-# KEYS: callback, waiting index, agent, available agents, timers, the new
-# call, the dials stream, the live calls. ARGV: id, agent, now, call id,
-# ring deadline, maxlen, customer session ('' for the trunk), number, then
-# the call's field pairs.
-_CLAIM: Final = """
-local cb, waiting, agent_key, avail, timers, call, dials, live = unpack(KEYS)
-local id, agent, now, call_id, deadline, maxlen, customer, number =
-      unpack(ARGV, 1, 8)
-local state = redis.call('HGET', cb, 'state')
-if not state then return {'unknown-callback'} end
--- This very claim, retried after Redis died before answering it.
-if state == 'dialling' and redis.call('HGET', cb, 'call') == call_id then
-  return {'ok', redis.call('HGET', cb, 'attempts')}
-end
-local status = redis.call('HGET', agent_key, 'status') or 'offline'
-if state == 'offered' then
-  if redis.call('HGET', cb, 'agent') ~= agent then return {'callback-taken'} end
-  if redis.call('HGET', agent_key, 'callback') ~= id then
-    return {'callback-taken'}
-  end
-elseif state == 'waiting' then
-  if tonumber(redis.call('HGET', cb, 'due_at') or '0') > tonumber(now) then
-    return {'not-due'}
-  end
-  if status ~= 'available' then return {'agent-busy'} end
-else
-  return {'callback-taken'}
-end
-local attempt = redis.call('HINCRBY', cb, 'attempts', 1)
-redis.call('HSET', cb, 'state', 'dialling', 'agent', agent, 'call', call_id,
-           'updated_at', now, 'via', customer == '' and 'trunk' or 'tab')
-redis.call('ZREM', waiting, id)
-redis.call('ZREM', timers, 'cboffer:' .. id)
-redis.call('HSET', call, unpack(ARGV, 9))
-redis.call('HSET', call, 'state', 'dialling', 'customer', customer,
-           'agent', agent, 'callback', id, 'attempt', attempt,
-           'queued_at', now, 'updated', now)
-redis.call('HSET', agent_key, 'status', 'busy', 'call', call_id,
-           'callback', '', 'since', now)
-redis.call('SADD', live, call_id)
-redis.call('ZREM', avail, agent)
-redis.call('ZADD', timers, deadline, 'ring:' .. call_id)
-if customer == '' then
-  redis.call('XADD', dials, 'MAXLEN', '~', maxlen, '*', 'callback', id,
-             'call_id', call_id, 'attempt', attempt, 'number', number)
-end
-return {'ok', attempt}
-"""
-
-# A media worker becomes the customer's end of a trunk dial.
-_ATTACH: Final = """
-if redis.call('HGET', KEYS[1], 'state') ~= 'dialling' then return 0 end
-if (redis.call('HGET', KEYS[1], 'customer') or '') ~= '' then return 0 end
-redis.call('HSET', KEYS[1], 'customer', ARGV[1])
-return 1
-"""
-
-
-class _Script:
-    """A Lua script that outlives a Redis restart.
-
-    redis-py loads a script again when the server answers NOSCRIPT, once.
-    If Redis restarts just after that load, the call that follows is
-    retried on the new server, which answers NOSCRIPT again; nothing ran,
-    so loading it once more is safe.
-    """
-
-    def __init__(self, redis: Redis, source: str) -> None:
-        self._script = redis.register_script(source)
-
-    async def __call__(self, keys: list[str], args: list[Any]) -> Any:
-        try:
-            return await self._script(keys=keys, args=args)
-        except NoScriptError:
-            return await self._script(keys=keys, args=args)
-
-
 class CallbackDesk:
     """Keeps, schedules and hands out callbacks; see the module's doc."""
 
@@ -483,25 +197,17 @@ class CallbackDesk:
         self.policy = policy
         self.clock = clock
         self.prefix = key("x")[:-1]
-        self._keep = _Script(redis, _KEEP)
-        self._move = _Script(redis, _MOVE)
-        self._offer = _Script(redis, _OFFER)
-        self._skip = _Script(redis, _SKIP)
-        self._claim = _Script(redis, _CLAIM)
-        self._attach = _Script(redis, _ATTACH)
-        self._groups_made = False
+        self._keep = Script(redis, KEEP)
+        self._move = Script(redis, MOVE)
+        self._offer = Script(redis, OFFER)
+        self._skip = Script(redis, SKIP)
+        self._claim = Script(redis, CLAIM)
+        #: The consumer groups of the request and trunk-dial streams.
+        self.streams = CallbackStreams(redis, key, restore=self._restore)
         #: Where requests and final outcomes are recorded (``gateway.events``).
         self.events: EventLog | None = None
 
     # Keys
-
-    @property
-    def stream(self) -> str:
-        return self.key("callbacks")
-
-    @property
-    def dials_stream(self) -> str:
-        return self.key("callbacks", "dials")
 
     @property
     def waiting(self) -> str:
@@ -537,7 +243,7 @@ class CallbackDesk:
             number_key,
             day_key,
             self.address_key(address) if address else number_key,
-            self.stream,
+            self.streams.stream,
             self.key("callbacks", "open"),
             self.waiting,
             self.record_key(callback),
@@ -626,27 +332,27 @@ class CallbackDesk:
         """Apply `event` to a callback in state `want` (and on `call_id`);
         the state it reached, or None if it was not in that state."""
         row = step(want, event)
-        record = await self.get(callback)
-        attempts = int(record.get("attempts", "0") or 0)
-        max_attempts = int(record.get("max_attempts", "0") or self.policy.max_attempts)
-        nxt = after_attempt(row, attempts, max_attempts)
         pairs: list[str] = []
         for name, value in fields.items():
             pairs += [name, value]
+        # The script picks the row's next state or, with no attempt left,
+        # the one `after_attempt` gives then, from the attempts it reads.
         moved = await self._move(
             keys=[
                 self.record_key(callback),
                 self.waiting,
                 self.key("callbacks", "open"),
-                self.stream,
+                self.streams.stream,
                 self.key("timers"),
             ],
             args=[
                 want,
                 call_id,
-                nxt,
+                row.next_state,
+                after_attempt(row, attempts=1, max_attempts=1),
+                str(self.policy.max_attempts),
+                " ".join(sorted(FINAL)),
                 "" if due_at is None else repr(due_at),
-                "1" if nxt in FINAL else "0",
                 DESK_GROUP,
                 repr(self.clock()),
                 callback,
@@ -657,24 +363,23 @@ class CallbackDesk:
         )
         if not moved:
             return None
+        reached, origin, visit, channel, menu = (text(part) for part in moved)
+        nxt = CallbackState(reached)
         logger.info(
             "callback %s: %s -> %s",
             event,
             want,
             nxt,
-            extra={
-                "call_id": call_id or record.get("call_id", ""),
-                "callback": callback,
-            },
+            extra={"call_id": call_id or origin, "callback": callback},
         )
         if nxt in FINAL and self.events is not None:
             await self.events.record(
                 "callback.done",
-                record.get("call_id", ""),
+                origin,
                 detail=_DONE[nxt],
-                visit=record.get("visit", ""),
-                channel=record.get("channel", ""),
-                menu=record.get("menu", ""),
+                visit=visit,
+                channel=channel,
+                menu=menu,
             )
         return nxt
 
@@ -846,7 +551,7 @@ class CallbackDesk:
                     self.key("agents", "available"),
                     self.key("timers"),
                     self.key("call", call_id),
-                    self.dials_stream,
+                    self.streams.dials_stream,
                     self.key("calls", "live"),
                 ],
                 args=args,
@@ -862,37 +567,7 @@ class CallbackDesk:
         )
         return call_id, int(answer[1])
 
-    # The stream's consumer groups
-
-    async def ensure_groups(self) -> None:
-        if self._groups_made:
-            return
-        for stream, group in (
-            (self.stream, DESK_GROUP),
-            (self.dials_stream, DIALS_GROUP),
-        ):
-            try:
-                await self.redis.xgroup_create(stream, group, id="0", mkstream=True)
-            except ResponseError as exc:
-                if "BUSYGROUP" not in str(exc):
-                    raise
-        self._groups_made = True
-
-    async def read_new(self, consumer: str) -> int:
-        """Take new requests on as `consumer` (a node): each stays pending
-        until its outcome. A request whose record is missing (a Redis that
-        lost it) is written again, waiting, from its entry."""
-        await self.ensure_groups()
-        replies: Any = await self.redis.xreadgroup(
-            DESK_GROUP, consumer, {self.stream: ">"}, count=100
-        )
-        taken = 0
-        for _, entries in replies or []:
-            for entry_id, raw in entries:
-                fields = text_fields(raw)
-                await self._restore(text(entry_id), fields)
-                taken += 1
-        return taken
+    # A record Redis lost, written again from its stream entry
 
     async def _restore(self, entry: str, fields: Mapping[str, str]) -> None:
         callback = fields.get("callback", "")
@@ -923,121 +598,6 @@ class CallbackDesk:
             pipe.zadd(self.waiting, {callback: float(now)})
             pipe.hsetnx(self.key("callbacks", "open"), number_digest(number), callback)
             await pipe.execute()
-
-    async def dead_consumers(self, stream: str, group: str) -> list[str]:
-        """Consumers of `group` whose node no longer beats."""
-        try:
-            consumers: Any = await self.redis.xinfo_consumers(stream, group)
-        except ResponseError:
-            return []
-        names = [text(c["name"]) for c in consumers]
-        if not names:
-            return []
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for name in names:
-                pipe.exists(self.key("node", name, "alive"))
-            alive = await pipe.execute()
-        return [name for name, up in zip(names, alive, strict=True) if not up]
-
-    async def pending_of(self, stream: str, group: str, consumer: str) -> list[str]:
-        """Every entry pending for `consumer`, read a page at a time: a
-        consumer is deleted once these are taken over, and deleting it
-        drops whatever it still holds."""
-        found: list[str] = []
-        start = "-"
-        while True:
-            rows: Any = await self.redis.xpending_range(
-                stream,
-                group,
-                min=start,
-                max="+",
-                count=PENDING_PAGE,
-                consumername=consumer,
-            )
-            found += [text(row["message_id"]) for row in rows]
-            if len(rows) < PENDING_PAGE:
-                return found
-            start = "(" + found[-1]
-
-    async def reclaim(self, consumer: str) -> int:
-        """Take over the pending requests of desks whose node died, and
-        delete those consumers. Never this node's own: if its heartbeat
-        lapsed, it is still here, running this."""
-        await self.ensure_groups()
-        moved = 0
-        for dead in await self.dead_consumers(self.stream, DESK_GROUP):
-            if dead == consumer:
-                continue
-            pending = await self.pending_of(self.stream, DESK_GROUP, dead)
-            for first in range(0, len(pending), PENDING_PAGE):
-                page = pending[first : first + PENDING_PAGE]
-                claimed: Any = await self.redis.xclaim(
-                    self.stream, DESK_GROUP, consumer, 0, list[Any](page)
-                )
-                for entry_id, raw in claimed:
-                    if raw:
-                        await self._restore(text(entry_id), text_fields(raw))
-            moved += len(pending)
-            await self.redis.xgroup_delconsumer(self.stream, DESK_GROUP, dead)
-            logger.info(
-                "took over %d pending callback requests of a dead node",
-                len(pending),
-                extra={"call_id": "", "node": dead},
-            )
-        return moved
-
-    # Trunk dials (media workers)
-
-    async def take_dial(self, consumer: str, block_ms: int) -> Dial | None:
-        """The next trunk dial for `consumer` (a media worker's node id)."""
-        await self.ensure_groups()
-        replies: Any = await self.redis.xreadgroup(
-            DIALS_GROUP, consumer, {self.dials_stream: ">"}, count=1, block=block_ms
-        )
-        for _, entries in replies or []:
-            for entry_id, raw in entries:
-                fields = text_fields(raw)
-                return Dial(
-                    entry=text(entry_id),
-                    callback=fields.get("callback", ""),
-                    call_id=fields.get("call_id", ""),
-                    attempt=int(fields.get("attempt", "0") or 0),
-                    number=fields.get("number", ""),
-                )
-        return None
-
-    async def attach_dialler(self, call_id: str, session_id: str) -> bool:
-        attached = await self._attach(
-            keys=[self.key("call", call_id)], args=[session_id]
-        )
-        return bool(attached)
-
-    async def dial_done(self, dial: Dial) -> None:
-        await self.redis.xack(self.dials_stream, DIALS_GROUP, dial.entry)
-
-    async def lost_dials(self) -> list[Dial]:
-        """Trunk dials held by workers that died: taken off their consumer
-        (and the consumer deleted) for the caller to end their calls."""
-        await self.ensure_groups()
-        lost: list[Dial] = []
-        for dead in await self.dead_consumers(self.dials_stream, DIALS_GROUP):
-            pending = await self.pending_of(self.dials_stream, DIALS_GROUP, dead)
-            for entry in pending:
-                rows: Any = await self.redis.xrange(self.dials_stream, entry, entry)
-                fields = text_fields(rows[0][1]) if rows else {}
-                lost.append(
-                    Dial(
-                        entry=entry,
-                        callback=fields.get("callback", ""),
-                        call_id=fields.get("call_id", ""),
-                        attempt=int(fields.get("attempt", "0") or 0),
-                        number=fields.get("number", ""),
-                    )
-                )
-            if pending:
-                await self.redis.xack(self.dials_stream, DIALS_GROUP, *pending)
-            await self.redis.xgroup_delconsumer(self.dials_stream, DIALS_GROUP, dead)
-        return lost
 
     # What agents see
 

@@ -166,7 +166,7 @@ class MediaWorker:
         self._dialogs_key = self.node.routing.key("worker", self.id, "dialogs")
         self._calls_key = self.node.routing.key("worker", self.id, "calls")
         #: Callbacks this worker dials over the trunk.
-        self.dials = CallbackDials(self, self.node.callbacks)
+        self.dials = CallbackDials(self, self.node.callbacks.streams)
         self._bridged_key = self.node.routing.key("worker", self.id, "bridged")
 
     async def start(self) -> None:

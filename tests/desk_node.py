@@ -2,7 +2,7 @@
 
 It does for callbacks what a web node's sweep does, and nothing else: it
 says it is alive (``Bus.beat``) and takes new requests on as the consumer
-named after it (``CallbackDesk.read_new``), printing how many it holds
+named after it (``CallbackStreams.read_new``), printing how many it holds
 each time that grows. Run as ``python -m tests.desk_node URL NODE_ID``.
 """
 
@@ -25,7 +25,7 @@ async def main(url: str, node_id: str) -> None:
     held = 0
     while True:
         await bus.beat()
-        taken = await desk.read_new(node_id)
+        taken = await desk.streams.read_new(node_id)
         if taken:
             held += taken
             print(held, flush=True)

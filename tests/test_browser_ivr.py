@@ -358,7 +358,7 @@ async def test_a_callback_over_the_daily_limit_is_refused_at_the_form(
     await screenshot(customer, "callback-over-the-limit")
     # The earlier requests merged into one callback; the refused one left
     # nothing.
-    redis, stream = helpline.node.routing.redis, callbacks.stream
+    redis, stream = helpline.node.routing.redis, callbacks.streams.stream
     assert await redis.xlen(stream) == 1
     (only,) = (await callbacks.listing())["due"]
     assert only["requests"] == callbacks.limits.per_number

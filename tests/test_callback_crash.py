@@ -37,8 +37,8 @@ import redis.asyncio
 from redis.exceptions import RedisError
 
 from gateway.callback_service import UNAVAILABLE
+from gateway.callback_streams import DESK_GROUP
 from gateway.callbacks import (
-    DESK_GROUP,
     CallbackDesk,
     ClaimError,
     Kept,
@@ -201,7 +201,7 @@ class BurstRun:
         """A node's sweep: takes new requests on, every few milliseconds."""
         while not self.done.is_set():
             try:
-                await self.desks[0].read_new(READER)
+                await self.desks[0].streams.read_new(READER)
             except RedisError:
                 pass
             await asyncio.sleep(0.01)
@@ -329,13 +329,13 @@ def check_claims(burst: Burst, found: Found) -> None:
 
 async def check_group(client: redis.asyncio.Redis, callbacks: CallbackDesk) -> None:
     """Every request's entry is pending in the desk group, once."""
-    while await callbacks.read_new(READER):
+    while await callbacks.streams.read_new(READER):
         pass
     pending: Any = await client.xpending_range(
-        callbacks.stream, DESK_GROUP, min="-", max="+", count=10_000
+        callbacks.streams.stream, DESK_GROUP, min="-", max="+", count=10_000
     )
     ids = [row["message_id"] for row in pending]
-    assert len(ids) == len(set(ids)) == await client.xlen(callbacks.stream)
+    assert len(ids) == len(set(ids)) == await client.xlen(callbacks.streams.stream)
 
 
 async def verify(url: str, burst: Burst, claimers: list[str], label: str) -> None:
@@ -581,26 +581,28 @@ async def test_a_dead_nodes_requests_are_taken_over_once(
             while int(await node_a.stdout.readline() or 0) < HELD:
                 pass
         await node_b.beat()
-        assert await callbacks.reclaim("n-b") == 0  # n-a lives
+        assert await callbacks.streams.reclaim("n-b") == 0  # n-a lives
 
         node_a.kill()
         await node_a.wait()
         kept += await keep_many(callbacks, "+1212559", LATER)
         await lapse(client, "n-a")
         await node_b.beat()
-        moved = await callbacks.reclaim("n-b")
-        while await callbacks.read_new("n-b"):
+        moved = await callbacks.streams.reclaim("n-b")
+        while await callbacks.streams.read_new("n-b"):
             pass
 
-        consumers: Any = await client.xinfo_consumers(callbacks.stream, DESK_GROUP)
+        consumers: Any = await client.xinfo_consumers(
+            callbacks.streams.stream, DESK_GROUP
+        )
         assert [(c["name"], c["pending"]) for c in consumers] == [("n-b", HELD + LATER)]
         await check_pending(client, callbacks, kept)
         # Nothing twice: no entry is taken over nor read again.
-        assert await callbacks.reclaim("n-b") == 0
-        assert await callbacks.read_new("n-b") == 0
+        assert await callbacks.streams.reclaim("n-b") == 0
+        assert await callbacks.streams.read_new("n-b") == 0
         # n-b's own heartbeat lapsing does not make it drop its entries.
         await client.delete(key("node", "n-b", "alive"))
-        assert await callbacks.reclaim("n-b") == 0
+        assert await callbacks.streams.reclaim("n-b") == 0
         await check_pending(client, callbacks, kept)
         print(
             f"\ndead node: {HELD} requests pending under n-a when it was "
@@ -637,7 +639,7 @@ async def check_pending(
 ) -> None:
     """Each kept request's entry is pending once, under n-b."""
     rows: Any = await client.xpending_range(
-        callbacks.stream, DESK_GROUP, min="-", max="+", count=10 * HELD
+        callbacks.streams.stream, DESK_GROUP, min="-", max="+", count=10 * HELD
     )
     pending = {row["message_id"]: row["consumer"] for row in rows}
     assert len(pending) == len(rows) == len(kept)
@@ -703,7 +705,7 @@ async def test_a_request_and_a_claim_retried_after_they_ran_count_once(
             assert counted == requests
         assert (merged.verdict, merged.callback) == (Verdict.MERGED, first.callback)
         assert fresh.verdict is Verdict.KEPT
-        assert await client.xlen(callbacks.stream) == 3
+        assert await client.xlen(callbacks.streams.stream) == 3
         record = await callbacks.get(first.callback)
         assert (record["state"], record["call"], record["attempts"]) == (
             "dialling",
@@ -712,7 +714,7 @@ async def test_a_request_and_a_claim_retried_after_they_ran_count_once(
         )
         assert attempt == 1
         assert await client.hget(key("agent", ada), "call") == call_id
-        assert await client.xlen(callbacks.dials_stream) == 1
+        assert await client.xlen(callbacks.streams.dials_stream) == 1
     finally:
         os.kill(pid, signal.SIGCONT)
         await impatient.aclose()

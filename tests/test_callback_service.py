@@ -114,7 +114,7 @@ async def test_a_closed_page_is_called_back_over_the_trunk(
 
     dialling = await ada.call_state("dialling")
     assert dialling["via"] == "trunk"
-    dial = await desk_of(helpline).take_dial("w-test", block_ms=1000)
+    dial = await desk_of(helpline).streams.take_dial("w-test", block_ms=1000)
     assert dial is not None
     assert (dial.call_id, dial.number, dial.attempt) == (dialling["call_id"], NUMBER, 1)
 

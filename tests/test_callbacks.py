@@ -15,9 +15,8 @@ from typing import Any
 import pytest
 import redis.asyncio
 
+from gateway.callback_streams import DESK_GROUP, DIALS_GROUP
 from gateway.callbacks import (
-    DESK_GROUP,
-    DIALS_GROUP,
     CallbackDesk,
     CallbackLimits,
     CallbackPolicy,
@@ -263,7 +262,7 @@ async def test_two_agents_claiming_one_callback_at_once_get_it_once(
     assert await clients[0].hget(key("agent", call["agent"]), "status") == "busy"
     assert not await clients[0].zscore(desks[0].waiting, kept.callback)
     # Over the trunk: one dial entry for the media workers.
-    dials: Any = await clients[0].xrange(desks[0].dials_stream)
+    dials: Any = await clients[0].xrange(desks[0].streams.dials_stream)
     assert [d["call_id"] for _, d in dials] == [call_id]
 
 
@@ -315,7 +314,7 @@ async def test_due_callbacks_go_to_free_agents_only_when_no_caller_waits(
     assert await callbacks.offer_due() == [(first.callback, ada)]
     call_id, _ = await callbacks.claim(first.callback, ada, "s-page0000")
     assert await redis_client.hget(key("call", call_id), "customer") == "s-page0000"
-    assert await redis_client.xlen(callbacks.dials_stream) == 0
+    assert await redis_client.xlen(callbacks.streams.dials_stream) == 0
 
 
 async def test_callbacks_go_first_when_live_first_is_off(
@@ -340,8 +339,8 @@ async def test_unanswered_attempts_wait_again_then_fail_and_acknowledge(
     callbacks = desk(redis_client, clock, max_attempts=2)
     (ada,) = await agents(redis_client, clock, "ada")
     kept = await callbacks.keep(request(NUMBER))
-    await callbacks.read_new("n-desk")
-    assert await pending(redis_client, callbacks.stream, DESK_GROUP) == 1
+    await callbacks.streams.read_new("n-desk")
+    assert await pending(redis_client, callbacks.streams.stream, DESK_GROUP) == 1
 
     call_id, _ = await callbacks.claim(kept.callback, ada)
     retry = clock() + 120
@@ -366,11 +365,39 @@ async def test_unanswered_attempts_wait_again_then_fail_and_acknowledge(
     )
     record = await callbacks.get(kept.callback)
     assert (record["state"], record["outcome"]) == ("failed", "unreachable")
-    assert await pending(redis_client, callbacks.stream, DESK_GROUP) == 0
+    assert await pending(redis_client, callbacks.streams.stream, DESK_GROUP) == 0
     assert 0 < await redis_client.ttl(callbacks.record_key(kept.callback))
     # The number is free for a new callback.
     fresh = await callbacks.keep(request(NUMBER))
     assert fresh.verdict is Verdict.KEPT and fresh.callback != kept.callback
+
+
+async def test_attempts_count_against_the_limit_the_record_was_kept_with(
+    redis_client: redis.asyncio.Redis,
+) -> None:
+    """The record's own limit decides whether an unanswered attempt waits
+    again or fails; the desk's policy only for a record that names none."""
+    clock = Clock()
+    one = desk(redis_client, clock, max_attempts=1)
+    five = desk(redis_client, clock, max_attempts=5)
+    (ada,) = await agents(redis_client, clock, "ada")
+
+    async def unanswered(by: CallbackDesk, callback: str) -> CallbackState | None:
+        await redis_client.hset(
+            key("agent", ada), mapping={"status": "available", "call": ""}
+        )
+        call_id, _ = await by.claim(callback, ada)
+        return await by.call_ended(callback, call_id, "busy", clock())
+
+    kept_for_one = await one.keep(request(NUMBER))
+    assert await unanswered(five, kept_for_one.callback) == CallbackState.FAILED
+
+    nameless = await five.keep(request(OTHER))
+    await redis_client.hdel(five.record_key(nameless.callback), "max_attempts")
+    assert await unanswered(five, nameless.callback) == CallbackState.WAITING
+    assert await unanswered(one, nameless.callback) == CallbackState.FAILED
+    record = await five.get(nameless.callback)
+    assert (record["state"], record["attempts"]) == ("failed", "2")
 
 
 async def test_a_reached_customer_waits_for_the_agents_outcome(
@@ -380,7 +407,7 @@ async def test_a_reached_customer_waits_for_the_agents_outcome(
     callbacks = desk(redis_client, clock)
     ada, bob = await agents(redis_client, clock, "ada", "bob")
     kept = await callbacks.keep(request(NUMBER))
-    await callbacks.read_new("n-desk")
+    await callbacks.streams.read_new("n-desk")
     call_id, _ = await callbacks.claim(kept.callback, ada, "s-page0000")
 
     assert await callbacks.attempt_answered(kept.callback, call_id)
@@ -388,7 +415,7 @@ async def test_a_reached_customer_waits_for_the_agents_outcome(
         CallbackState.WRAP_UP
     )
     assert await redis_client.zscore(key("timers"), f"cbwrap:{kept.callback}")
-    assert await pending(redis_client, callbacks.stream, DESK_GROUP) == 1
+    assert await pending(redis_client, callbacks.streams.stream, DESK_GROUP) == 1
     # Only the agent who called may say how it went.
     assert await callbacks.record_outcome(kept.callback, bob, "resolved", "", 0) is None
     done = await callbacks.record_outcome(kept.callback, ada, "resolved", "paid", 0)
@@ -396,7 +423,7 @@ async def test_a_reached_customer_waits_for_the_agents_outcome(
     assert done == CallbackState.DONE
     record = await callbacks.get(kept.callback)
     assert (record["outcome"], record["note"]) == ("resolved", "paid")
-    assert await pending(redis_client, callbacks.stream, DESK_GROUP) == 0
+    assert await pending(redis_client, callbacks.streams.stream, DESK_GROUP) == 0
     assert not await redis_client.zscore(key("timers"), f"cbwrap:{kept.callback}")
 
 
@@ -434,18 +461,20 @@ async def test_a_dead_nodes_pending_requests_are_taken_over(
     await redis_client.set(key("node", "n-live", "alive"), 1)
     for number in (NUMBER, OTHER):
         await callbacks.keep(request(number))
-    assert await callbacks.read_new("n-dead") == 2
+    assert await callbacks.streams.read_new("n-dead") == 2
 
-    assert await callbacks.reclaim("n-live") == 2
+    assert await callbacks.streams.reclaim("n-live") == 2
 
-    consumers: Any = await redis_client.xinfo_consumers(callbacks.stream, DESK_GROUP)
+    consumers: Any = await redis_client.xinfo_consumers(
+        callbacks.streams.stream, DESK_GROUP
+    )
     assert [(c["name"], c["pending"]) for c in consumers] == [("n-live", 2)]
     # A record lost with Redis's last second is written again from its entry.
     first = (await entries(redis_client))[0]["callback"]
     await redis_client.delete(callbacks.record_key(first))
     await redis_client.delete(key("node", "n-live", "alive"))
     await redis_client.set(key("node", "n-next", "alive"), 1)
-    assert await callbacks.reclaim("n-next") == 2
+    assert await callbacks.streams.reclaim("n-next") == 2
     record = await callbacks.get(first)
     assert (record["state"], record["number"]) == ("waiting", NUMBER)
 
@@ -458,15 +487,15 @@ async def test_a_dead_workers_dials_are_handed_back(
     (ada,) = await agents(redis_client, clock, "ada")
     kept = await callbacks.keep(request(NUMBER))
     call_id, _ = await callbacks.claim(kept.callback, ada)
-    dial = await callbacks.take_dial("n-worker", block_ms=100)
+    dial = await callbacks.streams.take_dial("n-worker", block_ms=100)
     assert dial is not None and (dial.call_id, dial.number) == (call_id, NUMBER)
-    assert await callbacks.attach_dialler(call_id, "s-worker00")
-    assert not await callbacks.attach_dialler(call_id, "s-other000")
+    assert await callbacks.streams.attach_dialler(call_id, "s-worker00")
+    assert not await callbacks.streams.attach_dialler(call_id, "s-other000")
 
-    lost = await callbacks.lost_dials()
+    lost = await callbacks.streams.lost_dials()
 
     assert [(d.call_id, d.callback, d.attempt) for d in lost] == [
         (call_id, kept.callback, 1)
     ]
-    assert await pending(redis_client, callbacks.dials_stream, DIALS_GROUP) == 0
-    assert await callbacks.lost_dials() == []
+    assert await pending(redis_client, callbacks.streams.dials_stream, DIALS_GROUP) == 0
+    assert await callbacks.streams.lost_dials() == []
