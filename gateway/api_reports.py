@@ -40,6 +40,9 @@ EXPORT_COLUMNS: Final = ("id", "time", *FIELDS)
 COSTS_KEY: Final = "costs"
 #: How long the last hour's and today's figures are reused (/metrics, floor).
 WINDOW_CACHE_S: Final = 5.0
+#: A window is folded again no sooner than this many times its last fold's
+#: duration after it (so at most a tenth of a process's time goes to it).
+FOLD_SHARE: Final = 10.0
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -126,6 +129,7 @@ class Reports:
         self.events = events
         self.zone = zone
         self.service_level_s = service_level_s
+        #: Window name -> (when it is folded again, its report).
         self._windows: dict[str, tuple[float, dict[str, Any]]] = {}
 
     async def costs(self) -> Costs:
@@ -177,13 +181,18 @@ class Reports:
 
     async def window(self, name: str, now: float) -> dict[str, Any]:
         """The report of the last hour (``1h``) or of today (``today``, the
-        calendar's day), folded at most once every WINDOW_CACHE_S."""
+        calendar's day). Folded again at most every WINDOW_CACHE_S, and
+        never more often than keeps the folds to 1 / FOLD_SHARE of the
+        time: a busy day's fold takes seconds (benchmarks.reports), and the
+        floor and /metrics ask for it every few seconds."""
         cached = self._windows.get(name)
-        if cached is not None and now - cached[0] < WINDOW_CACHE_S:
+        if cached is not None and now < cached[0]:
             return cached[1]
         start = now - 3600 if name == "1h" else await self.midnight(now)
+        began = time.monotonic()
         report = await self.report(Period(start, max(now, start + 0.001)), bucket="day")
-        self._windows[name] = (now, report)
+        spent = time.monotonic() - began
+        self._windows[name] = (now + max(WINDOW_CACHE_S, FOLD_SHARE * spent), report)
         return report
 
     async def midnight(self, now: float) -> float:

@@ -137,7 +137,9 @@ async def stop_task(task: asyncio.Task[None], grace_s: float) -> None:
 async def cancel_task(task: asyncio.Task[Any], tries: int = 20) -> None:
     """Cancel a task and wait for it, cancelling again while it runs: under
     Python 3.11 a cancel that arrives with a reply inside redis-py's
-    ``wait_for`` is swallowed and the task goes on (TODO(py312))."""
+    ``wait_for`` is swallowed and the task goes on. TODO(py312): a plain
+    cancel and await once Helpline requires Python 3.12, whose ``wait_for``
+    no longer swallows it."""
     for _ in range(tries):
         if task.done():
             break
